@@ -1,0 +1,95 @@
+//! The policy file: YAML in, a validated [`Config`] out, or every problem with its location.
+//!
+//! Loading has two layers. `shape` mirrors the YAML with serde (unknown keys are errors);
+//! `build` turns it into the runtime types of `runtime`, checking values, loading certificate
+//! material and applying environment overrides, and collecting all problems instead of
+//! stopping at the first. `mcp-edge validate` and `mcp-edge run` call the same [`load`].
+
+mod build;
+pub mod error;
+pub mod runtime;
+mod shape;
+pub mod units;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+pub use error::{ConfigError, ConfigErrors, Source};
+pub use runtime::*;
+
+/// Environment variables visible to the loader (`${VAR}` and the overrides).
+pub type Environment = HashMap<String, String>;
+
+/// Policy files larger than this are refused before parsing.
+const MAX_CONFIG_BYTES: usize = 4 << 20;
+
+/// Loads and validates the policy at `path` with the process environment.
+pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    let environment: Environment = std::env::vars().collect();
+    load_with_environment(path, &environment)
+}
+
+/// Loads and validates the policy at `path` with an explicit environment (used by tests).
+pub fn load_with_environment(path: &Path, environment: &Environment) -> Result<Config, ConfigErrors> {
+    let file = path.display().to_string();
+    let fail = |message: String| ConfigErrors {
+        file: file.clone(),
+        errors: vec![ConfigError { file: file.clone(), source: Source::Document, key: String::new(), message }],
+    };
+    let text = std::fs::read_to_string(path).map_err(|error| fail(format!("cannot read the policy file: {error}")))?;
+    if text.len() > MAX_CONFIG_BYTES {
+        return Err(fail(format!("the policy file is larger than {MAX_CONFIG_BYTES} bytes")));
+    }
+    let raw = parse(&text, environment)
+        .map_err(|error| ConfigErrors { file: file.clone(), errors: vec![error.in_file(&file)] })?;
+    let mut builder = build::Builder::new(path, environment);
+    let config = builder.build(raw, path);
+    if builder.errors.is_empty() { Ok(config) } else { Err(ConfigErrors { file, errors: builder.errors }) }
+}
+
+/// A parse error before the file name is known to it.
+struct ParseError {
+    source: Source,
+    message: String,
+}
+
+impl ParseError {
+    fn in_file(self, file: &str) -> ConfigError {
+        ConfigError { file: file.to_string(), source: self.source, key: String::new(), message: self.message }
+    }
+}
+
+fn parse(text: &str, environment: &Environment) -> Result<shape::RawConfig, ParseError> {
+    let budget = serde_saphyr::budget! {
+        max_depth: 32,
+        max_nodes: 50_000,
+        max_aliases: 100,
+        max_anchors: 100,
+        max_documents: 1,
+    };
+    let options = serde_saphyr::options! {
+        budget: budget,
+        property_syntax: serde_saphyr::PropertySyntax::DockerComposeWithNulls,
+    }
+    .with_properties(environment.clone());
+    let raw: Option<shape::RawConfig> = serde_saphyr::from_str_with_options(text, options).map_err(|error| {
+        let source = error
+            .location()
+            .filter(|location| location.line() > 0)
+            .map_or(Source::Document, |location| Source::File { line: location.line(), column: location.column() });
+        ParseError { source, message: describe_parse_error(&error) }
+    })?;
+    Ok(raw.unwrap_or_default())
+}
+
+/// The parser's message without its own location prefix or source snippet (we print ours).
+fn describe_parse_error(error: &serde_saphyr::Error) -> String {
+    let rendered = error.without_snippet().render_with_formatter(&serde_saphyr::UserMessageFormatter);
+    let first = rendered.lines().find(|line| !line.trim().is_empty()).unwrap_or_default().trim();
+    let first = first.strip_prefix("error:").unwrap_or(first).trim();
+    // Drop a leading "line L column C:" which we already print as file:L:C.
+    match first.strip_prefix("line ").and_then(|rest| rest.split_once(": ")) {
+        Some((position, message)) if position.contains("column") => message.to_string(),
+        _ => first.to_string(),
+    }
+}

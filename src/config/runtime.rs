@@ -1,0 +1,298 @@
+//! The validated configuration the proxy runs on. Every value is parsed and checked: after
+//! startup nothing looks at configuration strings again.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use url::Url;
+
+use crate::tls::TlsMaterial;
+
+/// The whole validated policy.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Path the policy was read from (for reload and messages).
+    pub file: PathBuf,
+    pub listen: Listen,
+    /// Certificate material, loaded and checked; present exactly when `listen.https` is set.
+    pub tls: Option<Arc<TlsMaterial>>,
+    pub trusted_proxies: Vec<IpNet>,
+    pub limits: Limits,
+    pub rate_limit: RateLimit,
+    pub auth: Auth,
+    pub cors: Cors,
+    pub upstream: Upstream,
+    pub passthrough: Option<Passthrough>,
+    pub mcp: Mcp,
+    pub tools: Vec<Tool>,
+    pub sessions: Sessions,
+    pub audit: Audit,
+    pub telemetry: Telemetry,
+    pub shutdown: Shutdown,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listen {
+    pub https: Option<SocketAddr>,
+    pub http: Option<SocketAddr>,
+    pub admin: SocketAddr,
+    pub threads: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    pub max_header_bytes: usize,
+    pub max_headers: usize,
+    pub max_body_bytes: u64,
+    pub reject_underscore_headers: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimit {
+    pub enabled: bool,
+    pub requests_per_minute: NonZeroU32,
+    /// Requests admitted beyond the steady rate (nginx `burst`): a fresh client may send
+    /// `burst + 1` at once.
+    pub burst: u32,
+    pub key: RateLimitKey,
+    pub max_tracked_clients: usize,
+}
+
+/// What a client is, for rate limiting. Only the client IP today (IPv6 keyed by /64).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimitKey {
+    ClientIp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    None,
+    Bearer,
+    Jwt,
+    BearerOrJwt,
+}
+
+impl AuthMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Bearer => "bearer",
+            Self::Jwt => "jwt",
+            Self::BearerOrJwt => "bearer_or_jwt",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Auth {
+    pub mode: AuthMode,
+    pub bearer: Bearer,
+    pub jwt: Option<Jwt>,
+}
+
+/// A configured bearer token. `Debug` never prints the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BearerToken {
+    pub id: Option<String>,
+    pub value: String,
+    pub scopes: Vec<String>,
+}
+
+impl std::fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BearerToken")
+            .field("id", &self.id)
+            .field("value", &"[REDACTED]")
+            .field("scopes", &self.scopes)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Bearer {
+    pub tokens: Vec<BearerToken>,
+    pub tokens_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JwtKeySource {
+    JwksUrl(Url),
+    JwksFile(PathBuf),
+    /// An HS256 shared secret. `Debug` of the parent never shows it.
+    Hs256Secret(Redacted),
+}
+
+/// A secret string whose `Debug` prints `[REDACTED]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Redacted(pub String);
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[REDACTED]")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Jwt {
+    pub firebase_project: Option<String>,
+    pub issuer: String,
+    pub audiences: Vec<String>,
+    pub keys: JwtKeySource,
+    pub algorithms: Vec<String>,
+    pub leeway: Duration,
+    pub required_claims: Vec<String>,
+    pub resource_metadata: Option<ResourceMetadata>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ResourceMetadata {
+    pub resource: Url,
+    pub authorization_servers: Vec<Url>,
+    pub scopes_supported: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AllowedOrigins {
+    /// `*`: any origin (refused when credentials are on).
+    Any,
+    /// Exact origins in their ASCII serialisation (`https://app.example:8443`).
+    List(Vec<String>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cors {
+    pub allowed_origins: AllowedOrigins,
+    /// `auto` already resolved against the auth mode.
+    pub allow_credentials: bool,
+    pub max_age: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamAuth {
+    None,
+    Static(Redacted),
+    Forward,
+    Session,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retry {
+    pub attempts: u32,
+    pub backoff: Duration,
+    pub max_backoff: Duration,
+    pub budget_percent: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CircuitBreaker {
+    pub failure_threshold: u32,
+    pub open_for: Duration,
+    pub half_open_probes: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    pub base_url: Url,
+    pub auth: UpstreamAuth,
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+    pub try_timeout: Duration,
+    pub max_connections: u32,
+    pub max_idle_connections: u32,
+    pub retry: Retry,
+    pub circuit_breaker: CircuitBreaker,
+}
+
+/// The reverse-proxy target for unrouted requests, resolved once at startup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Passthrough {
+    pub url: Url,
+    pub address: SocketAddr,
+    pub tls: bool,
+    /// Host (and port when not the scheme default) sent as `Host` upstream.
+    pub authority: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mcp {
+    pub path: String,
+    pub server_name: String,
+    pub session_ttl: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tool {
+    pub name: String,
+    pub description: String,
+    pub method: http::Method,
+    pub path: String,
+    pub input_schema: serde_json::Value,
+    pub output_schema: Option<serde_json::Value>,
+    pub idempotent: bool,
+    pub scopes: Vec<String>,
+    pub query: Option<Vec<String>>,
+    pub body: Option<Vec<String>>,
+    pub headers: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionAuth {
+    None,
+    Edge,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sessions {
+    pub enabled: bool,
+    pub auth: SessionAuth,
+    pub allowed_api_urls: Vec<Url>,
+    pub validate_path: String,
+    pub validate_timeout: Duration,
+    pub ttl: Duration,
+    pub idle_timeout: Duration,
+    pub max_sessions: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditSink {
+    Stdout,
+    File { path: PathBuf, rotation: Rotation },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    Hourly,
+    Daily,
+    Never,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Audit {
+    pub sink: AuditSink,
+    pub redact_keys: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Telemetry {
+    pub log_format: LogFormat,
+    /// A `tracing` filter directive (`info`, `mcp_edge=debug,warn`).
+    pub log_level: String,
+    pub otlp_endpoint: Option<Url>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shutdown {
+    pub drain_delay: Duration,
+    pub drain_timeout: Duration,
+}

@@ -1,0 +1,178 @@
+//! `mcp-edge demo`: the edge on https://127.0.0.1:8443 with the development certificates,
+//! in front of a built-in stand-in for the ShiftWork API, plus curl commands to try.
+//!
+//! The stand-in answers a few JSON endpoints the way the reference .NET API does, so a
+//! newcomer sees the whole path (TLS, authentication, proxying) in their first minute.
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use http::Response;
+use pingora::apps::http_app::ServeHttp;
+use pingora::protocols::http::ServerSession;
+
+use crate::config;
+use crate::server::{self, ExtraService};
+
+const DEMO_POLICY: &str = include_str!("demo.yaml");
+const DEV_FILES: [(&str, &str); 3] = [
+    ("ca.crt", include_str!("../certs.example/ca.crt")),
+    ("server-chain.crt", include_str!("../certs.example/server-chain.crt")),
+    ("server.key", include_str!("../certs.example/server.key")),
+];
+
+/// Why the demo could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("cannot prepare the demo files in {path}: {source}")]
+    Files { path: PathBuf, source: std::io::Error },
+    #[error("cannot find a free port for the stand-in API: {0}")]
+    Port(std::io::Error),
+    #[error("the demo policy is invalid:\n{0}")]
+    Config(config::ConfigErrors),
+    #[error(transparent)]
+    Server(#[from] server::StartupError),
+}
+
+/// Runs the demo until Ctrl-C.
+pub fn run() -> Result<(), DemoError> {
+    let folder = std::env::temp_dir().join(format!("mcp-edge-demo-{}", std::process::id()));
+    let files_error = |source| DemoError::Files { path: folder.clone(), source };
+    std::fs::create_dir_all(&folder).map_err(files_error)?;
+    for (name, contents) in DEV_FILES {
+        std::fs::write(folder.join(name), contents).map_err(files_error)?;
+    }
+    let policy_path = folder.join("demo.yaml");
+    std::fs::write(&policy_path, DEMO_POLICY).map_err(files_error)?;
+
+    let api_port =
+        TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()).map_err(DemoError::Port)?.port();
+    let token = format!("demo-{}", &crate::edge::request_id::new_request_id()[..24]);
+    let environment: HashMap<String, String> = HashMap::from([
+        ("DEMO_CERT_DIR".to_string(), folder.display().to_string()),
+        ("DEMO_API_PORT".to_string(), api_port.to_string()),
+        ("DEMO_TOKEN".to_string(), token.clone()),
+    ]);
+    let config = config::load_with_environment(&policy_path, &environment).map_err(DemoError::Config)?;
+    crate::telemetry::logging::init(&config.telemetry);
+
+    let mut api = pingora::services::listening::Service::new("demo-api".to_string(), DemoApi);
+    api.add_tcp(&format!("127.0.0.1:{api_port}"));
+    api.threads = Some(1);
+    println!("{}", instructions(&folder.join("ca.crt"), &token, api_port));
+    let extra: Vec<ExtraService> = vec![Box::new(api)];
+    server::run(config, extra)?;
+    Ok(())
+}
+
+fn instructions(ca: &Path, token: &str, api_port: u16) -> String {
+    let ca = ca.display();
+    let edge = "https://127.0.0.1:8443";
+    format!(
+        "\nmcp-edge demo: the edge listens on {edge} (development certificate) and proxies to a\n\
+         built-in stand-in for the ShiftWork API on http://127.0.0.1:{api_port}. Try:\n\n\
+         # liveness, no token needed (HTTP/1.1 and HTTP/2)\n\
+         curl --cacert {ca} {edge}/health\n\
+         curl --cacert {ca} --http2 -sv {edge}/health 2>&1 | grep -i 'using http\\|< HTTP'\n\n\
+         # without a token the edge answers 401\n\
+         curl --cacert {ca} -i {edge}/api/employees\n\n\
+         # with the demo token the request reaches the API\n\
+         curl --cacert {ca} -H 'Authorization: Bearer {token}' {edge}/api/employees\n\
+         curl --cacert {ca} -H 'Authorization: Bearer {token}' '{edge}/api/companies/42/shifts?from=2026-11-23'\n\
+         curl --cacert {ca} -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\\n  \
+           -d '{{\"employeeId\":\"e-1\",\"start\":\"2026-11-23T08:00\",\"end\":\"2026-11-23T16:00\"}}' {edge}/api/companies/42/shifts\n\n\
+         # admin listener: liveness and readiness probes\n\
+         curl http://127.0.0.1:9901/healthz\n\
+         curl http://127.0.0.1:9901/readyz\n\n\
+         Stop with Ctrl-C.\n"
+    )
+}
+
+/// The stand-in ShiftWork API.
+pub struct DemoApi;
+
+fn json(status: u16, body: &serde_json::Value) -> Response<Vec<u8>> {
+    let body = body.to_string().into_bytes();
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json; charset=utf-8")
+        .header("content-length", body.len())
+        .body(body)
+        .unwrap_or_else(|_| Response::new(Vec::new()))
+}
+
+#[async_trait]
+impl ServeHttp for DemoApi {
+    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        let method = session.req_header().method.clone();
+        let path = session.req_header().uri.path().to_string();
+        let query = session.req_header().uri.query().unwrap_or_default().to_string();
+        let authorization = session
+            .req_header()
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_string);
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        match (method.as_str(), segments.as_slice()) {
+            ("GET", ["api", "employees"]) => json(
+                200,
+                &serde_json::json!([
+                    {"id": "e-1", "name": "Ada Lovelace", "role": "manager"},
+                    {"id": "e-2", "name": "Grace Hopper", "role": "engineer"},
+                    {"id": "e-3", "name": "Alan Turing", "role": "analyst"}
+                ]),
+            ),
+            ("GET", ["api", "companies", company, "shifts"]) => {
+                let from = query.split('&').find_map(|pair| pair.strip_prefix("from=")).unwrap_or("2026-11-23");
+                json(
+                    200,
+                    &serde_json::json!({
+                        "companyId": company,
+                        "shifts": [
+                            {"id": "s-1", "employeeId": "e-1", "start": format!("{from}T08:00"), "end": format!("{from}T16:00")},
+                            {"id": "s-2", "employeeId": "e-2", "start": format!("{from}T16:00"), "end": format!("{from}T23:59")}
+                        ]
+                    }),
+                )
+            }
+            ("POST", ["api", "companies", company, "shifts"]) => {
+                let body = read_body(session).await;
+                match serde_json::from_slice::<serde_json::Value>(&body) {
+                    Ok(serde_json::Value::Object(mut shift)) => {
+                        shift.insert("id".to_string(), serde_json::json!("s-3"));
+                        shift.insert("companyId".to_string(), serde_json::json!(company));
+                        json(201, &serde_json::Value::Object(shift))
+                    }
+                    _ => json(400, &serde_json::json!({"title": "The request body must be a JSON object."})),
+                }
+            }
+            ("POST", ["api", "settings", "validate"]) => {
+                let three_parts = authorization
+                    .as_deref()
+                    .and_then(|value| value.strip_prefix("Bearer "))
+                    .is_some_and(|token| token.split('.').count() == 3);
+                if three_parts {
+                    json(200, &serde_json::json!({"valid": true}))
+                } else {
+                    json(401, &serde_json::json!({"title": "Unauthorized"}))
+                }
+            }
+            _ => json(404, &serde_json::json!({"title": "Not Found", "status": 404})),
+        }
+    }
+}
+
+/// Reads a small request body (the stand-in only takes small JSON objects).
+async fn read_body(session: &mut ServerSession) -> Vec<u8> {
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = session.read_request_body().await {
+        body.extend_from_slice(&chunk);
+        if body.len() > 64 * 1024 {
+            break;
+        }
+    }
+    body
+}

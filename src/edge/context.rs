@@ -1,0 +1,36 @@
+//! Per-request state (pingora's `CTX`): everything later phases and the logging phase need.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::Policy;
+use super::route::Route;
+use crate::lifecycle::InFlight;
+
+#[derive(Debug)]
+pub struct RequestContext {
+    pub request_id: String,
+    pub started: Instant,
+    /// The policy this request started with; a reload never changes it mid-request.
+    pub policy: Arc<Policy>,
+    pub client_ip: Option<IpAddr>,
+    pub route: Route,
+    /// Whether the downstream connection is TLS (for `X-Forwarded-Proto`).
+    pub downstream_tls: bool,
+    _in_flight: InFlight,
+}
+
+impl RequestContext {
+    pub fn new(policy: Arc<Policy>, in_flight: InFlight) -> Self {
+        Self {
+            request_id: super::request_id::new_request_id(),
+            started: Instant::now(),
+            policy,
+            client_ip: None,
+            route: Route::NotFound,
+            downstream_tls: false,
+            _in_flight: in_flight,
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! pingora's `ProxyHttp` phases. Each method is a few lines that delegate to the edge modules.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::prelude::HttpPeer;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::{Error, ErrorType, Result};
+
+use super::context::RequestContext;
+use super::pipeline::{self, Decision};
+use super::respond::{self, EdgeError};
+use super::{Policy, passthrough};
+use crate::lifecycle::Lifecycle;
+
+/// The public listener's request handler.
+pub struct EdgeProxy {
+    policy: Arc<Policy>,
+    lifecycle: Arc<Lifecycle>,
+}
+
+impl EdgeProxy {
+    pub fn new(policy: Arc<Policy>, lifecycle: Arc<Lifecycle>) -> Self {
+        Self { policy, lifecycle }
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for EdgeProxy {
+    type CTX = RequestContext;
+
+    fn new_ctx(&self) -> RequestContext {
+        RequestContext::new(Arc::clone(&self.policy), self.lifecycle.track_request())
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestContext) -> Result<bool> {
+        match pipeline::run(session, ctx).await? {
+            Decision::Proxy => Ok(false),
+            Decision::Responded => Ok(true),
+        }
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut RequestContext) -> Result<Box<HttpPeer>> {
+        match &ctx.policy.passthrough {
+            Some(target) => Ok(passthrough::peer(target, ctx.policy.config.upstream.connect_timeout)),
+            None => Error::e_explain(ErrorType::InternalError, "no passthrough peer for a proxied route"),
+        }
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        _session: &mut Session,
+        upstream_request: &mut RequestHeader,
+        ctx: &mut RequestContext,
+    ) -> Result<()> {
+        match &ctx.policy.passthrough {
+            Some(target) => passthrough::prepare_request(upstream_request, target, ctx),
+            None => Ok(()),
+        }
+    }
+
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut RequestContext,
+    ) -> Result<()> {
+        respond::add_common_headers(upstream_response, ctx)
+    }
+
+    async fn fail_to_proxy(&self, session: &mut Session, error: &Error, ctx: &mut RequestContext) -> FailToProxy {
+        let edge_error = match error.etype() {
+            ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => {
+                EdgeError::GatewayTimeout
+            }
+            ErrorType::HTTPStatus(_) | ErrorType::InternalError => EdgeError::Internal,
+            _ => EdgeError::BadGateway,
+        };
+        tracing::warn!(request_id = %ctx.request_id, error = %error, "Passthrough failed");
+        if session.response_written().is_some() {
+            // Headers already went out; the stream can only be cut.
+            return FailToProxy { error_code: 0, can_reuse_downstream: false };
+        }
+        let written = respond::write_error(session, ctx, &edge_error).await.is_ok();
+        FailToProxy { error_code: edge_error.status(), can_reuse_downstream: written }
+    }
+
+    async fn logging(&self, session: &mut Session, error: Option<&Error>, ctx: &mut RequestContext) {
+        let status = session.response_written().map_or(0, |response| response.status.as_u16());
+        tracing::debug!(
+            request_id = %ctx.request_id,
+            route = ctx.route.name(),
+            method = %session.req_header().method,
+            status,
+            duration_us = ctx.started.elapsed().as_micros() as u64,
+            error = error.map(|error| error.to_string()),
+            "Request done"
+        );
+    }
+}

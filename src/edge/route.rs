@@ -1,0 +1,42 @@
+//! Which route a request takes, decided once from its method and path (DESIGN.md §4).
+
+use http::Method;
+
+use super::Policy;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// `GET /health`: liveness kept from the original MCP server; never authenticated.
+    Health,
+    /// Anything else when `passthrough.url` is set.
+    Passthrough,
+    /// Anything else without a passthrough: JSON 404 (after authentication).
+    NotFound,
+}
+
+impl Route {
+    pub fn decide(method: &Method, path: &str, policy: &Policy) -> Self {
+        let _ = method;
+        if path == "/health" {
+            Route::Health
+        } else if policy.passthrough.is_some() {
+            Route::Passthrough
+        } else {
+            Route::NotFound
+        }
+    }
+
+    /// Routes that never need credentials.
+    pub fn is_public(self) -> bool {
+        matches!(self, Route::Health)
+    }
+
+    /// A low-cardinality name for logs and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Route::Health => "health",
+            Route::Passthrough => "passthrough",
+            Route::NotFound => "not_found",
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! mcp-edge: a TLS-terminating edge proxy and MCP gateway on pingora.
+//!
+//! Start with `ARCHITECTURE.md` at the repository root: it maps these modules onto the
+//! request path.
+
+pub mod config;
+pub mod demo;
+pub mod edge;
+pub mod healthcheck;
+pub mod lifecycle;
+pub mod server;
+pub mod telemetry;
+pub mod tls;

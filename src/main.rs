@@ -1,0 +1,107 @@
+//! The `mcp-edge` command line: parse, dispatch, exit codes (0 ok, 1 runtime failure,
+//! 2 usage, 78 invalid configuration). Everything else lives in the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use mcp_edge::{config, demo, healthcheck, server, telemetry};
+
+const EXIT_RUNTIME: u8 = 1;
+const EXIT_CONFIG: u8 = 78;
+
+#[derive(Parser)]
+#[command(name = "mcp-edge", version, about = "A TLS-terminating edge proxy and MCP gateway")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve with the given policy.
+    Run {
+        /// Policy file (falls back to MCP_EDGE_CONFIG, then conf/mcp-edge.yaml).
+        #[arg(long, env = "MCP_EDGE_CONFIG", default_value = "conf/mcp-edge.yaml")]
+        config: PathBuf,
+    },
+    /// Check a policy exactly as `run` would, without opening a listener.
+    Validate {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Run the edge with development certificates in front of a built-in stand-in API.
+    Demo,
+    /// GET the admin /healthz and exit 0 when it answers 200 (for Docker HEALTHCHECK).
+    Healthcheck {
+        #[arg(long, default_value = healthcheck::DEFAULT_URL)]
+        url: String,
+    },
+    /// Print version, git commit, rustc and enabled features.
+    Version,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run { config } => run(&config),
+        Command::Validate { config } => validate(&config),
+        Command::Demo => match demo::run() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(demo::DemoError::Config(errors)) => {
+                eprintln!("{errors}");
+                ExitCode::from(EXIT_CONFIG)
+            }
+            Err(error) => {
+                eprintln!("mcp-edge demo: {error}");
+                ExitCode::from(EXIT_RUNTIME)
+            }
+        },
+        Command::Healthcheck { url } => match healthcheck::check(&url) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("unhealthy: {message}");
+                ExitCode::from(EXIT_RUNTIME)
+            }
+        },
+        Command::Version => {
+            println!("mcp-edge {}", env!("CARGO_PKG_VERSION"));
+            println!("commit: {}", env!("MCP_EDGE_GIT_COMMIT"));
+            println!("rustc: {}", env!("MCP_EDGE_RUSTC_VERSION"));
+            println!("features: pingora-0.9 rustls-ring http2");
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn run(path: &std::path::Path) -> ExitCode {
+    let config = match config::load(path) {
+        Ok(config) => config,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    telemetry::logging::init(&config.telemetry);
+    match server::run(config, Vec::new()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "mcp-edge could not start");
+            eprintln!("mcp-edge: {error}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}
+
+fn validate(path: &std::path::Path) -> ExitCode {
+    match config::load(path) {
+        Ok(_) => {
+            println!("{}: ok", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            ExitCode::from(EXIT_CONFIG)
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! The one place that wires pingora: listeners, services, and the shutdown sequence.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pingora::server::configuration::ServerConf;
+use pingora::server::{ExecutionPhase, RunArgs, Server};
+use pingora::services::ServiceWithDependents;
+
+use crate::config::Config;
+use crate::edge::{EdgeProxy, Policy};
+use crate::lifecycle::{DrainingSignalWatch, Lifecycle};
+use crate::telemetry::admin::AdminApp;
+use crate::tls::{self, CertResolver};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot listen on {address} ({name}): {source}")]
+    Bind { name: &'static str, address: SocketAddr, source: std::io::Error },
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// Extra services that run next to the edge (the demo API).
+pub type ExtraService = Box<dyn ServiceWithDependents>;
+
+/// Serves `config` until SIGTERM or SIGINT, then drains and returns.
+pub fn run(config: Config, extra_services: Vec<ExtraService>) -> Result<(), StartupError> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    check_listen_addresses(&config)?;
+
+    let config = Arc::new(config);
+    let lifecycle = Lifecycle::new();
+    let policy = Arc::new(Policy::new(Arc::clone(&config)).map_err(StartupError::Setup)?);
+    let shutdown = config.shutdown;
+
+    let mut server = Server::new_with_opt_and_conf(None, server_conf(&config));
+    server.bootstrap();
+
+    let mut proxy = pingora::proxy::http_proxy_service_with_name(
+        &server.configuration,
+        EdgeProxy::new(policy, Arc::clone(&lifecycle)),
+        "mcp-edge",
+    );
+    if let (Some(address), Some(material)) = (config.listen.https, &config.tls) {
+        let resolver = Arc::new(CertResolver::new(Arc::clone(&material.certified_key)));
+        let settings =
+            tls::listener_settings(material, resolver).map_err(|error| StartupError::Setup(error.to_string()))?;
+        proxy.add_tls_with_settings(&address.to_string(), None, settings);
+    }
+    if let Some(address) = config.listen.http {
+        proxy.add_tcp(&address.to_string());
+    }
+    server.add_service(proxy);
+
+    let mut admin =
+        pingora::services::listening::Service::new("admin".to_string(), AdminApp { lifecycle: Arc::clone(&lifecycle) });
+    admin.add_tcp(&config.listen.admin.to_string());
+    admin.threads = Some(1);
+    server.add_service(admin);
+    for service in extra_services {
+        server.add_boxed_service(service);
+    }
+
+    spawn_drain_monitor(server.watch_execution_phase(), Arc::clone(&lifecycle), shutdown.drain_timeout);
+    tracing::info!(
+        https = ?config.listen.https,
+        http = ?config.listen.http,
+        admin = %config.listen.admin,
+        auth = config.auth.mode.as_str(),
+        "mcp-edge is serving"
+    );
+    let watch = DrainingSignalWatch { lifecycle, drain_delay: shutdown.drain_delay };
+    server.run(RunArgs { shutdown_signal: Box::new(watch) });
+    tracing::info!("mcp-edge stopped");
+    Ok(())
+}
+
+fn server_conf(config: &Config) -> ServerConf {
+    let drain_seconds = config.shutdown.drain_timeout.as_secs_f64().ceil() as u64;
+    ServerConf {
+        threads: config.listen.threads,
+        // pingora sleeps this long after closing the listeners; our drain monitor exits
+        // earlier once nothing is in flight. One extra second keeps the monitor in charge.
+        grace_period_seconds: Some(drain_seconds + 1),
+        graceful_shutdown_timeout_seconds: Some(1),
+        upstream_keepalive_pool_size: 128,
+        ..ServerConf::default()
+    }
+}
+
+/// Binds and releases every listen address so an address in use is a clear startup error:
+/// pingora would otherwise fail inside its service thread and leave a process without
+/// listeners.
+fn check_listen_addresses(config: &Config) -> Result<(), StartupError> {
+    let listen = &config.listen;
+    let addresses =
+        [("listen.https", listen.https), ("listen.http", listen.http), ("listen.admin", Some(listen.admin))];
+    for (name, address) in addresses {
+        if let Some(address) = address {
+            TcpListener::bind(address).map_err(|source| StartupError::Bind { name, address, source })?;
+        }
+    }
+    Ok(())
+}
+
+/// After the listeners close, exits as soon as no request is in flight (or when
+/// `drain_timeout` runs out), instead of sleeping pingora's whole grace period.
+fn spawn_drain_monitor(
+    mut phases: tokio::sync::broadcast::Receiver<ExecutionPhase>,
+    lifecycle: Arc<Lifecycle>,
+    drain_timeout: Duration,
+) {
+    const POLL: Duration = Duration::from_millis(50);
+    // A request may be between accept and its first phase; wait for a quiet stretch.
+    const QUIET: Duration = Duration::from_millis(300);
+    let spawned = std::thread::Builder::new().name("drain-monitor".to_string()).spawn(move || {
+        loop {
+            match phases.blocking_recv() {
+                Ok(ExecutionPhase::GracefulTerminate) => break,
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+        let deadline = Instant::now() + drain_timeout;
+        let mut quiet_since: Option<Instant> = None;
+        while Instant::now() < deadline {
+            if lifecycle.in_flight() == 0 {
+                let since = *quiet_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= QUIET {
+                    break;
+                }
+            } else {
+                quiet_since = None;
+            }
+            std::thread::sleep(POLL);
+        }
+        tracing::info!(in_flight = lifecycle.in_flight(), "Drained: exiting");
+        std::process::exit(0);
+    });
+    if let Err(error) = spawned {
+        tracing::warn!(%error, "Cannot start the drain monitor; shutdown waits the full grace period");
+    }
+}

@@ -1,0 +1,4 @@
+//! What the proxy tells operators: the operational log (stderr) and the admin listener.
+
+pub mod admin;
+pub mod logging;

@@ -1,0 +1,42 @@
+//! The admin listener (plain HTTP, meant for the pod network only): `/healthz` says the
+//! process is alive, `/readyz` whether it should get traffic (503 once draining).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use http::Response;
+use pingora::apps::http_app::ServeHttp;
+use pingora::protocols::http::ServerSession;
+
+use crate::lifecycle::Lifecycle;
+
+pub struct AdminApp {
+    pub lifecycle: Arc<Lifecycle>,
+}
+
+fn json(status: u16, body: &serde_json::Value) -> Response<Vec<u8>> {
+    let body = body.to_string().into_bytes();
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .header("content-length", body.len())
+        .header("cache-control", "no-store")
+        .body(body)
+        .unwrap_or_else(|_| Response::new(Vec::new()))
+}
+
+#[async_trait]
+impl ServeHttp for AdminApp {
+    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        let request = session.req_header();
+        if request.method != http::Method::GET && request.method != http::Method::HEAD {
+            return json(405, &serde_json::json!({"error": "method not allowed"}));
+        }
+        match request.uri.path() {
+            "/healthz" => json(200, &serde_json::json!({"status": "ok"})),
+            "/readyz" if self.lifecycle.is_draining() => json(503, &serde_json::json!({"status": "draining"})),
+            "/readyz" => json(200, &serde_json::json!({"status": "ready"})),
+            _ => json(404, &serde_json::json!({"error": "not found"})),
+        }
+    }
+}

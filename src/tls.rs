@@ -1,0 +1,165 @@
+//! Certificate material for the HTTPS listener: read, checked and turned into rustls types
+//! before pingora sees it, so a bad path or a key that does not match is a clear startup error.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::RootCertStore;
+use rustls::server::WebPkiClientVerifier;
+use rustls::sign::CertifiedKey;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+/// Where the certificate, its key and the optional client CA live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsPaths {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub client_ca: Option<PathBuf>,
+}
+
+/// Which of the files a problem is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsFile {
+    Cert,
+    Key,
+    ClientCa,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsProblem {
+    pub file: TlsFile,
+    pub message: String,
+}
+
+/// A loaded and checked certificate, key and client-certificate verifier.
+#[derive(Debug)]
+pub struct TlsMaterial {
+    pub paths: TlsPaths,
+    pub certified_key: Arc<CertifiedKey>,
+    pub client_verifier: Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>,
+}
+
+impl TlsMaterial {
+    /// Reads and checks every file, reporting every problem found.
+    pub fn load(paths: &TlsPaths) -> Result<Self, Vec<TlsProblem>> {
+        let mut problems = Vec::new();
+        let certs = read_certificates(&paths.cert)
+            .map_err(|message| problems.push(TlsProblem { file: TlsFile::Cert, message }))
+            .ok();
+        let key = read_private_key(&paths.key)
+            .map_err(|message| problems.push(TlsProblem { file: TlsFile::Key, message }))
+            .ok();
+        let client_verifier = match &paths.client_ca {
+            None => None,
+            Some(path) => client_verifier(path)
+                .map_err(|message| problems.push(TlsProblem { file: TlsFile::ClientCa, message }))
+                .ok(),
+        };
+        let (Some(certs), Some(key)) = (certs, key) else { return Err(problems) };
+        let provider = rustls::crypto::ring::default_provider();
+        let certified_key = match CertifiedKey::from_der(certs, key, &provider) {
+            Ok(certified_key) => certified_key,
+            Err(rustls::Error::InconsistentKeys(_)) => {
+                problems.push(TlsProblem {
+                    file: TlsFile::Key,
+                    message: format!(
+                        "the private key in {} does not match the certificate in {}",
+                        paths.key.display(),
+                        paths.cert.display()
+                    ),
+                });
+                return Err(problems);
+            }
+            Err(error) => {
+                problems.push(TlsProblem {
+                    file: TlsFile::Key,
+                    message: format!("{} cannot be used: {error}", paths.key.display()),
+                });
+                return Err(problems);
+            }
+        };
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(Self {
+            paths: paths.clone(),
+            certified_key: Arc::new(certified_key),
+            client_verifier: client_verifier.flatten(),
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|error| format!("cannot read {}: {error}", path.display()))
+}
+
+fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let bytes = read_file(path)?;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&bytes)
+        .collect::<Result<_, _>>()
+        .map_err(|error| format!("{} is not a PEM certificate chain: {error}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{} holds no PEM certificate", path.display()));
+    }
+    Ok(certs)
+}
+
+fn read_private_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
+    let bytes = read_file(path)?;
+    PrivateKeyDer::from_pem_slice(&bytes)
+        .map_err(|error| format!("{} holds no usable PEM private key: {error}", path.display()))
+}
+
+fn client_verifier(path: &Path) -> Result<Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>, String> {
+    let mut roots = RootCertStore::empty();
+    for cert in read_certificates(path)? {
+        roots
+            .add(cert)
+            .map_err(|error| format!("{} holds a CA certificate rustls refuses: {error}", path.display()))?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+        .build()
+        .map_err(|error| format!("cannot build a client verifier from {}: {error}", path.display()))?;
+    Ok(Some(verifier))
+}
+
+/// Serves the current certificate to every handshake; the certificate can be swapped while
+/// the listener runs (certificate reload swaps the `ArcSwap`).
+#[derive(Debug)]
+pub struct CertResolver {
+    current: arc_swap::ArcSwap<CertifiedKey>,
+}
+
+impl CertResolver {
+    pub fn new(certified_key: Arc<CertifiedKey>) -> Self {
+        Self { current: arc_swap::ArcSwap::new(certified_key) }
+    }
+
+    pub fn replace(&self, certified_key: Arc<CertifiedKey>) {
+        self.current.store(certified_key);
+    }
+}
+
+impl rustls::server::ResolvesServerCert for CertResolver {
+    fn resolve(&self, _client_hello: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current.load_full())
+    }
+}
+
+/// pingora listener settings for `material`: TLS 1.2 and 1.3 (pingora's rustls builder offers
+/// exactly those), h2 and http/1.1 by ALPN, and client certificates when a CA is configured.
+pub fn listener_settings(
+    material: &TlsMaterial,
+    resolver: Arc<CertResolver>,
+) -> pingora::Result<pingora::listeners::tls::TlsSettings> {
+    // The paths are never read: the resolver supplies the certificate.
+    let mut settings = pingora::listeners::tls::TlsSettings::intermediate("", "")?;
+    settings.set_cert_resolver(resolver);
+    if let Some(verifier) = &material.client_verifier {
+        settings.set_client_cert_verifier(Arc::clone(verifier));
+    }
+    settings.enable_h2();
+    Ok(settings)
+}
