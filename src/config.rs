@@ -43,8 +43,19 @@ pub fn load_with_environment(path: &Path, environment: &Environment) -> Result<C
     let raw = parse(&text, environment)
         .map_err(|error| ConfigErrors { file: file.clone(), errors: vec![error.in_file(&file)] })?;
     let mut builder = build::Builder::new(path, environment);
-    let config = builder.build(raw, path);
-    if builder.errors.is_empty() { Ok(config) } else { Err(ConfigErrors { file, errors: builder.errors }) }
+    let mut config = builder.build(raw, path);
+    if builder.errors.is_empty() {
+        config.warnings = builder.warnings;
+        return Ok(config);
+    }
+    let mut errors = builder.errors;
+    // Whole-document problems first, then environment overrides, then in file order.
+    errors.sort_by_key(|error| match error.source {
+        Source::Document => (0, 0, 0),
+        Source::Env(_) => (1, 0, 0),
+        Source::File { line, column } => (2, line, column),
+    });
+    Err(ConfigErrors { file, errors })
 }
 
 /// A parse error before the file name is known to it.
@@ -88,8 +99,13 @@ fn describe_parse_error(error: &serde_saphyr::Error) -> String {
     let first = rendered.lines().find(|line| !line.trim().is_empty()).unwrap_or_default().trim();
     let first = first.strip_prefix("error:").unwrap_or(first).trim();
     // Drop a leading "line L column C:" which we already print as file:L:C.
-    match first.strip_prefix("line ").and_then(|rest| rest.split_once(": ")) {
-        Some((position, message)) if position.contains("column") => message.to_string(),
-        _ => first.to_string(),
+    let message = match first.strip_prefix("line ").and_then(|rest| rest.split_once(": ")) {
+        Some((position, message)) if position.contains("column") => message,
+        _ => first,
+    };
+    // And a trailing "at line L, column C", for the same reason.
+    match message.rfind(" at line ") {
+        Some(index) if message[index..].contains("column") => message[..index].to_string(),
+        _ => message.to_string(),
     }
 }

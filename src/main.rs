@@ -83,6 +83,9 @@ fn run(path: &std::path::Path) -> ExitCode {
         }
     };
     telemetry::logging::init(&config.telemetry);
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
     match server::run(config, Vec::new()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -95,7 +98,10 @@ fn run(path: &std::path::Path) -> ExitCode {
 
 fn validate(path: &std::path::Path) -> ExitCode {
     match config::load(path) {
-        Ok(_) => {
+        Ok(config) => {
+            for warning in &config.warnings {
+                eprintln!("warning: {warning}");
+            }
             println!("{}: ok", path.display());
             ExitCode::SUCCESS
         }

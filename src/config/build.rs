@@ -33,6 +33,7 @@ pub(super) struct Builder<'a> {
     base_dir: PathBuf,
     environment: &'a Environment,
     pub(super) errors: Vec<ConfigError>,
+    pub(super) warnings: Vec<ConfigError>,
 }
 
 fn source_of<T>(located: &Located<T>) -> Source {
@@ -42,7 +43,7 @@ fn source_of<T>(located: &Located<T>) -> Source {
 impl<'a> Builder<'a> {
     pub(super) fn new(file: &Path, environment: &'a Environment) -> Self {
         let base_dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
-        Self { file: file.display().to_string(), base_dir, environment, errors: Vec::new() }
+        Self { file: file.display().to_string(), base_dir, environment, errors: Vec::new(), warnings: Vec::new() }
     }
 
     pub(super) fn problem(&mut self, source: Source, key: &str, message: impl Into<String>) {
@@ -180,6 +181,7 @@ impl<'a> Builder<'a> {
             audit,
             telemetry,
             shutdown,
+            warnings: Vec::new(),
         }
     }
 
@@ -334,14 +336,18 @@ impl<'a> Builder<'a> {
         let bearer = self.build_bearer(raw.bearer.as_ref());
         let wants_bearer = matches!(auth_mode, AuthMode::Bearer | AuthMode::BearerOrJwt);
         if wants_bearer && bearer.tokens.is_empty() && bearer.tokens_file.is_none() {
-            self.at(
-                mode,
-                "auth.mode",
-                format!(
-                    "mode {} needs at least one token: set auth.bearer.tokens, auth.bearer.tokens_file or MCP_AUTH_TOKEN",
+            // Not an error: the edge fails closed (every request gets 401) until a token is
+            // configured, which is what a deployment waiting for its Secret should do.
+            self.warnings.push(ConfigError {
+                file: self.file.clone(),
+                source: source_of(mode),
+                key: "auth.bearer".to_string(),
+                message: format!(
+                    "mode {} has no token, so every authenticated request is refused; set auth.bearer.tokens, \
+                     auth.bearer.tokens_file or MCP_AUTH_TOKEN",
                     auth_mode.as_str()
                 ),
-            );
+            });
         }
         let wants_jwt = matches!(auth_mode, AuthMode::Jwt | AuthMode::BearerOrJwt);
         let jwt = match (&raw.jwt, wants_jwt) {
@@ -371,9 +377,13 @@ impl<'a> Builder<'a> {
             let token = match &located.value {
                 RawToken::Plain(value) => BearerToken { id: None, value: value.clone(), scopes: Vec::new() },
                 RawToken::Named(named) => {
-                    let Some(value) = named.value.clone() else {
-                        self.at(located, "auth.bearer.tokens", "a token object needs a value");
-                        continue;
+                    let value = match named.value.clone() {
+                        Some(Some(value)) => value,
+                        Some(None) => continue,
+                        None => {
+                            self.at(located, "auth.bearer.tokens", "a token object needs a value");
+                            continue;
+                        }
                     };
                     BearerToken { id: named.id.clone(), value, scopes: named.scopes.clone() }
                 }
@@ -615,13 +625,12 @@ impl<'a> Builder<'a> {
     }
 
     fn build_upstream(&mut self, raw: &RawUpstream) -> Upstream {
-        let fallback_url = Url::parse("http://127.0.0.1:5000/api").ok();
         let base_url = if let Some(value) = self.environment.get("API_BASE_URL").filter(|v| !v.is_empty()) {
             self.http_url("", value, Source::Env("API_BASE_URL"))
         } else if let Some(located) = &raw.base_url {
             self.http_url("upstream.base_url", &located.value, source_of(located))
         } else {
-            fallback_url.clone()
+            None
         };
         let auth = match &raw.auth {
             None => UpstreamAuth::None,
@@ -714,7 +723,7 @@ impl<'a> Builder<'a> {
             ),
         };
         Upstream {
-            base_url: base_url.or(fallback_url).unwrap_or_else(|| unreachable_url()),
+            base_url: base_url.unwrap_or_else(default_base_url),
             auth,
             connect_timeout,
             timeout,
@@ -873,7 +882,7 @@ impl<'a> Builder<'a> {
     fn build_sessions(&mut self, raw: &RawSessions) -> Sessions {
         let enabled = raw.enabled.unwrap_or(false);
         let allowed_api_urls: Vec<Url> = match &raw.allowed_api_urls {
-            None => Url::parse("http://127.0.0.1:5000/api").into_iter().collect(),
+            None => vec![default_base_url()],
             Some(list) => list
                 .iter()
                 .filter_map(|located| self.http_url("sessions.allowed_api_urls", &located.value, source_of(located)))
@@ -990,9 +999,10 @@ impl<'a> Builder<'a> {
     }
 }
 
-/// `http://127.0.0.1:5000/api` parses; this is only reached if it somehow did not.
-fn unreachable_url() -> Url {
-    Url::parse("http://127.0.0.1/").unwrap_or_else(|_| unreachable!("a literal URL parses"))
+/// The reference deployment's API (DESIGN.md §5).
+#[allow(clippy::expect_used)] // startup: a literal URL that is known to parse
+fn default_base_url() -> Url {
+    Url::parse("http://127.0.0.1:5000/api").expect("literal URL")
 }
 
 fn check_http_url(text: &str) -> Result<Url, String> {

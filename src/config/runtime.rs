@@ -34,6 +34,8 @@ pub struct Config {
     pub audit: Audit,
     pub telemetry: Telemetry,
     pub shutdown: Shutdown,
+    /// Problems that do not stop the edge but that an operator should see.
+    pub warnings: Vec<super::ConfigError>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

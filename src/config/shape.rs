@@ -125,7 +125,9 @@ pub enum RawToken {
 #[serde(deny_unknown_fields)]
 pub struct RawNamedToken {
     pub id: Option<String>,
-    pub value: Option<String>,
+    /// `Some(None)`: the value is an unset `${VAR}` and the entry is dropped.
+    #[serde(default, deserialize_with = "explicit_null")]
+    pub value: Option<Option<String>>,
     #[serde(default)]
     pub scopes: Vec<String>,
 }

@@ -59,9 +59,9 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 /// Formats a duration the way the policy file writes it, for messages and `--print`.
 pub fn format_duration(duration: Duration) -> String {
     let millis = duration.as_millis();
-    if millis % 1_000 != 0 {
+    if !millis.is_multiple_of(1_000) {
         format!("{millis}ms")
-    } else if millis % 60_000 != 0 {
+    } else if !millis.is_multiple_of(60_000) {
         format!("{}s", millis / 1_000)
     } else {
         format!("{}m", millis / 60_000)

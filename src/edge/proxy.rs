@@ -82,8 +82,16 @@ impl ProxyHttp for EdgeProxy {
             // Headers already went out; the stream can only be cut.
             return FailToProxy { error_code: 0, can_reuse_downstream: false };
         }
-        let written = respond::write_error(session, ctx, &edge_error).await.is_ok();
-        FailToProxy { error_code: edge_error.status(), can_reuse_downstream: written }
+        // pingora drops the downstream connection after a failed proxy attempt whatever we
+        // return here, so say so (`Connection: close`) instead of promising keep-alive.
+        session.set_keepalive(None);
+        let _ = respond::write_error(session, ctx, &edge_error).await;
+        FailToProxy { error_code: edge_error.status(), can_reuse_downstream: false }
+    }
+
+    fn suppress_error_log(&self, _session: &Session, _ctx: &RequestContext, error: &Error) -> bool {
+        // Upstream failures are already logged once, with the request id, by fail_to_proxy.
+        matches!(error.esource(), pingora::ErrorSource::Upstream)
     }
 
     async fn logging(&self, session: &mut Session, error: Option<&Error>, ctx: &mut RequestContext) {

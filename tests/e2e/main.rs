@@ -1,0 +1,13 @@
+//! End-to-end tests: the real binary over real TLS, a mock upstream, real signals.
+//! One test binary (fast linking) with a module per area.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)] // tests fail loudly by design
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod cli;
+mod config;
+mod passthrough;
+mod shutdown;
+mod tls;

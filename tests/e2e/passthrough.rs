@@ -1,0 +1,130 @@
+//! The passthrough route: headers added, bodies and SSE streamed, errors as JSON.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+
+use crate::support::edge::TestEdge;
+use crate::support::mock_api::MockApi;
+use crate::support::tls_client::{Protocol, client};
+
+const BEARER_POLICY: &str = "auth:\n  mode: bearer\n  bearer:\n    tokens: [test-token-0123456789]\n";
+
+#[tokio::test]
+async fn get_and_post_reach_the_upstream_with_forwarding_headers() {
+    let api = MockApi::start().await;
+    let edge = TestEdge::new(BEARER_POLICY).passthrough(&api.url()).start();
+    for protocol in [Protocol::Http1, Protocol::Http2] {
+        let http = client(protocol);
+        let response = http
+            .get(edge.https_url("/tools/list?page=2"))
+            .bearer_auth("test-token-0123456789")
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(response.status(), 200);
+        let request_id = response.headers()["x-request-id"].to_str().expect("ascii").to_string();
+        let seen: serde_json::Value = response.json().await.expect("json");
+        assert_eq!(seen["method"], "GET");
+        assert_eq!(seen["path"], "/tools/list");
+        assert_eq!(seen["query"], "page=2");
+        assert_eq!(seen["headers"]["x-forwarded-for"], "127.0.0.1");
+        assert_eq!(seen["headers"]["x-forwarded-proto"], "https");
+        assert_eq!(seen["headers"]["x-request-id"], request_id.as_str(), "upstream sees the same request id");
+        assert_eq!(seen["headers"]["host"], api.address.to_string());
+
+        let body = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
+        let response = http
+            .post(edge.https_url("/mcp"))
+            .bearer_auth("test-token-0123456789")
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(response.status(), 200);
+        let seen: serde_json::Value = response.json().await.expect("json");
+        assert_eq!(seen["method"], "POST");
+        assert_eq!(seen["body"], body);
+    }
+}
+
+#[tokio::test]
+async fn encoded_slashes_in_the_path_are_forwarded_as_received() {
+    let api = MockApi::start().await;
+    let edge = TestEdge::new("auth: {mode: none}\n").passthrough(&api.url()).start();
+    let response = client(Protocol::Http1).get(edge.https_url("/files/a%2Fb/..%2Fc")).send().await.expect("GET");
+    let seen: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(seen["path"], "/files/a%2Fb/..%2Fc");
+}
+
+#[tokio::test]
+async fn sse_events_arrive_before_the_upstream_finishes() {
+    let api = MockApi::start().await;
+    let edge = TestEdge::new("auth: {mode: none}\n").passthrough(&api.url()).start();
+    for protocol in [Protocol::Http1, Protocol::Http2] {
+        let response = client(protocol).get(edge.https_url("/sse")).send().await.expect("GET /sse");
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        let mut stream = response.bytes_stream();
+        // The upstream holds the second event until released: if the edge buffered, this
+        // read would wait for the whole response and time out.
+        let first = tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .expect("first event arrives while the upstream is still open")
+            .expect("a chunk")
+            .expect("no error");
+        assert!(String::from_utf8_lossy(&first).contains("data: first"));
+        api.controls.release_stream.notify_one();
+        let mut rest = Vec::new();
+        while let Some(chunk) = tokio::time::timeout(Duration::from_secs(10), stream.next()).await.expect("stream ends")
+        {
+            rest.extend_from_slice(&chunk.expect("chunk"));
+        }
+        assert!(String::from_utf8_lossy(&rest).contains("data: second"));
+    }
+}
+
+#[tokio::test]
+async fn unrouted_requests_without_passthrough_get_a_json_404() {
+    let edge = TestEdge::new("auth: {mode: none}\n").start();
+    let response = client(Protocol::Http2).get(edge.https_url("/nowhere")).send().await.expect("GET");
+    assert_eq!(response.status(), 404);
+    let request_id = response.headers()["x-request-id"].to_str().expect("ascii").to_string();
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(body, serde_json::json!({"error": "not found", "request_id": request_id}));
+}
+
+#[tokio::test]
+async fn an_unreachable_upstream_is_a_json_502_and_the_client_carries_on() {
+    // Port 1 (tcpmux) has no listener; a "free" port could be taken by a parallel test.
+    let edge = TestEdge::new("auth: {mode: none}\n").passthrough("http://127.0.0.1:1").start();
+    let http = client(Protocol::Http1);
+    for _ in 0..2 {
+        let response = http.get(edge.https_url("/anything")).send().await.expect("GET");
+        assert_eq!(response.status(), 502);
+        let body: serde_json::Value = response.json().await.expect("json");
+        assert_eq!(body["error"], "bad gateway");
+    }
+    let response = http.get(edge.https_url("/health")).send().await.expect("health after 502");
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn bearer_mode_refuses_requests_without_a_valid_token_but_not_health() {
+    let api = MockApi::start().await;
+    let edge = TestEdge::new(BEARER_POLICY).passthrough(&api.url()).start();
+    let http = client(Protocol::Http1);
+    for token in [None, Some("wrong-token"), Some("test-token-0123456789x")] {
+        let mut request = http.get(edge.https_url("/mcp"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("GET");
+        assert_eq!(response.status(), 401, "token {token:?}");
+        assert_eq!(response.headers()["www-authenticate"], "Bearer realm=\"mcp-edge\", error=\"invalid_token\"");
+        let body: serde_json::Value = response.json().await.expect("json");
+        assert_eq!(body["error"], "unauthorized");
+    }
+    assert_eq!(http.get(edge.https_url("/health")).send().await.expect("health").status(), 200);
+}

@@ -1,0 +1,181 @@
+//! Starts the real `mcp-edge` binary with a policy on free loopback ports.
+//!
+//! `TestEdge::new("auth: {mode: none}").passthrough(&api).start()` writes the policy (the
+//! listeners, development certificates and short drain times are added here), runs
+//! `mcp-edge run`, and waits until the admin `/readyz` answers.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{free_port, loopback, repo_root};
+
+pub const BINARY: &str = env!("CARGO_BIN_EXE_mcp-edge");
+
+pub struct TestEdgeBuilder {
+    policy: String,
+    passthrough: Option<String>,
+    plain_http: bool,
+    drain_delay: String,
+    drain_timeout: String,
+    environment: Vec<(String, String)>,
+}
+
+pub struct TestEdge {
+    child: Child,
+    pub https: SocketAddr,
+    pub http: Option<SocketAddr>,
+    pub admin: SocketAddr,
+    pub stderr_path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl TestEdge {
+    #[allow(clippy::new_ret_no_self)] // reads as the builder it starts: TestEdge::new(yaml)...start()
+    /// `policy` is YAML for everything but `listen`, `tls`, `passthrough` and `shutdown`.
+    pub fn new(policy: &str) -> TestEdgeBuilder {
+        TestEdgeBuilder {
+            policy: policy.to_string(),
+            passthrough: None,
+            plain_http: false,
+            drain_delay: "0s".to_string(),
+            drain_timeout: "5s".to_string(),
+            environment: Vec::new(),
+        }
+    }
+
+    pub fn https_url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.https.port())
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a Unix signal by name (`TERM`, `INT`, `HUP`) with the `kill` command.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill").arg(format!("-{name}")).arg(self.pid().to_string()).status().expect("kill");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits up to `limit` for the process to exit.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+}
+
+impl Drop for TestEdge {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl TestEdgeBuilder {
+    pub fn passthrough(mut self, url: &str) -> Self {
+        self.passthrough = Some(url.to_string());
+        self
+    }
+
+    pub fn plain_http(mut self) -> Self {
+        self.plain_http = true;
+        self
+    }
+
+    pub fn drain(mut self, delay: &str, timeout: &str) -> Self {
+        self.drain_delay = delay.to_string();
+        self.drain_timeout = timeout.to_string();
+        self
+    }
+
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.environment.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn start(self) -> TestEdge {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let https = loopback(free_port());
+        let admin = loopback(free_port());
+        let http = self.plain_http.then(|| loopback(free_port()));
+        let certs = repo_root().join("certs.example");
+        let mut yaml = format!(
+            "listen:\n  https: {https}\n  admin: {admin}\n{http}  threads: 2\ntls:\n  cert: {cert}\n  key: {key}\n\
+             shutdown:\n  drain_delay: {delay}\n  drain_timeout: {timeout}\ntelemetry:\n  log_level: info\n",
+            http = http.map(|address| format!("  http: {address}\n")).unwrap_or_default(),
+            cert = certs.join("server-chain.crt").display(),
+            key = certs.join("server.key").display(),
+            delay = self.drain_delay,
+            timeout = self.drain_timeout,
+        );
+        if let Some(url) = &self.passthrough {
+            yaml.push_str(&format!("passthrough:\n  url: {url}\n"));
+        }
+        yaml.push_str(&self.policy);
+        let policy_path = dir.path().join("policy.yaml");
+        std::fs::write(&policy_path, yaml).expect("write policy");
+        let stderr_path = dir.path().join("stderr.log");
+        let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
+        let mut command = Command::new(BINARY);
+        command
+            .arg("run")
+            .arg("--config")
+            .arg(&policy_path)
+            .env_remove("MCP_AUTH_TOKEN")
+            .env_remove("ALLOWED_ORIGINS")
+            .env_remove("API_BASE_URL")
+            .env_remove("LOG_LEVEL")
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(stderr);
+        for (name, value) in &self.environment {
+            command.env(name, value);
+        }
+        let child = command.spawn().expect("spawn mcp-edge");
+        let mut edge = TestEdge { child, https, http, admin, stderr_path, _dir: dir };
+        wait_ready(&mut edge);
+        edge
+    }
+}
+
+/// Polls `/readyz` (bounded: 20 s) until it answers 200 and the TLS port accepts.
+fn wait_ready(edge: &mut TestEdge) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = edge.child.try_wait() {
+            panic!("mcp-edge exited during startup ({status}):\n{}", edge.stderr());
+        }
+        if admin_status(edge.admin, "/readyz") == Some(200) && TcpStream::connect(edge.https).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("mcp-edge did not become ready:\n{}", edge.stderr());
+}
+
+/// A blocking GET on the admin listener; `None` when it does not answer.
+pub fn admin_status(admin: SocketAddr, path: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect_timeout(&admin, Duration::from_millis(500)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response.split_whitespace().nth(1)?.parse().ok()
+}

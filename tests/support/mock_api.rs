@@ -1,0 +1,92 @@
+//! A mock upstream on a free loopback port (axum), standing in for the MCP server or the
+//! REST API behind the edge. Each route records what it saw so tests can assert on it.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use axum::{Json, Router};
+use tokio::sync::Notify;
+
+/// Shared with the handlers: lets a test hold the SSE stream open until it has read the first
+/// event.
+#[derive(Default)]
+pub struct Controls {
+    pub release_stream: Notify,
+}
+
+pub struct MockApi {
+    pub address: SocketAddr,
+    pub controls: Arc<Controls>,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl MockApi {
+    /// Routes: `/echo` (any method: returns method, path, query, headers, body),
+    /// `/sse` (one event at once, the second after `release_stream`), `/slow?ms=N`.
+    pub async fn start() -> Self {
+        let controls = Arc::new(Controls::default());
+        let app = Router::new()
+            .route("/sse", get(sse))
+            .route("/slow", get(slow))
+            .fallback(any(echo))
+            .with_state(Arc::clone(&controls));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind mock api");
+        let address = listener.local_addr().expect("address");
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { address, controls, _task: task }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+}
+
+async fn echo(method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Json<serde_json::Value> {
+    let headers: serde_json::Map<String, serde_json::Value> = headers
+        .iter()
+        .map(|(name, value)| (name.to_string(), serde_json::json!(value.to_str().unwrap_or_default())))
+        .collect();
+    Json(serde_json::json!({
+        "method": method.as_str(),
+        "path": uri.path(),
+        "query": uri.query(),
+        "headers": headers,
+        "body": String::from_utf8_lossy(&body),
+    }))
+}
+
+async fn sse(State(controls): State<Arc<Controls>>) -> Response {
+    let stream = futures_util::stream::unfold(0u8, move |step| {
+        let controls = Arc::clone(&controls);
+        async move {
+            match step {
+                0 => Some((Ok::<_, Infallible>(Bytes::from("event: message\ndata: first\n\n")), 1)),
+                1 => {
+                    controls.release_stream.notified().await;
+                    Some((Ok(Bytes::from("event: message\ndata: second\n\n")), 2))
+                }
+                _ => None,
+            }
+        }
+    });
+    ([("content-type", "text/event-stream"), ("cache-control", "no-cache")], Body::from_stream(stream)).into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct SlowQuery {
+    ms: u64,
+}
+
+async fn slow(Query(query): Query<SlowQuery>) -> Json<serde_json::Value> {
+    tokio::time::sleep(Duration::from_millis(query.ms)).await;
+    Json(serde_json::json!({"slept_ms": query.ms}))
+}

@@ -1,0 +1,28 @@
+//! Builders that start the real `mcp-edge` binary and a mock upstream API on free loopback
+//! ports, plus TLS clients that trust the development CA.
+
+#![allow(dead_code)]
+
+pub mod edge;
+pub mod mock_api;
+pub mod tls_client;
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+
+/// The repository root (where `certs.example/` and `conf/` live).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("free port")
+}
+
+pub fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
