@@ -17,7 +17,7 @@ async fn sigterm_drains_then_exits_with_in_flight_requests_completed() {
     let slow = tokio::spawn(http.get(edge.https_url("/slow?ms=1500")).send());
     tokio::time::sleep(Duration::from_millis(300)).await;
     let signalled = Instant::now();
-    edge.signal("TERM");
+    edge.signal(nix::sys::signal::Signal::SIGTERM);
 
     // Readiness fails at once, liveness still answers.
     let deadline = Instant::now() + Duration::from_secs(1);
@@ -58,7 +58,7 @@ async fn sigterm_drains_then_exits_with_in_flight_requests_completed() {
 async fn an_idle_edge_exits_soon_after_the_drain_delay() {
     let mut edge = TestEdge::new("auth: {mode: none}\n").drain("0s", "10s").start();
     let signalled = Instant::now();
-    edge.signal("TERM");
+    edge.signal(nix::sys::signal::Signal::SIGTERM);
     let status = tokio::task::spawn_blocking(move || edge.wait_exit(Duration::from_secs(5))).await.expect("join");
     assert!(status.expect("exited").success());
     // Nothing was in flight: no need to wait out the 10 s drain timeout.

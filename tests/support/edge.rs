@@ -58,10 +58,10 @@ impl TestEdge {
         self.child.id()
     }
 
-    /// Sends a Unix signal by name (`TERM`, `INT`, `HUP`) with the `kill` command.
-    pub fn signal(&self, name: &str) {
-        let status = Command::new("kill").arg(format!("-{name}")).arg(self.pid().to_string()).status().expect("kill");
-        assert!(status.success(), "kill -{name} failed");
+    /// Sends a real Unix signal to the process.
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.pid()).expect("pid fits"));
+        nix::sys::signal::kill(pid, signal).expect("send signal");
     }
 
     /// Waits up to `limit` for the process to exit.

@@ -1,0 +1,34 @@
+# The project's front door. `make demo` runs the edge in front of a stand-in API;
+# `make test` passes the tests. Both work on a fresh Debian machine with only the Rust
+# toolchain: `setup` installs what is missing (cmake for pingora's native parts, openssl
+# for the TLS handshake tests).
+
+CARGO ?= cargo
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup demo test lint check fmt
+
+setup:
+	@missing=""; \
+	command -v cmake >/dev/null 2>&1 || missing="$$missing cmake"; \
+	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
+	command -v cc >/dev/null 2>&1 || missing="$$missing build-essential"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+demo: setup
+	$(CARGO) run --locked --bin mcp-edge -- demo
+
+test: setup
+	$(CARGO) test --locked
+
+lint: setup
+	$(CARGO) fmt --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+check: lint test
+
+fmt:
+	$(CARGO) fmt
