@@ -109,3 +109,6 @@ fn describe_parse_error(error: &serde_saphyr::Error) -> String {
         _ => message.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests;

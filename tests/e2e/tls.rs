@@ -3,7 +3,7 @@
 use std::process::{Command, Stdio};
 
 use crate::support::edge::TestEdge;
-use crate::support::tls_client::{Protocol, client};
+use crate::support::tls_client::{Protocol, client, client_with_certificate};
 
 #[tokio::test]
 async fn health_answers_over_http1_and_http2() {
@@ -48,4 +48,13 @@ async fn plaintext_listener_serves_the_same_routes() {
     let address = edge.http.expect("plain listener");
     let response = reqwest::get(format!("http://{address}/health")).await.expect("health");
     assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn with_client_ca_only_clients_with_a_certificate_get_in() {
+    let edge = TestEdge::new("auth: {mode: none}\n").client_ca().start();
+    let without = client(Protocol::Http1).get(edge.https_url("/health")).send().await;
+    assert!(without.is_err(), "a client without a certificate must fail the handshake");
+    let with = client_with_certificate(Protocol::Http2).get(edge.https_url("/health")).send().await.expect("mTLS");
+    assert_eq!(with.status(), 200);
 }

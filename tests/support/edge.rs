@@ -18,6 +18,7 @@ pub struct TestEdgeBuilder {
     policy: String,
     passthrough: Option<String>,
     plain_http: bool,
+    client_ca: bool,
     drain_delay: String,
     drain_timeout: String,
     environment: Vec<(String, String)>,
@@ -40,6 +41,7 @@ impl TestEdge {
             policy: policy.to_string(),
             passthrough: None,
             plain_http: false,
+            client_ca: false,
             drain_delay: "0s".to_string(),
             drain_timeout: "5s".to_string(),
             environment: Vec::new(),
@@ -99,6 +101,12 @@ impl TestEdgeBuilder {
         self
     }
 
+    /// Requires client certificates signed by the development CA (mTLS).
+    pub fn client_ca(mut self) -> Self {
+        self.client_ca = true;
+        self
+    }
+
     pub fn drain(mut self, delay: &str, timeout: &str) -> Self {
         self.drain_delay = delay.to_string();
         self.drain_timeout = timeout.to_string();
@@ -125,6 +133,9 @@ impl TestEdgeBuilder {
             delay = self.drain_delay,
             timeout = self.drain_timeout,
         );
+        if self.client_ca {
+            yaml = yaml.replace("tls:\n", &format!("tls:\n  client_ca: {}\n", certs.join("ca.crt").display()));
+        }
         if let Some(url) = &self.passthrough {
             yaml.push_str(&format!("passthrough:\n  url: {url}\n"));
         }
