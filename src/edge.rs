@@ -1,15 +1,20 @@
 //! The edge: pingora's `ProxyHttp` phases and the policy steps they delegate to.
 //!
-//! `proxy` holds the phase methods and stays thin; `pipeline` is the ordered request policy;
-//! `respond` is the one place where edge errors become HTTP responses; `passthrough` is the
-//! reverse-proxy route; `auth` checks credentials; `context` is the per-request state.
+//! `proxy` holds the phase methods and stays thin; `pipeline` is the ordered request policy
+//! whose steps are `client_ip`, `limits`, `cors`, `rate_limit` and `auth`; `respond` is the
+//! one place where edge errors become HTTP responses; `passthrough` is the reverse-proxy
+//! route; `context` is the per-request state and `policy` the shared state built from config.
 
 pub mod auth;
+pub mod client_ip;
 pub mod context;
+pub mod cors;
+pub mod limits;
 pub mod passthrough;
 pub mod pipeline;
 pub mod policy;
 pub mod proxy;
+pub mod rate_limit;
 pub mod request_id;
 pub mod respond;
 pub mod route;

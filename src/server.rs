@@ -9,6 +9,7 @@ use pingora::server::{ExecutionPhase, RunArgs, Server};
 use pingora::services::ServiceWithDependents;
 
 use crate::config::Config;
+use crate::edge::rate_limit::Sweeper;
 use crate::edge::{EdgeProxy, Policy};
 use crate::lifecycle::{DrainingSignalWatch, Lifecycle};
 use crate::telemetry::admin::AdminApp;
@@ -39,6 +40,10 @@ pub fn run(config: Config, extra_services: Vec<ExtraService>) -> Result<(), Star
     let mut server = Server::new_with_opt_and_conf(None, server_conf(&config));
     server.bootstrap();
 
+    server.add_service(pingora::services::background::background_service(
+        "rate-limit-sweeper",
+        Sweeper { policy: Arc::clone(&policy) },
+    ));
     let mut proxy = pingora::proxy::http_proxy_service_with_name(
         &server.configuration,
         EdgeProxy::new(policy, Arc::clone(&lifecycle)),

@@ -5,6 +5,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::Policy;
+use super::cors::CorsDecision;
+use super::rate_limit::RateDecision;
 use super::route::Route;
 use crate::lifecycle::InFlight;
 
@@ -14,8 +16,15 @@ pub struct RequestContext {
     pub started: Instant,
     /// The policy this request started with; a reload never changes it mid-request.
     pub policy: Arc<Policy>,
+    /// The client for policy decisions (after trusted `X-Forwarded-For`).
     pub client_ip: Option<IpAddr>,
+    /// The socket peer (what `X-Forwarded-For` gets appended upstream).
+    pub peer_ip: Option<IpAddr>,
     pub route: Route,
+    pub cors: CorsDecision,
+    pub rate_limit: Option<RateDecision>,
+    /// Request body bytes seen so far (for bodies without `Content-Length`).
+    pub body_bytes: u64,
     /// Whether the downstream connection is TLS (for `X-Forwarded-Proto`).
     pub downstream_tls: bool,
     _in_flight: InFlight,
@@ -28,7 +37,11 @@ impl RequestContext {
             started: Instant::now(),
             policy,
             client_ip: None,
+            peer_ip: None,
             route: Route::NotFound,
+            cors: CorsDecision::NoOrigin,
+            rate_limit: None,
+            body_bytes: 0,
             downstream_tls: false,
             _in_flight: in_flight,
         }

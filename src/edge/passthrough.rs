@@ -39,7 +39,8 @@ pub fn prepare_request(request: &mut RequestHeader, passthrough: &Passthrough, c
         request.insert_header("x-forwarded-host", host)?;
     }
     request.insert_header(http::header::HOST, passthrough.authority.as_str())?;
-    if let Some(client_ip) = ctx.client_ip {
+    // Like nginx's $proxy_add_x_forwarded_for: what arrived, plus the socket peer.
+    if let Some(client_ip) = ctx.peer_ip {
         let forwarded_for = match request.headers.get("x-forwarded-for").and_then(|value| value.to_str().ok()) {
             Some(existing) if !existing.trim().is_empty() => format!("{existing}, {client_ip}"),
             _ => client_ip.to_string(),

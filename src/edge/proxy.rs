@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
@@ -11,7 +12,7 @@ use pingora::{Error, ErrorType, Result};
 use super::context::RequestContext;
 use super::pipeline::{self, Decision};
 use super::respond::{self, EdgeError};
-use super::{Policy, passthrough};
+use super::{Policy, limits, passthrough};
 use crate::lifecycle::Lifecycle;
 
 /// The public listener's request handler.
@@ -60,12 +61,28 @@ impl ProxyHttp for EdgeProxy {
         }
     }
 
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestContext,
+    ) -> Result<()> {
+        // Bodies without Content-Length (chunked, h2) are counted as they stream.
+        let chunk_len = body.as_ref().map_or(0, Bytes::len);
+        if limits::count_body(&mut ctx.body_bytes, chunk_len, &ctx.policy.config.limits).is_err() {
+            return Error::e_explain(ErrorType::HTTPStatus(413), "request body over limits.max_body_bytes");
+        }
+        Ok(())
+    }
+
     async fn response_filter(
         &self,
         _session: &mut Session,
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestContext,
     ) -> Result<()> {
+        respond::remove_upstream_cors(upstream_response);
         respond::add_common_headers(upstream_response, ctx)
     }
 
@@ -74,6 +91,7 @@ impl ProxyHttp for EdgeProxy {
             ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => {
                 EdgeError::GatewayTimeout
             }
+            ErrorType::HTTPStatus(413) => EdgeError::PayloadTooLarge,
             ErrorType::HTTPStatus(_) | ErrorType::InternalError => EdgeError::Internal,
             _ => EdgeError::BadGateway,
         };
@@ -85,7 +103,7 @@ impl ProxyHttp for EdgeProxy {
         // pingora drops the downstream connection after a failed proxy attempt whatever we
         // return here, so say so (`Connection: close`) instead of promising keep-alive.
         session.set_keepalive(None);
-        let _ = respond::write_error(session, ctx, &edge_error).await;
+        let _ = respond::write_error(session, ctx, edge_error).await;
         FailToProxy { error_code: edge_error.status(), can_reuse_downstream: false }
     }
 

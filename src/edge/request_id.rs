@@ -10,6 +10,12 @@ pub fn new_request_id() -> String {
     id
 }
 
+/// An incoming id from a trusted proxy is reused only if it is 1 to 128 of `A-Za-z0-9._-`,
+/// so it cannot smuggle anything into logs or headers.
+pub fn is_well_formed(id: &str) -> bool {
+    (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -21,5 +27,15 @@ mod tests {
         assert_eq!(first.len(), 32);
         assert!(first.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
         assert_ne!(first, second);
+        assert!(is_well_formed(&first));
+    }
+
+    #[test]
+    fn only_plain_ids_are_reused() {
+        assert!(is_well_formed("abc-123_X.y"));
+        assert!(!is_well_formed(""));
+        assert!(!is_well_formed("a b"));
+        assert!(!is_well_formed("id\r\ninjected: 1"));
+        assert!(!is_well_formed(&"a".repeat(129)));
     }
 }

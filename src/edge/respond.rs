@@ -1,58 +1,81 @@
 //! The one place where an edge decision becomes an HTTP response.
 //!
 //! Every response the edge writes itself goes through [`write_response`], which adds the
-//! headers every response carries (`x-request-id`, security headers) and keeps the
-//! connection alive: pingora's `respond_error*` would turn keep-alive off, costing the
-//! client a new TCP and TLS handshake for every 401 or 429.
+//! headers every response carries ([`add_common_headers`]: `x-request-id`, security headers,
+//! `Vary: Origin`, CORS and rate-limit headers when they apply) and keeps the connection
+//! alive: pingora's `respond_error*` would turn keep-alive off, costing the client a new TCP
+//! and TLS handshake for every 401 or 429.
 
 use bytes::Bytes;
 use http::Method;
+use http::header::{HeaderName, HeaderValue};
 use pingora::Result;
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 
 use super::auth::AuthFailure;
 use super::context::RequestContext;
+use super::cors::{self, CorsDecision};
+use super::rate_limit::RateDecision;
 
 /// Errors the edge raises itself. The public message is generic; detail goes to the log.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EdgeError {
+    BadRequest,
+    Unauthorized(AuthFailure),
+    OriginNotAllowed,
     NotFound,
     MethodNotAllowed { allow: &'static str },
-    Unauthorized(AuthFailure),
+    PayloadTooLarge,
+    TooManyRequests { retry_after_seconds: u64 },
+    HeadersTooLarge,
+    Internal,
     BadGateway,
     GatewayTimeout,
-    Internal,
 }
 
 impl EdgeError {
-    pub fn status(&self) -> u16 {
+    pub fn status(self) -> u16 {
         match self {
+            EdgeError::BadRequest => 400,
+            EdgeError::Unauthorized(_) => 401,
+            EdgeError::OriginNotAllowed => 403,
             EdgeError::NotFound => 404,
             EdgeError::MethodNotAllowed { .. } => 405,
-            EdgeError::Unauthorized(_) => 401,
+            EdgeError::PayloadTooLarge => 413,
+            EdgeError::TooManyRequests { .. } => 429,
+            EdgeError::HeadersTooLarge => 431,
+            EdgeError::Internal => 500,
             EdgeError::BadGateway => 502,
             EdgeError::GatewayTimeout => 504,
-            EdgeError::Internal => 500,
         }
     }
 
-    fn public_message(&self) -> &'static str {
+    fn public_message(self) -> &'static str {
         match self {
+            EdgeError::BadRequest => "bad request",
+            EdgeError::Unauthorized(_) => "unauthorized",
+            EdgeError::OriginNotAllowed => "origin not allowed",
             EdgeError::NotFound => "not found",
             EdgeError::MethodNotAllowed { .. } => "method not allowed",
-            EdgeError::Unauthorized(_) => "unauthorized",
+            EdgeError::PayloadTooLarge => "request body too large",
+            EdgeError::TooManyRequests { .. } => "too many requests",
+            EdgeError::HeadersTooLarge => "request headers too large",
+            EdgeError::Internal => "internal error",
             EdgeError::BadGateway => "bad gateway",
             EdgeError::GatewayTimeout => "gateway timeout",
-            EdgeError::Internal => "internal error",
         }
     }
 
-    fn extra_headers(&self) -> Vec<(&'static str, &'static str)> {
+    fn extra_headers(self) -> Vec<(HeaderName, HeaderValue)> {
         match self {
-            EdgeError::MethodNotAllowed { allow } => vec![("allow", allow)],
-            EdgeError::Unauthorized(_) => {
-                vec![("www-authenticate", "Bearer realm=\"mcp-edge\", error=\"invalid_token\"")]
+            EdgeError::MethodNotAllowed { allow } => vec![(http::header::ALLOW, HeaderValue::from_static(allow))],
+            EdgeError::Unauthorized(_) => vec![(
+                http::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"mcp-edge\", error=\"invalid_token\""),
+            )],
+            EdgeError::TooManyRequests { retry_after_seconds } => {
+                vec![(http::header::RETRY_AFTER, HeaderValue::from(retry_after_seconds))]
             }
             _ => Vec::new(),
         }
@@ -63,11 +86,54 @@ impl EdgeError {
 pub fn add_common_headers(response: &mut ResponseHeader, ctx: &RequestContext) -> Result<()> {
     response.insert_header("x-request-id", ctx.request_id.as_str())?;
     response.insert_header("x-content-type-options", "nosniff")?;
+    add_vary_origin(response)?;
+    if let CorsDecision::Allowed(allowed) = &ctx.cors {
+        response.insert_header(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, allowed.allow_origin.clone())?;
+        if allowed.credentials {
+            response.insert_header(http::header::ACCESS_CONTROL_ALLOW_CREDENTIALS, "true")?;
+        }
+        response.insert_header(http::header::ACCESS_CONTROL_EXPOSE_HEADERS, cors::EXPOSE_HEADERS)?;
+    }
+    if let Some(decision) = ctx.rate_limit {
+        let (remaining, reset_seconds) = match decision {
+            RateDecision::Admitted { remaining, reset_seconds } => (remaining, reset_seconds),
+            RateDecision::Limited { retry_after_seconds } => (0, retry_after_seconds),
+        };
+        response.insert_header("ratelimit-policy", ctx.policy.rate_limit_policy.clone())?;
+        response.insert_header("ratelimit", format!("\"default\";r={remaining};t={reset_seconds}"))?;
+    }
+    Ok(())
+}
+
+/// The edge owns CORS: upstream CORS headers would contradict ours.
+pub fn remove_upstream_cors(response: &mut ResponseHeader) {
+    let names: Vec<HeaderName> =
+        response.headers.keys().filter(|name| name.as_str().starts_with("access-control-")).cloned().collect();
+    for name in names {
+        response.remove_header(&name);
+    }
+}
+
+fn add_vary_origin(response: &mut ResponseHeader) -> Result<()> {
+    let existing: Vec<String> = response
+        .headers
+        .get_all(http::header::VARY)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .map(str::to_string)
+        .collect();
+    let mentions_origin = existing.iter().flat_map(|value| value.split(',')).any(|token| {
+        let token = token.trim();
+        token.eq_ignore_ascii_case("origin") || token == "*"
+    });
+    if !mentions_origin {
+        response.append_header(http::header::VARY, "Origin")?;
+    }
     Ok(())
 }
 
 /// Writes `{"error": ..., "request_id": ...}` with the error's status and headers.
-pub async fn write_error(session: &mut Session, ctx: &RequestContext, error: &EdgeError) -> Result<()> {
+pub async fn write_error(session: &mut Session, ctx: &RequestContext, error: EdgeError) -> Result<()> {
     let body = serde_json::json!({"error": error.public_message(), "request_id": ctx.request_id});
     write_json(session, ctx, error.status(), &body, &error.extra_headers()).await
 }
@@ -78,21 +144,48 @@ pub async fn write_json(
     ctx: &RequestContext,
     status: u16,
     body: &serde_json::Value,
-    headers: &[(&'static str, &'static str)],
+    headers: &[(HeaderName, HeaderValue)],
 ) -> Result<()> {
     let body = Bytes::from(body.to_string());
-    let mut response = ResponseHeader::build(status, Some(6 + headers.len()))?;
-    response.insert_header("content-type", "application/json")?;
-    response.insert_header("content-length", body.len().to_string())?;
-    response.insert_header("cache-control", "no-store")?;
+    let mut response = ResponseHeader::build(status, Some(12 + headers.len()))?;
+    response.insert_header(http::header::CONTENT_TYPE, "application/json")?;
+    response.insert_header(http::header::CONTENT_LENGTH, body.len())?;
+    response.insert_header(http::header::CACHE_CONTROL, "no-store")?;
     for (name, value) in headers {
-        response.insert_header(*name, *value)?;
+        response.insert_header(name.clone(), value.clone())?;
     }
+    write_response(session, ctx, response, Some(body)).await
+}
+
+/// Answers an allowed CORS preflight: 204 with the allowed methods and headers.
+pub async fn write_preflight(session: &mut Session, ctx: &RequestContext) -> Result<()> {
+    let CorsDecision::Preflight(allowed) = &ctx.cors else { return Ok(()) };
+    let mut response = ResponseHeader::build(204, Some(12))?;
+    response.insert_header(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, allowed.allow_origin.clone())?;
+    if allowed.credentials {
+        response.insert_header(http::header::ACCESS_CONTROL_ALLOW_CREDENTIALS, "true")?;
+    }
+    response.insert_header(http::header::ACCESS_CONTROL_ALLOW_METHODS, cors::ALLOW_METHODS)?;
+    response.insert_header(http::header::ACCESS_CONTROL_ALLOW_HEADERS, cors::ALLOW_HEADERS)?;
+    response.insert_header(http::header::ACCESS_CONTROL_MAX_AGE, ctx.policy.cors.max_age.clone())?;
+    response.insert_header(http::header::CONTENT_LENGTH, 0)?;
+    write_response(session, ctx, response, None).await
+}
+
+/// Adds the common headers and writes the response, with its body unless the request was HEAD.
+async fn write_response(
+    session: &mut Session,
+    ctx: &RequestContext,
+    mut response: ResponseHeader,
+    body: Option<Bytes>,
+) -> Result<()> {
     add_common_headers(&mut response, ctx)?;
-    let head_only = session.req_header().method == Method::HEAD;
-    session.write_response_header(Box::new(response), head_only).await?;
-    if !head_only {
-        session.write_response_body(Some(body), true).await?;
+    let body = body.filter(|_| session.req_header().method != Method::HEAD);
+    match body {
+        Some(body) => {
+            session.write_response_header(Box::new(response), false).await?;
+            session.write_response_body(Some(body), true).await
+        }
+        None => session.write_response_header(Box::new(response), true).await,
     }
-    Ok(())
 }

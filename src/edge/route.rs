@@ -15,8 +15,7 @@ pub enum Route {
 }
 
 impl Route {
-    pub fn decide(method: &Method, path: &str, policy: &Policy) -> Self {
-        let _ = method;
+    pub fn decide(_method: &Method, path: &str, policy: &Policy) -> Self {
         if path == "/health" {
             Route::Health
         } else if policy.passthrough.is_some() {
@@ -29,6 +28,11 @@ impl Route {
     /// Routes that never need credentials.
     pub fn is_public(self) -> bool {
         matches!(self, Route::Health)
+    }
+
+    /// Every route but `/health` is rate limited, so probes never starve.
+    pub fn is_rate_limited(self) -> bool {
+        !matches!(self, Route::Health)
     }
 
     /// A low-cardinality name for logs and metrics.

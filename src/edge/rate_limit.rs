@@ -1,0 +1,309 @@
+//! Per-client rate limiting: GCRA (`governor`) keyed by client IP, IPv6 by /64, with the
+//! admissions of nginx `limit_req rate=<n>r/m burst=<b> nodelay`: a fresh client may send
+//! `b + 1` requests at once, then one per `60/n` seconds.
+//!
+//! Memory is bounded two ways. A sweeper forgets clients whose bucket has refilled (their
+//! state is indistinguishable from a fresh one), and the table never holds more than
+//! `max_tracked_clients` keys: once full, clients it does not know yet share one overflow
+//! bucket until a sweep makes room. Known clients keep their own buckets throughout.
+//! An entry is a 16-byte key and an 8-byte state in a hash table (about 30 bytes a slot with
+//! the table's control byte and load factor): 100 000 clients cost about 3 MiB.
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use dashmap::DashMap;
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::{NoOpMiddleware, StateInformationMiddleware};
+use governor::nanos::Nanos;
+use governor::state::keyed::{KeyedStateStore, ShrinkableKeyedStateStore};
+use governor::state::{InMemoryState, NotKeyed, StateStore};
+use governor::{Quota, RateLimiter};
+
+use crate::config::RateLimit;
+
+/// A client as the limiter sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClientKey {
+    V4(u32),
+    /// The /64 prefix: one household or host usually owns a whole /64.
+    V6Prefix(u64),
+    /// Shared by clients that arrive while the table is full.
+    Overflow,
+}
+
+impl ClientKey {
+    pub fn of(address: IpAddr) -> Self {
+        match super::client_ip::canonical(address) {
+            IpAddr::V4(v4) => ClientKey::V4(u32::from(v4)),
+            IpAddr::V6(v6) => ClientKey::V6Prefix((u128::from(v6) >> 64) as u64),
+        }
+    }
+}
+
+/// The outcome for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateDecision {
+    /// Admitted; `remaining` more requests would be admitted right now, and the full burst is
+    /// available again in `reset_seconds`.
+    Admitted { remaining: u32, reset_seconds: u64 },
+    /// Refused; try again in `retry_after_seconds` (whole seconds, rounded up, at least 1).
+    Limited { retry_after_seconds: u64 },
+}
+
+/// The keyed state store: a `DashMap` that stops growing at its capacity.
+#[derive(Debug)]
+pub struct BoundedStore {
+    map: DashMap<ClientKey, InMemoryState>,
+    capacity: usize,
+}
+
+impl BoundedStore {
+    fn new(capacity: usize) -> Self {
+        Self { map: DashMap::new(), capacity: capacity.max(1) }
+    }
+}
+
+impl StateStore for BoundedStore {
+    type Key = ClientKey;
+
+    fn measure_and_replace<T, F, E>(&self, key: &ClientKey, f: F) -> Result<T, E>
+    where
+        F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
+    {
+        if let Some(state) = self.map.get(key) {
+            return state.measure_and_replace(&NotKeyed::NonKey, f);
+        }
+        // A client we do not know: the table's length is only counted on this slower path.
+        let key = if self.map.len() >= self.capacity { ClientKey::Overflow } else { *key };
+        let state = self.map.entry(key).or_default();
+        state.measure_and_replace(&NotKeyed::NonKey, f)
+    }
+}
+
+impl ShrinkableKeyedStateStore<ClientKey> for BoundedStore {
+    fn retain_recent(&self, drop_below: Nanos) {
+        self.map.retain(|_, state| {
+            // Read the theoretical arrival time without changing it.
+            let peek: Result<(), Option<Nanos>> = state.measure_and_replace(&NotKeyed::NonKey, |tat| Err(tat));
+            matches!(peek, Err(Some(tat)) if tat > drop_below)
+        });
+    }
+
+    fn shrink_to_fit(&self) {
+        self.map.shrink_to_fit();
+    }
+
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+const _: fn() = || {
+    fn keyed<S: KeyedStateStore<ClientKey>>() {}
+    keyed::<BoundedStore>();
+};
+
+/// The per-client limiter, generic over its clock so tests can drive time.
+pub struct ClientRateLimiter<C: Clock = DefaultClock> {
+    limiter: RateLimiter<ClientKey, BoundedStore, C, StateInformationMiddleware>,
+    clock: C,
+    period: Duration,
+    capacity: u32,
+}
+
+impl<C: Clock> std::fmt::Debug for ClientRateLimiter<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientRateLimiter").field("period", &self.period).field("capacity", &self.capacity).finish()
+    }
+}
+
+impl ClientRateLimiter<DefaultClock> {
+    pub fn new(config: &RateLimit) -> Self {
+        Self::with_clock(config, DefaultClock::default())
+    }
+}
+
+impl<C: Clock + Clone> ClientRateLimiter<C> {
+    pub fn with_clock(config: &RateLimit, clock: C) -> Self {
+        let period = Duration::from_secs(60) / config.requests_per_minute.get();
+        let capacity = config.burst.saturating_add(1);
+        let quota = Quota::with_period(period)
+            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX))
+            .allow_burst(NonZeroU32::new(capacity).unwrap_or(NonZeroU32::MIN));
+        let store = BoundedStore::new(config.max_tracked_clients);
+        let limiter =
+            RateLimiter::<ClientKey, BoundedStore, C, NoOpMiddleware<C::Instant>>::new(quota, store, clock.clone())
+                .with_middleware::<StateInformationMiddleware>();
+        Self { limiter, clock, period, capacity }
+    }
+
+    pub fn check(&self, client: IpAddr) -> RateDecision {
+        match self.limiter.check_key(&ClientKey::of(client)) {
+            Ok(snapshot) => {
+                let remaining = snapshot.remaining_burst_capacity();
+                // Cells used of the burst; each refills in one period.
+                let missing = self.capacity.saturating_sub(remaining);
+                RateDecision::Admitted { remaining, reset_seconds: ceil_seconds(self.period * missing) }
+            }
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(self.clock.now());
+                RateDecision::Limited { retry_after_seconds: ceil_seconds(wait).max(1) }
+            }
+        }
+    }
+
+    /// Forgets clients whose bucket has refilled; run on a timer.
+    pub fn sweep(&self) {
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
+    }
+
+    pub fn tracked_clients(&self) -> usize {
+        self.limiter.len()
+    }
+}
+
+/// How often idle clients are forgotten.
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(10);
+
+/// A pingora background service that sweeps the limiter until shutdown.
+pub struct Sweeper {
+    pub policy: std::sync::Arc<super::Policy>,
+}
+
+#[async_trait::async_trait]
+impl pingora::services::background::BackgroundService for Sweeper {
+    async fn start(&self, mut shutdown: pingora::server::ShutdownWatch) {
+        let Some(limiter) = &self.policy.rate_limiter else { return };
+        let mut interval = tokio::time::interval(SWEEP_INTERVAL);
+        loop {
+            tokio::select! {
+                _ = interval.tick() => limiter.sweep(),
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+}
+
+fn ceil_seconds(duration: Duration) -> u64 {
+    let whole = duration.as_secs();
+    if duration.subsec_nanos() > 0 { whole + 1 } else { whole }
+}
+
+#[cfg(test)]
+mod tests {
+    use governor::clock::FakeRelativeClock;
+
+    use super::*;
+
+    fn limiter(
+        requests_per_minute: u32,
+        burst: u32,
+        max_tracked_clients: usize,
+    ) -> (ClientRateLimiter<FakeRelativeClock>, FakeRelativeClock) {
+        let clock = FakeRelativeClock::default();
+        let config = RateLimit {
+            enabled: true,
+            requests_per_minute: NonZeroU32::new(requests_per_minute).expect("nonzero"),
+            burst,
+            key: crate::config::RateLimitKey::ClientIp,
+            max_tracked_clients,
+        };
+        (ClientRateLimiter::with_clock(&config, clock.clone()), clock)
+    }
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().expect("ip")
+    }
+
+    fn admitted(decision: RateDecision) -> bool {
+        matches!(decision, RateDecision::Admitted { .. })
+    }
+
+    #[test]
+    fn a_fresh_client_gets_burst_plus_one_then_one_per_period_like_nginx() {
+        let (limiter, clock) = limiter(100, 20, 1000);
+        let client = ip("192.0.2.1");
+        for n in 0..21 {
+            assert!(admitted(limiter.check(client)), "request {n} of the burst");
+        }
+        assert_eq!(limiter.check(client), RateDecision::Limited { retry_after_seconds: 1 });
+        clock.advance(Duration::from_millis(599));
+        assert!(!admitted(limiter.check(client)), "not yet: 600 ms per request");
+        clock.advance(Duration::from_millis(1));
+        assert!(admitted(limiter.check(client)));
+        assert!(!admitted(limiter.check(client)));
+        clock.advance(Duration::from_millis(1200));
+        assert!(admitted(limiter.check(client)));
+        assert!(admitted(limiter.check(client)));
+        assert!(!admitted(limiter.check(client)));
+    }
+
+    #[test]
+    fn remaining_and_reset_count_down_through_the_burst() {
+        let (limiter, _clock) = limiter(100, 20, 1000);
+        let client = ip("192.0.2.1");
+        assert_eq!(limiter.check(client), RateDecision::Admitted { remaining: 20, reset_seconds: 1 });
+        for _ in 0..19 {
+            limiter.check(client);
+        }
+        // 21 used: the burst refills in 21 × 600 ms = 12.6 s.
+        assert_eq!(limiter.check(client), RateDecision::Admitted { remaining: 0, reset_seconds: 13 });
+    }
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds() {
+        let (limiter, clock) = limiter(1, 0, 1000);
+        let client = ip("192.0.2.1");
+        assert!(admitted(limiter.check(client)));
+        assert_eq!(limiter.check(client), RateDecision::Limited { retry_after_seconds: 60 });
+        clock.advance(Duration::from_millis(500));
+        assert_eq!(limiter.check(client), RateDecision::Limited { retry_after_seconds: 60 });
+        clock.advance(Duration::from_millis(59_000));
+        assert_eq!(limiter.check(client), RateDecision::Limited { retry_after_seconds: 1 });
+    }
+
+    #[test]
+    fn clients_are_independent_and_ipv6_is_keyed_by_64() {
+        let (limiter, _clock) = limiter(1, 0, 1000);
+        assert!(admitted(limiter.check(ip("192.0.2.1"))));
+        assert!(!admitted(limiter.check(ip("192.0.2.1"))));
+        assert!(admitted(limiter.check(ip("192.0.2.2"))));
+        assert!(admitted(limiter.check(ip("2001:db8:1:2::1"))));
+        assert!(!admitted(limiter.check(ip("2001:db8:1:2:ffff::9"))), "same /64");
+        assert!(admitted(limiter.check(ip("2001:db8:1:3::1"))), "another /64");
+        assert!(!admitted(limiter.check(ip("::ffff:192.0.2.1"))), "mapped IPv4 is the IPv4 client");
+    }
+
+    #[test]
+    fn sweeping_forgets_refilled_clients_only() {
+        let (limiter, clock) = limiter(60, 0, 1000);
+        limiter.check(ip("192.0.2.1"));
+        // governor keeps a key for one period after it refilled: forgotten after 2 s.
+        clock.advance(Duration::from_millis(2500));
+        limiter.check(ip("192.0.2.2"));
+        limiter.sweep();
+        assert_eq!(limiter.tracked_clients(), 1, "192.0.2.1 refilled and is forgotten");
+        assert!(!admitted(limiter.check(ip("192.0.2.2"))), "192.0.2.2 is still limited");
+    }
+
+    #[test]
+    fn a_full_table_sends_new_clients_to_a_shared_bucket_and_keeps_known_ones() {
+        let (limiter, _clock) = limiter(1, 0, 2);
+        assert!(admitted(limiter.check(ip("192.0.2.1"))));
+        assert!(admitted(limiter.check(ip("192.0.2.2"))));
+        assert_eq!(limiter.tracked_clients(), 2);
+        // Table full: newcomers share the overflow bucket (one admission between them).
+        assert!(admitted(limiter.check(ip("198.51.100.1"))));
+        assert!(!admitted(limiter.check(ip("198.51.100.2"))));
+        assert!(limiter.tracked_clients() <= 3, "bounded: capacity plus the overflow bucket");
+        // Known clients still have their own state.
+        assert!(!admitted(limiter.check(ip("192.0.2.1"))));
+    }
+}
