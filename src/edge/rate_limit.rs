@@ -86,7 +86,7 @@ impl ShrinkableKeyedStateStore<ClientKey> for BoundedStore {
     fn retain_recent(&self, drop_below: Nanos) {
         self.map.retain(|_, state| {
             // Read the theoretical arrival time without changing it.
-            let peek: Result<(), Option<Nanos>> = state.measure_and_replace(&NotKeyed::NonKey, |tat| Err(tat));
+            let peek: Result<(), Option<Nanos>> = state.measure_and_replace(&NotKeyed::NonKey, Err);
             matches!(peek, Err(Some(tat)) if tat > drop_below)
         });
     }
