@@ -1022,7 +1022,9 @@ fn check_http_url(text: &str) -> Result<Url, String> {
 
 /// An exact browser origin: scheme, host and optional port, nothing else.
 fn parse_origin(text: &str) -> Result<String, String> {
-    let url = check_http_url(text)?;
+    let url = check_http_url(text).map_err(|_| {
+        format!("{text:?} is not an origin; write scheme://host[:port] with scheme http or https (e.g. https://app.example.com)")
+    })?;
     if url.path() != "/" || url.query().is_some() || url.fragment().is_some() || text.trim_end().ends_with('/') {
         return Err(format!(
             "{text:?} is not an origin; write scheme://host[:port] with no path (e.g. https://app.example.com)"

@@ -31,7 +31,7 @@ pub fn check_head(request: &RequestHeader, limits: &Limits) -> Result<(), EdgeEr
     match declared_body_length(request) {
         Ok(Some(length)) if length > limits.max_body_bytes => Err(EdgeError::PayloadTooLarge),
         Ok(_) => Ok(()),
-        Err(()) => Err(EdgeError::BadRequest),
+        Err(()) => Err(EdgeError::InvalidContentLength),
     }
 }
 
@@ -92,9 +92,9 @@ mod tests {
     #[test]
     fn declared_bodies_over_the_limit_are_413_and_bad_lengths_400() {
         check(&[("content-length", "101")], Err(EdgeError::PayloadTooLarge));
-        check(&[("content-length", "-1")], Err(EdgeError::BadRequest));
-        check(&[("content-length", "12abc")], Err(EdgeError::BadRequest));
-        check(&[("content-length", "5"), ("content-length", "5")], Err(EdgeError::BadRequest));
+        check(&[("content-length", "-1")], Err(EdgeError::InvalidContentLength));
+        check(&[("content-length", "12abc")], Err(EdgeError::InvalidContentLength));
+        check(&[("content-length", "5"), ("content-length", "5")], Err(EdgeError::InvalidContentLength));
     }
 
     #[test]

@@ -22,12 +22,19 @@ use super::rate_limit::RateDecision;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EdgeError {
     BadRequest,
+    /// A `Content-Length` that cannot be trusted: the message framing is unknown, so the
+    /// connection must close (reusing it would invite request smuggling).
+    InvalidContentLength,
     Unauthorized(AuthFailure),
     OriginNotAllowed,
     NotFound,
-    MethodNotAllowed { allow: &'static str },
+    MethodNotAllowed {
+        allow: &'static str,
+    },
     PayloadTooLarge,
-    TooManyRequests { retry_after_seconds: u64 },
+    TooManyRequests {
+        retry_after_seconds: u64,
+    },
     HeadersTooLarge,
     Internal,
     BadGateway,
@@ -37,7 +44,7 @@ pub enum EdgeError {
 impl EdgeError {
     pub fn status(self) -> u16 {
         match self {
-            EdgeError::BadRequest => 400,
+            EdgeError::BadRequest | EdgeError::InvalidContentLength => 400,
             EdgeError::Unauthorized(_) => 401,
             EdgeError::OriginNotAllowed => 403,
             EdgeError::NotFound => 404,
@@ -53,7 +60,7 @@ impl EdgeError {
 
     fn public_message(self) -> &'static str {
         match self {
-            EdgeError::BadRequest => "bad request",
+            EdgeError::BadRequest | EdgeError::InvalidContentLength => "bad request",
             EdgeError::Unauthorized(_) => "unauthorized",
             EdgeError::OriginNotAllowed => "origin not allowed",
             EdgeError::NotFound => "not found",
@@ -134,6 +141,9 @@ fn add_vary_origin(response: &mut ResponseHeader) -> Result<()> {
 
 /// Writes `{"error": ..., "request_id": ...}` with the error's status and headers.
 pub async fn write_error(session: &mut Session, ctx: &RequestContext, error: EdgeError) -> Result<()> {
+    if error == EdgeError::InvalidContentLength {
+        session.set_keepalive(None);
+    }
     let body = serde_json::json!({"error": error.public_message(), "request_id": ctx.request_id});
     write_json(session, ctx, error.status(), &body, &error.extra_headers()).await
 }
@@ -172,6 +182,11 @@ pub async fn write_preflight(session: &mut Session, ctx: &RequestContext) -> Res
     write_response(session, ctx, response, None).await
 }
 
+/// How long the edge keeps reading an unread request body after answering early (a 401 or
+/// 429 to a POST), so the connection can serve the next request. A client still sending
+/// after this loses the connection.
+const BODY_DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Adds the common headers and writes the response, with its body unless the request was HEAD.
 async fn write_response(
     session: &mut Session,
@@ -180,6 +195,10 @@ async fn write_response(
     body: Option<Bytes>,
 ) -> Result<()> {
     add_common_headers(&mut response, ctx)?;
+    // pingora closes a connection answered before its request body was read; drain the
+    // body instead (bounded in time), as nginx does for 401 and 429.
+    session.set_close_on_response_before_downstream_finish(false);
+    session.set_total_drain_timeout(Some(BODY_DRAIN_TIMEOUT));
     let body = body.filter(|_| session.req_header().method != Method::HEAD);
     match body {
         Some(body) => {

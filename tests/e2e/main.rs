@@ -8,6 +8,7 @@ mod support;
 
 mod cli;
 mod config;
+mod edge_policy;
 mod passthrough;
 mod shutdown;
 mod tls;

@@ -5,6 +5,7 @@
 
 pub mod edge;
 pub mod mock_api;
+pub mod raw_http;
 pub mod tls_client;
 
 use std::net::{SocketAddr, TcpListener};

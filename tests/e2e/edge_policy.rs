@@ -1,0 +1,233 @@
+//! The edge pipeline over real TLS: rate limiting, trusted client IP, CORS, hygiene limits,
+//! and connections that stay open after every rejection.
+
+use std::net::IpAddr;
+
+use crate::support::edge::TestEdge;
+use crate::support::mock_api::MockApi;
+use crate::support::raw_http::RawConnection;
+
+const SECOND_CLIENT: &str = "127.0.0.2";
+
+fn second_client() -> Option<IpAddr> {
+    Some(SECOND_CLIENT.parse().expect("ip"))
+}
+
+#[tokio::test]
+async fn twenty_five_back_to_back_requests_give_21_admissions_then_429s_like_nginx() {
+    let api = MockApi::start().await;
+    let edge = TestEdge::new("auth: {mode: none}\nrate_limit: {requests_per_minute: 100, burst: 20}\n")
+        .passthrough(&api.url())
+        .start();
+    let mut connection = RawConnection::connect(edge.https).await;
+    let mut statuses = Vec::new();
+    for _ in 0..25 {
+        let response = connection.get("/anything", &[]).await;
+        if response.status == 429 {
+            let retry_after: u64 = response.header("retry-after").expect("Retry-After").parse().expect("seconds");
+            assert!(retry_after >= 1);
+            assert_eq!(response.header("ratelimit-policy"), Some("\"default\";q=100;w=60"));
+            assert_eq!(response.header("ratelimit"), Some(format!("\"default\";r=0;t={retry_after}").as_str()));
+            assert_eq!(response.header("content-type"), Some("application/json"));
+            assert_eq!(response.json()["error"], "too many requests");
+            assert!(response.header("x-request-id").is_some());
+        } else {
+            assert!(
+                response.header("ratelimit").expect("RateLimit on admitted responses").starts_with("\"default\";r=")
+            );
+        }
+        statuses.push(response.status);
+    }
+    let admitted = statuses.iter().filter(|status| **status == 200).count();
+    let limited = statuses.iter().filter(|status| **status == 429).count();
+    assert_eq!((admitted, limited), (21, 4), "{statuses:?}");
+    assert!(statuses[..21].iter().all(|status| *status == 200), "{statuses:?}");
+
+    // The connection survived four 429s, and /health is never rate limited.
+    assert_eq!(connection.get("/health", &[]).await.status, 200);
+    // Another client is unaffected.
+    let mut other = RawConnection::connect_from(edge.https, second_client()).await;
+    assert_eq!(other.get("/anything", &[]).await.status, 200);
+}
+
+#[tokio::test]
+async fn forwarded_for_is_believed_only_from_trusted_peers() {
+    let api = MockApi::start().await;
+    let policy =
+        "auth: {mode: none}\ntrusted_proxies: [127.0.0.1/32]\nrate_limit: {requests_per_minute: 1, burst: 0}\n";
+    let edge = TestEdge::new(policy).passthrough(&api.url()).start();
+
+    // 127.0.0.1 is trusted: each forwarded client has its own bucket.
+    let mut trusted = RawConnection::connect(edge.https).await;
+    assert_eq!(trusted.get("/a", &["X-Forwarded-For: 203.0.113.1"]).await.status, 200);
+    assert_eq!(trusted.get("/a", &["X-Forwarded-For: 203.0.113.1"]).await.status, 429);
+    let response = trusted.get("/a", &["X-Forwarded-For: 198.51.100.7, 203.0.113.2"]).await;
+    assert_eq!(response.status, 200, "the rightmost untrusted hop is the client, not the leftmost");
+    assert_eq!(response.json()["headers"]["x-forwarded-for"], "198.51.100.7, 203.0.113.2, 127.0.0.1");
+
+    // 127.0.0.2 is not trusted: its X-Forwarded-For is ignored, so it is one client.
+    let mut untrusted = RawConnection::connect_from(edge.https, second_client()).await;
+    assert_eq!(untrusted.get("/a", &["X-Forwarded-For: 203.0.113.3"]).await.status, 200);
+    assert_eq!(untrusted.get("/a", &["X-Forwarded-For: 203.0.113.4"]).await.status, 429);
+}
+
+const CORS_POLICY: &str = "auth:\n  mode: bearer\n  bearer: {tokens: [cors-test-token-123]}\n\
+                           cors: {allowed_origins: [\"https://app.example\"], max_age: 5m}\n";
+
+#[tokio::test]
+async fn preflights_are_answered_at_the_edge_for_allowed_origins_only() {
+    let edge = TestEdge::new(CORS_POLICY).start();
+    let mut connection = RawConnection::connect(edge.https).await;
+    let preflight = |origin: &str| {
+        format!(
+            "OPTIONS /mcp HTTP/1.1\r\nHost: localhost\r\nOrigin: {origin}\r\nAccess-Control-Request-Method: POST\r\n\
+             Access-Control-Request-Headers: authorization, content-type, mcp-session-id\r\n\r\n"
+        )
+    };
+    let allowed = connection.send(preflight("https://app.example").as_bytes()).await;
+    assert_eq!(allowed.status, 204, "no token needed for a preflight");
+    assert_eq!(allowed.header("access-control-allow-origin"), Some("https://app.example"));
+    assert_eq!(allowed.header("access-control-allow-credentials"), Some("true"));
+    assert_eq!(allowed.header("access-control-max-age"), Some("300"));
+    assert_eq!(allowed.header("vary"), Some("Origin"));
+    let methods = allowed.header("access-control-allow-methods").expect("methods");
+    assert!(methods.contains("POST") && methods.contains("DELETE"), "{methods}");
+    let headers = allowed.header("access-control-allow-headers").expect("headers").to_ascii_lowercase();
+    for name in [
+        "authorization",
+        "content-type",
+        "accept",
+        "mcp-session-id",
+        "mcp-protocol-version",
+        "mcp-method",
+        "mcp-name",
+        "last-event-id",
+    ] {
+        assert!(headers.contains(name), "{name} missing from {headers}");
+    }
+
+    let denied = connection.send(preflight("https://evil.example").as_bytes()).await;
+    assert_eq!(denied.status, 403);
+    assert!(denied.headers.keys().all(|name| !name.starts_with("access-control-")), "{:?}", denied.headers);
+    assert_eq!(denied.json()["error"], "origin not allowed");
+
+    // The same connection still works after the 403.
+    assert_eq!(connection.get("/health", &[]).await.status, 200);
+}
+
+#[tokio::test]
+async fn actual_requests_get_cors_headers_even_on_errors_and_bad_origins_get_403() {
+    let edge = TestEdge::new(CORS_POLICY).start();
+    let mut connection = RawConnection::connect(edge.https).await;
+    let unauthorized = connection.get("/mcp", &["Origin: https://app.example"]).await;
+    assert_eq!(unauthorized.status, 401);
+    assert_eq!(unauthorized.header("access-control-allow-origin"), Some("https://app.example"));
+    assert_eq!(unauthorized.header("access-control-allow-credentials"), Some("true"));
+    let exposed = unauthorized.header("access-control-expose-headers").expect("expose");
+    for name in ["Mcp-Session-Id", "Retry-After", "RateLimit", "RateLimit-Policy", "WWW-Authenticate"] {
+        assert!(exposed.contains(name), "{name} missing from {exposed}");
+    }
+    assert_eq!(unauthorized.header("vary"), Some("Origin"));
+
+    let no_origin = connection.get("/health", &[]).await;
+    assert_eq!(no_origin.header("vary"), Some("Origin"), "Vary: Origin always");
+    assert!(no_origin.header("access-control-allow-origin").is_none());
+
+    let bad = connection.get("/health", &["Origin: http://app.example"]).await;
+    assert_eq!(bad.status, 403, "scheme differs: not the same origin");
+    assert!(bad.header("access-control-allow-origin").is_none());
+    assert_eq!(connection.get("/health", &[]).await.status, 200, "connection reused after 403");
+}
+
+#[tokio::test]
+async fn credentials_are_not_allowed_when_auth_is_off() {
+    let edge = TestEdge::new("auth: {mode: none}\ncors: {allowed_origins: [\"http://localhost:8080\"]}\n").start();
+    let mut connection = RawConnection::connect(edge.https).await;
+    let response = connection.get("/health", &["Origin: http://localhost:8080"]).await;
+    assert_eq!(response.header("access-control-allow-origin"), Some("http://localhost:8080"));
+    assert!(response.header("access-control-allow-credentials").is_none());
+}
+
+#[tokio::test]
+async fn hygiene_limits_answer_431_413_400_and_keep_the_connection() {
+    let api = MockApi::start().await;
+    let policy = "auth: {mode: none}\nlimits: {max_header_bytes: 2KiB, max_headers: 10, max_body_bytes: 1KiB}\n";
+    let edge = TestEdge::new(policy).passthrough(&api.url()).start();
+    let mut connection = RawConnection::connect(edge.https).await;
+
+    let many: Vec<String> = (0..12).map(|n| format!("X-Extra-{n}: {n}")).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    assert_eq!(connection.get("/a", &many).await.status, 431);
+    let big = format!("X-Big: {}", "b".repeat(3000));
+    assert_eq!(connection.get("/a", &[&big]).await.status, 431);
+    let underscore = connection.get("/a", &["X_Forwarded_For: 1.2.3.4"]).await;
+    assert_eq!(underscore.status, 400);
+    assert_eq!(underscore.json()["error"], "bad request");
+
+    let body = "x".repeat(2048);
+    let oversized = format!("POST /a HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+    let response = connection.send(oversized.as_bytes()).await;
+    assert_eq!(response.status, 413);
+    assert_ne!(response.header("connection"), Some("close"));
+    assert_eq!(response.json()["error"], "request body too large");
+
+    let fits = format!("POST /a HTTP/1.1\r\nHost: localhost\r\nContent-Length: 512\r\n\r\n{}", "y".repeat(512));
+    let response = connection.send(fits.as_bytes()).await;
+    assert_eq!(response.status, 200, "the same connection serves a request after 431, 400 and 413");
+    assert_eq!(response.json()["body"].as_str().map(str::len), Some(512));
+}
+
+#[tokio::test]
+async fn chunked_bodies_are_counted_as_they_stream() {
+    let api = MockApi::start().await;
+    let edge = TestEdge::new("auth: {mode: none}\nlimits: {max_body_bytes: 1KiB}\n").passthrough(&api.url()).start();
+    let mut connection = RawConnection::connect(edge.https).await;
+    let chunk = "z".repeat(800);
+    let request = format!(
+        "POST /a HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n{len:x}\r\n{chunk}\r\n{len:x}\r\n{chunk}\r\n0\r\n\r\n",
+        len = chunk.len()
+    );
+    let response = connection.send(request.as_bytes()).await;
+    assert_eq!(response.status, 413);
+}
+
+#[tokio::test]
+async fn a_401_to_a_post_with_a_body_keeps_the_connection_alive() {
+    let edge = TestEdge::new("auth:\n  mode: bearer\n  bearer: {tokens: [keep-alive-token-1]}\n").start();
+    let mut connection = RawConnection::connect(edge.https).await;
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+    let request = format!(
+        "POST /mcp HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    for _ in 0..3 {
+        let response = connection.send(request.as_bytes()).await;
+        assert_eq!(response.status, 401);
+        assert_ne!(response.header("connection"), Some("close"));
+    }
+    assert_eq!(connection.get("/health", &[]).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_malformed_content_length_is_400_and_closes_the_connection() {
+    let edge = TestEdge::new("auth: {mode: none}\n").start();
+    let mut connection = RawConnection::connect(edge.https).await;
+    let response = connection
+        .send(b"POST /a HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\nhello")
+        .await;
+    assert_eq!(response.status, 400);
+    assert_eq!(response.header("connection"), Some("close"), "unknown framing must not be reused");
+}
+
+#[tokio::test]
+async fn a_401_keeps_the_connection_alive() {
+    let edge = TestEdge::new("auth:\n  mode: bearer\n  bearer: {tokens: [keep-alive-token-1]}\n").start();
+    let mut connection = RawConnection::connect(edge.https).await;
+    for _ in 0..3 {
+        let response = connection.get("/mcp", &["Authorization: Bearer nope"]).await;
+        assert_eq!(response.status, 401);
+        assert_ne!(response.header("connection"), Some("close"));
+    }
+    assert_eq!(connection.get("/health", &[]).await.status, 200);
+    assert!(!connection.is_closed().await);
+}
