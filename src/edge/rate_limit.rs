@@ -6,8 +6,9 @@
 //! state is indistinguishable from a fresh one), and the table never holds more than
 //! `max_tracked_clients` keys: once full, clients it does not know yet share one overflow
 //! bucket until a sweep makes room. Known clients keep their own buckets throughout.
-//! An entry is a 16-byte key and an 8-byte state in a hash table (about 30 bytes a slot with
-//! the table's control byte and load factor): 100 000 clients cost about 3 MiB.
+//! An entry is a 16-byte key and an 8-byte state in a hash table; measured with 200 000
+//! clients (release build, RSS delta) that is 36 bytes a client including the table's slack,
+//! so the default 100 000 clients cost about 3.5 MiB.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
