@@ -1,0 +1,266 @@
+//! The `auth` section: mode, bearer tokens, JWT settings and the Firebase preset.
+
+use super::*;
+
+impl Builder<'_> {
+    pub(super) fn build_auth(&mut self, raw: Option<&RawAuth>) -> Auth {
+        let fallback = Auth { mode: AuthMode::None, bearer: Bearer::default(), jwt: None };
+        let Some(raw) = raw else {
+            self.problem(
+                Source::Document,
+                "auth",
+                "section is missing; mcp-edge does not start without one. Set auth.mode to bearer, jwt, \
+                 bearer_or_jwt, or none (none must be written out)",
+            );
+            return fallback;
+        };
+        let Some(mode) = &raw.mode else {
+            self.problem(Source::Document, "auth.mode", "is missing; allowed: none, bearer, jwt, bearer_or_jwt");
+            return fallback;
+        };
+        let auth_mode = match mode.value {
+            AuthModeName::None => AuthMode::None,
+            AuthModeName::Bearer => AuthMode::Bearer,
+            AuthModeName::Jwt => AuthMode::Jwt,
+            AuthModeName::BearerOrJwt => AuthMode::BearerOrJwt,
+        };
+        let bearer = self.build_bearer(raw.bearer.as_ref());
+        let wants_bearer = matches!(auth_mode, AuthMode::Bearer | AuthMode::BearerOrJwt);
+        if wants_bearer && bearer.tokens.is_empty() && bearer.tokens_file.is_none() {
+            // Not an error: the edge fails closed (every request gets 401) until a token is
+            // configured, which is what a deployment waiting for its Secret should do.
+            self.warnings.push(ConfigError {
+                file: self.file.clone(),
+                source: source_of(mode),
+                key: "auth.bearer".to_string(),
+                message: format!(
+                    "mode {} has no token, so every authenticated request is refused; set auth.bearer.tokens, \
+                     auth.bearer.tokens_file or MCP_AUTH_TOKEN",
+                    auth_mode.as_str()
+                ),
+            });
+        }
+        let wants_jwt = matches!(auth_mode, AuthMode::Jwt | AuthMode::BearerOrJwt);
+        let jwt = match (&raw.jwt, wants_jwt) {
+            (Some(raw_jwt), true) => self.build_jwt(raw_jwt),
+            (None, true) => {
+                self.at(mode, "auth.jwt", format!("mode {} needs an auth.jwt section", auth_mode.as_str()));
+                None
+            }
+            (_, false) => None,
+        };
+        if wants_jwt {
+            // Refuse rather than run without verification: JWT validation lands with the
+            // authentication work (issue 4). A config that asks for it must not start.
+            self.at(
+                mode,
+                "auth.mode",
+                format!("mode {} is not available in this build yet; use bearer or none", auth_mode.as_str()),
+            );
+        }
+        Auth { mode: auth_mode, bearer, jwt }
+    }
+    pub(super) fn build_bearer(&mut self, raw: Option<&RawBearer>) -> Bearer {
+        let mut tokens: Vec<BearerToken> = Vec::new();
+        let mut ids = HashSet::new();
+        for located in raw.map(|raw| raw.tokens.as_slice()).unwrap_or_default().iter().flatten() {
+            let token = match &located.value {
+                RawToken::Plain(value) => BearerToken { id: None, value: value.clone(), scopes: Vec::new() },
+                RawToken::Named(named) => {
+                    let value = match named.value.clone() {
+                        Some(Some(value)) => value,
+                        Some(None) => continue,
+                        None => {
+                            self.at(located, "auth.bearer.tokens", "a token object needs a value");
+                            continue;
+                        }
+                    };
+                    BearerToken { id: named.id.clone(), value, scopes: named.scopes.clone() }
+                }
+            };
+            if let Some(message) = bearer_token_problem(&token.value) {
+                self.at(located, "auth.bearer.tokens", message);
+                continue;
+            }
+            if let Some(id) = &token.id
+                && !ids.insert(id.clone())
+            {
+                self.at(located, "auth.bearer.tokens", format!("token id {id:?} is used twice"));
+            }
+            if !tokens.iter().any(|known| known.value == token.value) {
+                tokens.push(token);
+            }
+        }
+        if let Some(value) = self.environment.get("MCP_AUTH_TOKEN").filter(|value| !value.is_empty()) {
+            if let Some(message) = bearer_token_problem(value) {
+                self.problem(Source::Env("MCP_AUTH_TOKEN"), "", message);
+            } else if !tokens.iter().any(|known| &known.value == value) {
+                tokens.push(BearerToken { id: None, value: value.clone(), scopes: Vec::new() });
+            }
+        }
+        let tokens_file = raw.and_then(|raw| raw.tokens_file.as_ref()).and_then(|located| {
+            let path = self.path(&located.value);
+            match std::fs::metadata(&path) {
+                Ok(metadata) if metadata.is_file() => Some(path),
+                Ok(_) => {
+                    self.at(located, "auth.bearer.tokens_file", format!("{} is not a file", path.display()));
+                    None
+                }
+                Err(error) => {
+                    self.at(located, "auth.bearer.tokens_file", format!("cannot read {}: {error}", path.display()));
+                    None
+                }
+            }
+        });
+        Bearer { tokens, tokens_file }
+    }
+    pub(super) fn build_jwt(&mut self, raw: &RawJwt) -> Option<Jwt> {
+        let leeway = self.bounded_duration(
+            "auth.jwt.leeway",
+            &raw.leeway,
+            Duration::from_secs(60),
+            (Duration::ZERO, Duration::from_secs(300)),
+        );
+        let mut algorithms = Vec::new();
+        for located in &raw.algorithms {
+            if JWT_ALGORITHMS.contains(&located.value.as_str()) {
+                algorithms.push(located.value.clone());
+            } else {
+                self.at(
+                    located,
+                    "auth.jwt.algorithms",
+                    format!("{:?} is not allowed; allowed: {}", located.value, JWT_ALGORITHMS.join(", ")),
+                );
+            }
+        }
+        let mut required_claims = Vec::new();
+        for located in raw.required_claims.iter().flatten() {
+            if JWT_CLAIMS.contains(&located.value.as_str()) {
+                required_claims.push(located.value.clone());
+            } else {
+                self.at(
+                    located,
+                    "auth.jwt.required_claims",
+                    format!("{:?} is not a known claim; allowed: {}", located.value, JWT_CLAIMS.join(", ")),
+                );
+            }
+        }
+        if raw.required_claims.is_none() {
+            required_claims = ["exp", "iss", "aud", "sub"].map(String::from).to_vec();
+        }
+        let resource_metadata = raw.resource_metadata.as_ref().and_then(|raw| {
+            let Some(resource) = &raw.resource else {
+                self.problem(
+                    Source::Document,
+                    "auth.jwt.resource_metadata.resource",
+                    "is missing; set the public URL of the MCP endpoint",
+                );
+                return None;
+            };
+            let resource =
+                self.http_url("auth.jwt.resource_metadata.resource", &resource.value, source_of(resource))?;
+            let authorization_servers = raw
+                .authorization_servers
+                .iter()
+                .filter_map(|located| {
+                    self.http_url(
+                        "auth.jwt.resource_metadata.authorization_servers",
+                        &located.value,
+                        source_of(located),
+                    )
+                })
+                .collect();
+            Some(ResourceMetadata { resource, authorization_servers, scopes_supported: raw.scopes_supported.clone() })
+        });
+
+        if let Some(preset) = &raw.preset {
+            let JwtPresetName::Firebase = preset.value;
+            let Some(project) = &raw.project_id else {
+                self.at(preset, "auth.jwt.project_id", "preset firebase needs project_id (your Firebase project id)");
+                return None;
+            };
+            let project_id = project.value.trim().to_string();
+            if project_id.is_empty() || !project_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+                self.at(
+                    project,
+                    "auth.jwt.project_id",
+                    format!("{:?} is not a Firebase project id (letters, digits and -)", project.value),
+                );
+                return None;
+            }
+            let jwks =
+                Url::parse("https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com")
+                    .ok()?;
+            return Some(Jwt {
+                issuer: format!("https://securetoken.google.com/{project_id}"),
+                audiences: vec![project_id.clone()],
+                firebase_project: Some(project_id),
+                keys: JwtKeySource::JwksUrl(jwks),
+                algorithms: vec!["RS256".to_string()],
+                leeway,
+                required_claims,
+                resource_metadata,
+            });
+        }
+
+        let issuer = match &raw.issuer {
+            Some(located) if !located.value.trim().is_empty() => located.value.clone(),
+            _ => {
+                self.problem(
+                    Source::Document,
+                    "auth.jwt.issuer",
+                    "is missing; set the expected iss claim (or preset: firebase)",
+                );
+                String::new()
+            }
+        };
+        let audiences: Vec<String> = raw.audiences.iter().map(|located| located.value.clone()).collect();
+        if audiences.is_empty() {
+            self.problem(Source::Document, "auth.jwt.audiences", "is empty; list the aud values this edge accepts");
+        }
+        let sources = [raw.jwks_url.is_some(), raw.jwks_file.is_some(), raw.hs256_secret.is_some()];
+        if sources.iter().filter(|set| **set).count() != 1 {
+            self.problem(Source::Document, "auth.jwt", "set exactly one of jwks_url, jwks_file, hs256_secret");
+            return None;
+        }
+        let keys = if let Some(located) = &raw.jwks_url {
+            JwtKeySource::JwksUrl(self.http_url("auth.jwt.jwks_url", &located.value, source_of(located))?)
+        } else if let Some(located) = &raw.jwks_file {
+            JwtKeySource::JwksFile(self.path(&located.value))
+        } else {
+            let located = raw.hs256_secret.as_ref()?;
+            if located.value.len() < 32 {
+                self.at(located, "auth.jwt.hs256_secret", "is shorter than 32 bytes; use a long random secret");
+            }
+            JwtKeySource::Hs256Secret(Redacted(located.value.clone()))
+        };
+        let hmac = matches!(keys, JwtKeySource::Hs256Secret(_));
+        if algorithms.is_empty() {
+            algorithms = if hmac { vec!["HS256".to_string()] } else { vec!["RS256".to_string(), "ES256".to_string()] };
+        }
+        for algorithm in &algorithms {
+            if algorithm.starts_with("HS") != hmac {
+                let reason = if hmac {
+                    "an hs256_secret only verifies HS algorithms"
+                } else {
+                    "HS algorithms need hs256_secret, never a public key"
+                };
+                self.problem(
+                    Source::Document,
+                    "auth.jwt.algorithms",
+                    format!("{algorithm} cannot be used here: {reason}"),
+                );
+            }
+        }
+        Some(Jwt {
+            firebase_project: None,
+            issuer,
+            audiences,
+            keys,
+            algorithms,
+            leeway,
+            required_claims,
+            resource_metadata,
+        })
+    }
+}

@@ -1,0 +1,172 @@
+//! The service sections: MCP endpoint, tool catalogue, audit, telemetry, shutdown.
+
+use super::*;
+
+impl Builder<'_> {
+    pub(super) fn build_mcp(&mut self, raw: &RawMcp) -> Mcp {
+        let path = match &raw.path {
+            None => "/mcp".to_string(),
+            Some(located) => {
+                let path = located.value.clone();
+                let reserved = ["/health", "/init", "/api/tools", "/sessions", "/.well-known"];
+                if !path.starts_with('/') || path.contains(['?', '#', ' ']) || path.len() < 2 {
+                    self.at(located, "mcp.path", format!("{path:?} is not a path; write one such as /mcp"));
+                } else if reserved.iter().any(|r| path == *r || path.starts_with(&format!("{r}/"))) {
+                    self.at(
+                        located,
+                        "mcp.path",
+                        format!("{path:?} collides with a built-in route ({})", reserved.join(", ")),
+                    );
+                }
+                path
+            }
+        };
+        let server_name =
+            raw.server_name.as_ref().map_or_else(|| "mcp-edge".to_string(), |located| located.value.clone());
+        let session_ttl = self.bounded_duration(
+            "mcp.session_ttl",
+            &raw.session_ttl,
+            Duration::from_secs(3600),
+            (Duration::from_secs(1), Duration::from_secs(7 * 86_400)),
+        );
+        Mcp { path, server_name, session_ttl }
+    }
+    pub(super) fn build_tools(&mut self, raw: Vec<RawTool>) -> Vec<Tool> {
+        let mut tools = Vec::new();
+        let mut names = HashSet::new();
+        for raw_tool in raw {
+            let name = raw_tool.name.value.clone();
+            if !is_tool_name(&name) {
+                self.at(
+                    &raw_tool.name,
+                    "tools.name",
+                    format!("{name:?} is not a tool name; use 1 to 128 of A-Z a-z 0-9 _ . -"),
+                );
+            } else if !names.insert(name.clone()) {
+                self.at(&raw_tool.name, "tools.name", format!("{name:?} is declared twice"));
+            }
+            let key = format!("tools[{name}]");
+            let method = match &raw_tool.method {
+                None => http::Method::GET,
+                Some(located) => match located.value.to_ascii_uppercase().as_str() {
+                    "GET" => http::Method::GET,
+                    "POST" => http::Method::POST,
+                    "PUT" => http::Method::PUT,
+                    "PATCH" => http::Method::PATCH,
+                    "DELETE" => http::Method::DELETE,
+                    "HEAD" => http::Method::HEAD,
+                    other => {
+                        self.at(
+                            located,
+                            &format!("{key}.method"),
+                            format!("{other:?} is not allowed; use GET, POST, PUT, PATCH, DELETE or HEAD"),
+                        );
+                        http::Method::GET
+                    }
+                },
+            };
+            let path = match &raw_tool.path {
+                Some(located) if located.value.starts_with('/') => located.value.clone(),
+                Some(located) => {
+                    self.at(
+                        located,
+                        &format!("{key}.path"),
+                        format!("{:?} must start with / (it is appended to upstream.base_url)", located.value),
+                    );
+                    String::new()
+                }
+                None => {
+                    self.at(
+                        &raw_tool.name,
+                        &format!("{key}.path"),
+                        "is missing; set the upstream path, e.g. /companies/{companyId}/shifts",
+                    );
+                    String::new()
+                }
+            };
+            let idempotent = raw_tool.idempotent.unwrap_or(matches!(
+                method,
+                http::Method::GET | http::Method::HEAD | http::Method::PUT | http::Method::DELETE
+            ));
+            tools.push(Tool {
+                name,
+                description: raw_tool.description.unwrap_or_default(),
+                method,
+                path,
+                input_schema: raw_tool.input_schema.unwrap_or_else(|| serde_json::json!({"type": "object"})),
+                output_schema: raw_tool.output_schema,
+                idempotent,
+                scopes: raw_tool.scopes,
+                query: raw_tool.query,
+                body: raw_tool.body,
+                headers: raw_tool.headers.unwrap_or_else(BTreeMap::new),
+            });
+        }
+        tools
+    }
+    pub(super) fn build_audit(&mut self, raw: &RawAudit) -> Audit {
+        let rotation = match raw.rotation {
+            None | Some(RotationName::Hourly) => Rotation::Hourly,
+            Some(RotationName::Daily) => Rotation::Daily,
+            Some(RotationName::Never) => Rotation::Never,
+        };
+        let sink = match raw.sink {
+            None | Some(AuditSinkName::Stdout) => AuditSink::Stdout,
+            Some(AuditSinkName::File) => {
+                let path = raw
+                    .file
+                    .as_ref()
+                    .map_or_else(|| PathBuf::from("/var/log/mcp-edge/audit.log"), |located| self.path(&located.value));
+                if path.file_name().is_none() {
+                    self.problem(Source::Document, "audit.file", format!("{} is not a file path", path.display()));
+                }
+                AuditSink::File { path, rotation }
+            }
+        };
+        let redact_keys =
+            raw.redact_keys.clone().unwrap_or_else(|| DEFAULT_REDACT_KEYS.iter().map(|key| key.to_string()).collect());
+        Audit { sink, redact_keys }
+    }
+    pub(super) fn build_telemetry(&mut self, raw: &RawTelemetry) -> Telemetry {
+        let (log_level, source) = match (self.environment.get("LOG_LEVEL").filter(|v| !v.is_empty()), &raw.log_level) {
+            (Some(value), _) => (value.clone(), Source::Env("LOG_LEVEL")),
+            (None, Some(located)) => (located.value.clone(), source_of(located)),
+            (None, None) => ("info".to_string(), Source::Document),
+        };
+        let log_level = match tracing_subscriber::EnvFilter::builder().parse(&log_level) {
+            Ok(_) => log_level,
+            Err(error) => {
+                self.problem(
+                    source,
+                    "telemetry.log_level",
+                    format!("{log_level:?} is not a log filter ({error}); use error, warn, info, debug or trace"),
+                );
+                "info".to_string()
+            }
+        };
+        let otlp_endpoint = raw
+            .otlp_endpoint
+            .as_ref()
+            .and_then(|located| self.http_url("telemetry.otlp_endpoint", &located.value, source_of(located)));
+        Telemetry {
+            log_format: match raw.log_format {
+                None | Some(LogFormatName::Json) => LogFormat::Json,
+                Some(LogFormatName::Text) => LogFormat::Text,
+            },
+            log_level,
+            otlp_endpoint,
+        }
+    }
+    pub(super) fn build_shutdown(&mut self, raw: &RawShutdown) -> Shutdown {
+        let limit = (Duration::ZERO, Duration::from_secs(3600));
+        Shutdown {
+            drain_delay: self.bounded_duration("shutdown.drain_delay", &raw.drain_delay, Duration::from_secs(5), limit),
+            drain_timeout: self.bounded_duration(
+                "shutdown.drain_timeout",
+                &raw.drain_timeout,
+                Duration::from_secs(15),
+                limit,
+            ),
+        }
+    }
+}
