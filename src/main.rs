@@ -97,7 +97,25 @@ fn run(path: &std::path::Path) -> ExitCode {
 }
 
 fn validate(path: &std::path::Path) -> ExitCode {
-    match config::load(path) {
+    server::install_crypto_providers();
+    // The same code path as `run`: the config, then the policy built from it (tokens file,
+    // JWKS file), without opening a listener or fetching anything.
+    let loaded = config::load(path).and_then(|config| {
+        let config = std::sync::Arc::new(config);
+        match mcp_edge::edge::Policy::new(std::sync::Arc::clone(&config)) {
+            Ok(_) => Ok(config),
+            Err(message) => Err(config::ConfigErrors {
+                file: path.display().to_string(),
+                errors: vec![config::ConfigError {
+                    file: path.display().to_string(),
+                    source: config::Source::Document,
+                    key: "auth".to_string(),
+                    message,
+                }],
+            }),
+        }
+    });
+    match loaded {
         Ok(config) => {
             for warning in &config.warnings {
                 eprintln!("warning: {warning}");

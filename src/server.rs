@@ -9,6 +9,8 @@ use pingora::server::{ExecutionPhase, RunArgs, Server};
 use pingora::services::ServiceWithDependents;
 
 use crate::config::Config;
+use crate::edge::auth::bearer::TokensFileWatcher;
+use crate::edge::auth::jwks::JwksRefresher;
 use crate::edge::rate_limit::Sweeper;
 use crate::edge::{EdgeProxy, Policy};
 use crate::lifecycle::{DrainingSignalWatch, Lifecycle};
@@ -28,8 +30,15 @@ pub enum StartupError {
 pub type ExtraService = Box<dyn ServiceWithDependents>;
 
 /// Serves `config` until SIGTERM or SIGINT, then drains and returns.
-pub fn run(config: Config, extra_services: Vec<ExtraService>) -> Result<(), StartupError> {
+/// Installs the one crypto provider each TLS and JWT library uses (ring for rustls, the
+/// pure-Rust backend for jsonwebtoken), so neither has to guess at runtime.
+pub fn install_crypto_providers() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
+}
+
+pub fn run(config: Config, extra_services: Vec<ExtraService>) -> Result<(), StartupError> {
+    install_crypto_providers();
     check_listen_addresses(&config)?;
 
     let config = Arc::new(config);
@@ -44,6 +53,14 @@ pub fn run(config: Config, extra_services: Vec<ExtraService>) -> Result<(), Star
         "rate-limit-sweeper",
         Sweeper { policy: Arc::clone(&policy) },
     ));
+    server.add_service(pingora::services::background::background_service(
+        "tokens-file-watcher",
+        TokensFileWatcher { tokens: Arc::clone(&policy.auth.bearer) },
+    ));
+    if let Some(store) = policy.auth.jwt.as_ref().and_then(|jwt| jwt.key_store()) {
+        server
+            .add_service(pingora::services::background::background_service("jwks-refresher", JwksRefresher { store }));
+    }
     let mut proxy = pingora::proxy::http_proxy_service_with_name(
         &server.configuration,
         EdgeProxy::new(policy, Arc::clone(&lifecycle)),

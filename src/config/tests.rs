@@ -89,12 +89,54 @@ fn bearer_without_tokens_starts_with_a_warning() {
 }
 
 #[test]
-fn jwt_modes_are_refused_until_verification_exists() {
+fn jwt_settings_are_checked() {
     let yaml = format!(
-        "{PLAIN}auth:\n  mode: jwt\n  jwt: {{issuer: https://issuer.example, audiences: [edge], jwks_url: https://issuer.example/jwks.json}}\n"
+        "{PLAIN}auth:\n  mode: jwt\n  jwt:\n    issuer: https://issuer.example\n    audiences: [edge]\n    \
+         jwks_url: http://issuer.example/jwks.json\n    algorithms: [RS256, HS256, none]\n    leeway: 10m\n"
     );
     let problems = messages(load_text(&yaml, &[]));
-    assert!(problems.iter().any(|p| p.contains("mode jwt is not available in this build")), "{problems:?}");
+    for expected in [
+        "auth.jwt.jwks_url: \"http://issuer.example/jwks.json\" must use https (http is allowed only for loopback)",
+        "auth.jwt.algorithms: \"none\" is not allowed",
+        "auth.jwt.leeway: \"10m\" is out of range",
+    ] {
+        assert!(problems.iter().any(|p| p.starts_with(expected)), "{expected} missing from {problems:?}");
+    }
+    let loopback = format!(
+        "{PLAIN}auth:\n  mode: jwt\n  jwt: {{issuer: https://issuer.example, audiences: [edge], jwks_url: \"http://127.0.0.1:9/jwks\"}}\n"
+    );
+    assert!(load_text(&loopback, &[]).is_ok(), "http is fine on loopback");
+    let empty_audience =
+        format!("{PLAIN}auth:\n  mode: jwt\n  jwt: {{issuer: https://i.example, jwks_url: https://i.example/k}}\n");
+    assert!(messages(load_text(&empty_audience, &[])).iter().any(|p| p.starts_with("auth.jwt.audiences: is empty")));
+    let mixed = format!(
+        "{PLAIN}auth:\n  mode: jwt\n  jwt: {{issuer: https://i.example, audiences: [a], hs256_secret: 0123456789abcdef0123456789abcdef, algorithms: [HS256, RS256]}}\n"
+    );
+    assert!(messages(load_text(&mixed, &[])).iter().any(|p| p.contains("RS256 cannot be used here")));
+}
+
+#[test]
+fn the_firebase_preset_fills_issuer_audience_and_keys() {
+    let yaml = format!("{PLAIN}auth:\n  mode: jwt\n  jwt: {{preset: firebase, project_id: shiftwork-prod}}\n");
+    let config = load_text(&yaml, &[]).expect("valid");
+    let jwt = config.auth.jwt.expect("jwt");
+    assert_eq!(jwt.issuer, "https://securetoken.google.com/shiftwork-prod");
+    assert_eq!(jwt.audiences, ["shiftwork-prod"]);
+    assert_eq!(jwt.algorithms, ["RS256"]);
+    assert!(matches!(jwt.keys, JwtKeySource::JwksUrl(ref url) if url.host_str() == Some("www.googleapis.com")));
+    let without_project = format!("{PLAIN}auth:\n  mode: jwt\n  jwt: {{preset: firebase}}\n");
+    assert!(
+        messages(load_text(&without_project, &[]))
+            .iter()
+            .any(|p| p.starts_with("auth.jwt.project_id: preset firebase needs"))
+    );
+    let overridden =
+        format!("{PLAIN}auth:\n  mode: jwt\n  jwt: {{preset: firebase, project_id: p, issuer: https://x.example}}\n");
+    assert!(
+        messages(load_text(&overridden, &[]))
+            .iter()
+            .any(|p| p.starts_with("auth.jwt.issuer: is set by preset firebase"))
+    );
 }
 
 #[test]

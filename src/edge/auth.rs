@@ -1,14 +1,22 @@
-//! Authentication of downstream requests: static bearer tokens for now (JWT arrives with the
-//! authentication work, and configs asking for it are refused until then).
+//! Who a request is from: static bearer tokens, JWTs (JWKS, HS256 or the Firebase preset),
+//! or both, as `auth.mode` says. The result is a [`Principal`] carried in the request context.
 //!
-//! Tokens are kept only as SHA-256 digests. A presented token is hashed once and compared
-//! with every configured digest in constant time without an early exit, so neither the
-//! match position nor a prefix of a token leaks through timing.
+//! `bearer` keeps token digests (and re-reads `tokens_file` when it changes), `jwt` verifies
+//! tokens with `jwks` supplying keys, and `scopes` decides whether a principal may call a
+//! tool. Failures carry a stable reason code for the audit log; the client only ever sees a
+//! generic 401.
 
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
+pub mod bearer;
+pub mod jwks;
+pub mod jwt;
+pub mod scopes;
+
+use std::sync::Arc;
 
 use crate::config::{Auth, AuthMode};
+
+pub use bearer::BearerTokens;
+pub use jwt::JwtVerifier;
 
 /// Longest `Authorization` value read; longer ones are refused unparsed (DESIGN.md §13).
 pub const MAX_AUTHORIZATION_BYTES: usize = 8 * 1024;
@@ -18,74 +26,96 @@ pub const MAX_AUTHORIZATION_BYTES: usize = 8 * 1024;
 pub enum AuthFailure {
     MissingToken,
     InvalidToken,
+    Expired,
+    NotYetValid,
+    BadSignature,
+    WrongAudience,
+    WrongIssuer,
+    UnknownKid,
+    MissingClaim,
 }
 
 impl AuthFailure {
-    /// Stable machine code, used as the audit `event.reason`.
+    /// Stable machine code, used as the audit `event.reason` and the metric label.
     pub fn reason(self) -> &'static str {
         match self {
             AuthFailure::MissingToken => "missing_token",
             AuthFailure::InvalidToken => "invalid_token",
+            AuthFailure::Expired => "expired",
+            AuthFailure::NotYetValid => "not_yet_valid",
+            AuthFailure::BadSignature => "bad_signature",
+            AuthFailure::WrongAudience => "wrong_audience",
+            AuthFailure::WrongIssuer => "wrong_issuer",
+            AuthFailure::UnknownKid => "unknown_kid",
+            AuthFailure::MissingClaim => "missing_claim",
         }
     }
 }
 
-/// Who made the request, as far as the edge could tell.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How a principal proved who it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    Bearer,
+    Jwt,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::Bearer => "bearer",
+            AuthMethod::Jwt => "jwt",
+        }
+    }
+}
+
+/// An authenticated caller. `Debug` never shows the credential.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Principal {
-    /// The token's configured id, or the first 8 hex digits of its SHA-256.
+    /// The JWT `sub`, a bearer token's configured id, or the first 8 hex digits of its SHA-256.
     pub subject: String,
+    pub method: AuthMethod,
+    pub scopes: Vec<String>,
+    /// The JWT `jti` or the token digest prefix: names the credential without revealing it.
+    pub token_id: String,
+    /// The verified JWT itself, kept only for `upstream.auth.mode: forward`.
+    pub forwardable_jwt: Option<Arc<str>>,
 }
 
-struct TokenDigest {
-    id: String,
-    digest: [u8; 32],
-}
-
-/// Checks bearer tokens against the configured set.
-pub struct BearerGate {
-    mode: AuthMode,
-    tokens: Vec<TokenDigest>,
-}
-
-impl std::fmt::Debug for BearerGate {
+impl std::fmt::Debug for Principal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BearerGate").field("mode", &self.mode).field("tokens", &self.tokens.len()).finish()
+        f.debug_struct("Principal")
+            .field("subject", &self.subject)
+            .field("method", &self.method)
+            .field("scopes", &self.scopes)
+            .field("token_id", &self.token_id)
+            .finish_non_exhaustive()
     }
 }
 
-fn digest(token: &[u8]) -> [u8; 32] {
-    Sha256::digest(token).into()
+/// Authenticates requests according to `auth.mode`.
+#[derive(Debug)]
+pub struct Authenticator {
+    mode: AuthMode,
+    pub bearer: Arc<BearerTokens>,
+    pub jwt: Option<JwtVerifier>,
 }
 
-fn short_id(digest: &[u8; 32]) -> String {
-    digest[..4].iter().map(|byte| format!("{byte:02x}")).collect()
-}
-
-impl BearerGate {
-    pub fn from_config(auth: &Auth) -> Result<Self, String> {
-        let mut tokens: Vec<TokenDigest> = auth
-            .bearer
-            .tokens
-            .iter()
-            .map(|token| {
-                let digest = digest(token.value.as_bytes());
-                TokenDigest { id: token.id.clone().unwrap_or_else(|| short_id(&digest)), digest }
-            })
-            .collect();
-        if let Some(path) = &auth.bearer.tokens_file {
-            let text =
-                std::fs::read_to_string(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
-            for line in text.lines().map(str::trim).filter(|line| !line.is_empty() && !line.starts_with('#')) {
-                let digest = digest(line.as_bytes());
-                tokens.push(TokenDigest { id: short_id(&digest), digest });
-            }
-        }
-        Ok(Self { mode: auth.mode, tokens })
+impl Authenticator {
+    pub fn new(auth: &Auth, forward_jwt: bool) -> Result<Self, String> {
+        let bearer = Arc::new(BearerTokens::new(&auth.bearer)?);
+        let jwt = match (&auth.jwt, auth.mode) {
+            (Some(jwt), AuthMode::Jwt | AuthMode::BearerOrJwt) => Some(JwtVerifier::new(jwt, forward_jwt)?),
+            _ => None,
+        };
+        Ok(Self { mode: auth.mode, bearer, jwt })
     }
 
-    /// Authenticates from the raw `Authorization` header value, if any.
-    pub fn authenticate(&self, authorization: Option<&[u8]>) -> Result<Option<Principal>, AuthFailure> {
+    pub fn mode(&self) -> AuthMode {
+        self.mode
+    }
+
+    /// Authenticates from the raw `Authorization` header value; `Ok(None)` when auth is off.
+    pub async fn authenticate(&self, authorization: Option<&[u8]>) -> Result<Option<Principal>, AuthFailure> {
         if self.mode == AuthMode::None {
             return Ok(None);
         }
@@ -94,16 +124,18 @@ impl BearerGate {
             return Err(AuthFailure::InvalidToken);
         }
         let token = bearer_token(value).ok_or(AuthFailure::InvalidToken)?;
-        let presented = digest(token);
-        let mut matched: Option<&TokenDigest> = None;
-        for candidate in &self.tokens {
-            // Evaluate every candidate; remember a match without branching out early.
-            let equal: bool = candidate.digest.ct_eq(&presented).into();
-            if equal && matched.is_none() {
-                matched = Some(candidate);
-            }
-        }
-        matched.map(|token| Some(Principal { subject: token.id.clone() })).ok_or(AuthFailure::InvalidToken)
+        let principal = match (self.mode, &self.jwt) {
+            (AuthMode::Bearer, _) => self.bearer.check(token),
+            (AuthMode::Jwt, Some(jwt)) => jwt.verify(token).await,
+            (AuthMode::BearerOrJwt, Some(jwt)) => match self.bearer.check(token) {
+                Ok(principal) => Ok(principal),
+                Err(_) if looks_like_jwt(token) => jwt.verify(token).await,
+                Err(failure) => Err(failure),
+            },
+            (AuthMode::BearerOrJwt, None) => self.bearer.check(token),
+            (AuthMode::None | AuthMode::Jwt, _) => Err(AuthFailure::InvalidToken),
+        };
+        principal.map(Some)
     }
 }
 
@@ -117,58 +149,37 @@ fn bearer_token(value: &[u8]) -> Option<&[u8]> {
     (!token.is_empty() && !token.iter().any(|b| b.is_ascii_whitespace())).then_some(token)
 }
 
+/// Three non-empty base64url segments.
+pub fn looks_like_jwt(token: &[u8]) -> bool {
+    let mut segments = 0;
+    for segment in token.split(|b| *b == b'.') {
+        if segment.is_empty() || !segment.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_') {
+            return false;
+        }
+        segments += 1;
+    }
+    segments == 3
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Bearer, BearerToken};
 
-    fn gate(tokens: &[&str]) -> BearerGate {
-        let bearer = Bearer {
-            tokens: tokens
-                .iter()
-                .map(|value| BearerToken { id: None, value: value.to_string(), scopes: Vec::new() })
-                .collect(),
-            tokens_file: None,
-        };
-        BearerGate::from_config(&Auth { mode: AuthMode::Bearer, bearer, jwt: None }).expect("gate")
-    }
-
-    fn check(gate: &BearerGate, header: Option<&str>) -> Result<Option<Principal>, AuthFailure> {
-        gate.authenticate(header.map(str::as_bytes))
+    #[test]
+    fn bearer_scheme_parsing() {
+        assert_eq!(bearer_token(b"Bearer abc"), Some(&b"abc"[..]));
+        assert_eq!(bearer_token(b"bearer   abc  "), Some(&b"abc"[..]));
+        assert_eq!(bearer_token(b"Basic abc"), None);
+        assert_eq!(bearer_token(b"Bearer"), None);
+        assert_eq!(bearer_token(b"Bearer a b"), None);
     }
 
     #[test]
-    fn every_configured_token_is_accepted() {
-        let gate = gate(&["old-token-aaaaaaaa", "new-token-bbbbbbbb"]);
-        assert!(check(&gate, Some("Bearer old-token-aaaaaaaa")).is_ok());
-        assert!(check(&gate, Some("bearer new-token-bbbbbbbb")).is_ok());
-    }
-
-    #[test]
-    fn principal_is_digest_prefix_never_the_token() {
-        let gate = gate(&["secret-token-value"]);
-        let principal = check(&gate, Some("Bearer secret-token-value")).expect("ok").expect("principal");
-        assert_eq!(principal.subject.len(), 8);
-        assert!(!principal.subject.contains("secret"));
-    }
-
-    #[test]
-    fn wrong_missing_and_malformed_tokens_are_refused() {
-        let gate = gate(&["right-token"]);
-        assert_eq!(check(&gate, None), Err(AuthFailure::MissingToken));
-        assert_eq!(check(&gate, Some("Bearer wrong-token")), Err(AuthFailure::InvalidToken));
-        assert_eq!(check(&gate, Some("Bearer right-token-plus")), Err(AuthFailure::InvalidToken));
-        assert_eq!(check(&gate, Some("Basic right-token")), Err(AuthFailure::InvalidToken));
-        assert_eq!(check(&gate, Some("Bearer")), Err(AuthFailure::InvalidToken));
-        assert_eq!(check(&gate, Some("Bearer right token")), Err(AuthFailure::InvalidToken));
-        let huge = format!("Bearer {}", "a".repeat(MAX_AUTHORIZATION_BYTES));
-        assert_eq!(check(&gate, Some(&huge)), Err(AuthFailure::InvalidToken));
-    }
-
-    #[test]
-    fn mode_none_lets_everyone_in_without_a_principal() {
-        let gate = BearerGate::from_config(&Auth { mode: AuthMode::None, bearer: Bearer::default(), jwt: None })
-            .expect("gate");
-        assert_eq!(check(&gate, None), Ok(None));
+    fn jwt_shape() {
+        assert!(looks_like_jwt(b"eyJh.eyJz.c2ln"));
+        assert!(!looks_like_jwt(b"eyJh.eyJz"));
+        assert!(!looks_like_jwt(b"eyJh..c2ln"));
+        assert!(!looks_like_jwt(b"eyJh.eyJz.c2ln.x"));
+        assert!(!looks_like_jwt(b"eyJh.ey+z.c2ln"));
     }
 }

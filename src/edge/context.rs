@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::Policy;
+use super::auth::Principal;
 use super::cors::CorsDecision;
 use super::rate_limit::RateDecision;
 use super::route::Route;
@@ -23,6 +24,8 @@ pub struct RequestContext {
     pub route: Route,
     pub cors: CorsDecision,
     pub rate_limit: Option<RateDecision>,
+    /// Who the request is from, once authenticated (`None` with `auth.mode: none`).
+    pub principal: Option<Principal>,
     /// Request body bytes seen so far (for bodies without `Content-Length`).
     pub body_bytes: u64,
     /// Whether the downstream connection is TLS (for `X-Forwarded-Proto`).
@@ -41,6 +44,7 @@ impl RequestContext {
             route: Route::NotFound,
             cors: CorsDecision::NoOrigin,
             rate_limit: None,
+            principal: None,
             body_bytes: 0,
             downstream_tls: false,
             _in_flight: in_flight,

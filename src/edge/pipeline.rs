@@ -50,9 +50,14 @@ pub async fn run(session: &mut Session, ctx: &mut RequestContext) -> Result<Deci
         return reject(session, ctx, EdgeError::TooManyRequests { retry_after_seconds }).await;
     }
     if !ctx.route.is_public() {
+        let policy = std::sync::Arc::clone(&ctx.policy);
         let authorization = session.req_header().headers.get(http::header::AUTHORIZATION).map(|value| value.as_bytes());
-        if let Err(failure) = ctx.policy.bearer.authenticate(authorization) {
-            return reject(session, ctx, EdgeError::Unauthorized(failure)).await;
+        match policy.auth.authenticate(authorization).await {
+            Ok(principal) => ctx.principal = principal,
+            Err(failure) => {
+                tracing::info!(request_id = %ctx.request_id, reason = failure.reason(), "Authentication failed");
+                return reject(session, ctx, EdgeError::Unauthorized(failure)).await;
+            }
         }
     }
     route(session, ctx).await
@@ -105,6 +110,13 @@ async fn route(session: &mut Session, ctx: &mut RequestContext) -> Result<Decisi
                 reject(session, ctx, EdgeError::MethodNotAllowed { allow: "GET, HEAD" }).await
             }
         }
+        Route::ResourceMetadata => match &ctx.policy.resource_metadata {
+            Some(document) => {
+                respond::write_json(session, ctx, 200, &document.body, &[]).await?;
+                Ok(Decision::Responded)
+            }
+            None => reject(session, ctx, EdgeError::NotFound).await,
+        },
         Route::NotFound => reject(session, ctx, EdgeError::NotFound).await,
     }
 }

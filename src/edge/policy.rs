@@ -6,15 +6,19 @@ use std::sync::Arc;
 
 use http::HeaderValue;
 
-use super::auth::BearerGate;
+use super::auth::Authenticator;
 use super::cors::CorsPolicy;
 use super::rate_limit::ClientRateLimiter;
-use crate::config::{Config, Passthrough};
+use crate::config::{Config, Passthrough, UpstreamAuth};
 
 #[derive(Debug)]
 pub struct Policy {
     pub config: Arc<Config>,
-    pub bearer: BearerGate,
+    pub auth: Authenticator,
+    /// `WWW-Authenticate` on 401s, with `resource_metadata` when configured.
+    pub unauthorized_challenge: HeaderValue,
+    /// RFC 9728 metadata document and the URL it is served at, when configured.
+    pub resource_metadata: Option<ResourceMetadataDocument>,
     pub cors: CorsPolicy,
     /// `None` when `rate_limit.enabled` is false.
     pub rate_limiter: Option<ClientRateLimiter>,
@@ -23,19 +27,67 @@ pub struct Policy {
     pub passthrough: Option<Passthrough>,
 }
 
+/// The protected-resource metadata (RFC 9728) the edge serves.
+#[derive(Debug, Clone)]
+pub struct ResourceMetadataDocument {
+    pub url: String,
+    pub body: serde_json::Value,
+}
+
 impl Policy {
     pub fn new(config: Arc<Config>) -> Result<Self, String> {
-        let bearer = BearerGate::from_config(&config.auth)?;
+        let forward_jwt = config.upstream.auth == UpstreamAuth::Forward;
+        let auth = Authenticator::new(&config.auth, forward_jwt)?;
+        let resource_metadata = config.auth.jwt.as_ref().and_then(|jwt| jwt.resource_metadata.as_ref()).map(|metadata| {
+            ResourceMetadataDocument {
+                url: metadata_url(&metadata.resource),
+                body: serde_json::json!({
+                    "resource": metadata.resource.as_str(),
+                    "authorization_servers": metadata.authorization_servers.iter().map(url::Url::as_str).collect::<Vec<_>>(),
+                    "bearer_methods_supported": ["header"],
+                    "scopes_supported": metadata.scopes_supported,
+                }),
+            }
+        });
+        let mut challenge = "Bearer realm=\"mcp-edge\", error=\"invalid_token\"".to_string();
+        if let Some(document) = &resource_metadata {
+            challenge.push_str(&format!(", resource_metadata=\"{}\"", document.url));
+        }
+        let unauthorized_challenge = HeaderValue::try_from(challenge).map_err(|error| error.to_string())?;
         let rate_limit = &config.rate_limit;
         let rate_limit_policy = HeaderValue::try_from(format!("\"default\";q={};w=60", rate_limit.requests_per_minute))
             .map_err(|error| error.to_string())?;
         Ok(Self {
-            bearer,
+            auth,
+            unauthorized_challenge,
+            resource_metadata,
             cors: CorsPolicy::new(&config.cors),
             rate_limiter: rate_limit.enabled.then(|| ClientRateLimiter::new(rate_limit)),
             rate_limit_policy,
             passthrough: config.passthrough.clone(),
             config,
         })
+    }
+}
+
+/// RFC 9728 §3.1: the well-known path goes between the host and the resource's path, so
+/// `https://edge.example/mcp` is described at `https://edge.example/.well-known/oauth-protected-resource/mcp`.
+fn metadata_url(resource: &url::Url) -> String {
+    let mut url = resource.clone();
+    let path = resource.path().trim_end_matches('/');
+    url.set_path(&format!("/.well-known/oauth-protected-resource{path}"));
+    url.set_query(None);
+    url.set_fragment(None);
+    url.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn metadata_url_inserts_the_well_known_path() {
+        let url = |text: &str| super::metadata_url(&url::Url::parse(text).expect("url"));
+        assert_eq!(url("https://edge.example/mcp"), "https://edge.example/.well-known/oauth-protected-resource/mcp");
+        assert_eq!(url("https://edge.example/"), "https://edge.example/.well-known/oauth-protected-resource");
+        assert_eq!(url("https://edge.example:8443"), "https://edge.example:8443/.well-known/oauth-protected-resource");
     }
 }

@@ -27,6 +27,8 @@ pub enum EdgeError {
     InvalidContentLength,
     Unauthorized(AuthFailure),
     OriginNotAllowed,
+    /// The principal lacks scopes a tool requires; carries the challenge to send.
+    InsufficientScope,
     NotFound,
     MethodNotAllowed {
         allow: &'static str,
@@ -46,7 +48,7 @@ impl EdgeError {
         match self {
             EdgeError::BadRequest | EdgeError::InvalidContentLength => 400,
             EdgeError::Unauthorized(_) => 401,
-            EdgeError::OriginNotAllowed => 403,
+            EdgeError::OriginNotAllowed | EdgeError::InsufficientScope => 403,
             EdgeError::NotFound => 404,
             EdgeError::MethodNotAllowed { .. } => 405,
             EdgeError::PayloadTooLarge => 413,
@@ -63,6 +65,7 @@ impl EdgeError {
             EdgeError::BadRequest | EdgeError::InvalidContentLength => "bad request",
             EdgeError::Unauthorized(_) => "unauthorized",
             EdgeError::OriginNotAllowed => "origin not allowed",
+            EdgeError::InsufficientScope => "insufficient scope",
             EdgeError::NotFound => "not found",
             EdgeError::MethodNotAllowed { .. } => "method not allowed",
             EdgeError::PayloadTooLarge => "request body too large",
@@ -74,13 +77,12 @@ impl EdgeError {
         }
     }
 
-    fn extra_headers(self) -> Vec<(HeaderName, HeaderValue)> {
+    fn extra_headers(self, ctx: &RequestContext) -> Vec<(HeaderName, HeaderValue)> {
         match self {
             EdgeError::MethodNotAllowed { allow } => vec![(http::header::ALLOW, HeaderValue::from_static(allow))],
-            EdgeError::Unauthorized(_) => vec![(
-                http::header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"mcp-edge\", error=\"invalid_token\""),
-            )],
+            EdgeError::Unauthorized(_) => {
+                vec![(http::header::WWW_AUTHENTICATE, ctx.policy.unauthorized_challenge.clone())]
+            }
             EdgeError::TooManyRequests { retry_after_seconds } => {
                 vec![(http::header::RETRY_AFTER, HeaderValue::from(retry_after_seconds))]
             }
@@ -145,7 +147,7 @@ pub async fn write_error(session: &mut Session, ctx: &RequestContext, error: Edg
         session.set_keepalive(None);
     }
     let body = serde_json::json!({"error": error.public_message(), "request_id": ctx.request_id});
-    write_json(session, ctx, error.status(), &body, &error.extra_headers()).await
+    write_json(session, ctx, error.status(), &body, &error.extra_headers(ctx)).await
 }
 
 /// Writes a JSON response and keeps the connection reusable.

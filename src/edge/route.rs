@@ -8,6 +8,8 @@ use super::Policy;
 pub enum Route {
     /// `GET /health`: liveness kept from the original MCP server; never authenticated.
     Health,
+    /// RFC 9728 protected-resource metadata; never authenticated.
+    ResourceMetadata,
     /// Anything else when `passthrough.url` is set.
     Passthrough,
     /// Anything else without a passthrough: JSON 404 (after authentication).
@@ -18,6 +20,10 @@ impl Route {
     pub fn decide(_method: &Method, path: &str, policy: &Policy) -> Self {
         if path == "/health" {
             Route::Health
+        } else if path == "/.well-known/oauth-protected-resource"
+            || path.starts_with("/.well-known/oauth-protected-resource/")
+        {
+            Route::ResourceMetadata
         } else if policy.passthrough.is_some() {
             Route::Passthrough
         } else {
@@ -27,7 +33,7 @@ impl Route {
 
     /// Routes that never need credentials.
     pub fn is_public(self) -> bool {
-        matches!(self, Route::Health)
+        matches!(self, Route::Health | Route::ResourceMetadata)
     }
 
     /// Every route but `/health` is rate limited, so probes never starve.
@@ -39,6 +45,7 @@ impl Route {
     pub fn name(self) -> &'static str {
         match self {
             Route::Health => "health",
+            Route::ResourceMetadata => "resource_metadata",
             Route::Passthrough => "passthrough",
             Route::NotFound => "not_found",
         }

@@ -2,7 +2,32 @@
 
 use super::*;
 
+/// Google's public keys for Firebase ID tokens, as a JWKS.
+const FIREBASE_JWKS_URL: &str =
+    "https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com";
+
 impl Builder<'_> {
+    /// A JWKS URL: https, or http only to a loopback address (a key set fetched in the clear
+    /// could be swapped by anyone on the path).
+    fn jwks_url(&mut self, located: &Located<String>) -> Option<Url> {
+        let url = self.http_url("auth.jwt.jwks_url", &located.value, source_of(located))?;
+        let loopback = match url.host() {
+            Some(url::Host::Ipv4(address)) => address.is_loopback(),
+            Some(url::Host::Ipv6(address)) => address.is_loopback(),
+            Some(url::Host::Domain(name)) => name == "localhost",
+            None => false,
+        };
+        if url.scheme() != "https" && !loopback {
+            self.at(
+                located,
+                "auth.jwt.jwks_url",
+                format!("{:?} must use https (http is allowed only for loopback)", located.value),
+            );
+            return None;
+        }
+        Some(url)
+    }
+
     pub(super) fn build_auth(&mut self, raw: Option<&RawAuth>) -> Auth {
         let fallback = Auth { mode: AuthMode::None, bearer: Bearer::default(), jwt: None };
         let Some(raw) = raw else {
@@ -49,15 +74,6 @@ impl Builder<'_> {
             }
             (_, false) => None,
         };
-        if wants_jwt {
-            // Refuse rather than run without verification: JWT validation lands with the
-            // authentication work (issue 4). A config that asks for it must not start.
-            self.at(
-                mode,
-                "auth.mode",
-                format!("mode {} is not available in this build yet; use bearer or none", auth_mode.as_str()),
-            );
-        }
         Auth { mode: auth_mode, bearer, jwt }
     }
     pub(super) fn build_bearer(&mut self, raw: Option<&RawBearer>) -> Bearer {
@@ -188,9 +204,22 @@ impl Builder<'_> {
                 );
                 return None;
             }
-            let jwks =
-                Url::parse("https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com")
-                    .ok()?;
+            for (set, key) in [
+                (raw.issuer.is_some(), "issuer"),
+                (!raw.audiences.is_empty(), "audiences"),
+                (raw.jwks_file.is_some(), "jwks_file"),
+                (raw.hs256_secret.is_some(), "hs256_secret"),
+                (!raw.algorithms.is_empty(), "algorithms"),
+            ] {
+                if set {
+                    self.at(preset, &format!("auth.jwt.{key}"), "is set by preset firebase; remove it");
+                }
+            }
+            // Google's key set, unless jwks_url points at a stand-in (tests, air-gapped mirrors).
+            let jwks = match &raw.jwks_url {
+                Some(located) => self.jwks_url(located)?,
+                None => Url::parse(FIREBASE_JWKS_URL).ok()?,
+            };
             return Some(Jwt {
                 issuer: format!("https://securetoken.google.com/{project_id}"),
                 audiences: vec![project_id.clone()],
@@ -224,7 +253,7 @@ impl Builder<'_> {
             return None;
         }
         let keys = if let Some(located) = &raw.jwks_url {
-            JwtKeySource::JwksUrl(self.http_url("auth.jwt.jwks_url", &located.value, source_of(located))?)
+            JwtKeySource::JwksUrl(self.jwks_url(located)?)
         } else if let Some(located) = &raw.jwks_file {
             JwtKeySource::JwksFile(self.path(&located.value))
         } else {
