@@ -11,3 +11,4 @@ pub mod lifecycle;
 pub mod server;
 pub mod telemetry;
 pub mod tls;
+pub mod upstream;

@@ -154,7 +154,8 @@ pub struct Jwt {
 #[derive(Debug, Clone)]
 pub struct ResourceMetadata {
     pub resource: Url,
-    pub authorization_servers: Vec<Url>,
+    /// As written in the policy (validated as http(s) URLs): issuers are compared as strings.
+    pub authorization_servers: Vec<String>,
     pub scopes_supported: Vec<String>,
 }
 
@@ -218,6 +219,8 @@ pub struct Passthrough {
     pub tls: bool,
     /// Host (and port when not the scheme default) sent as `Host` upstream.
     pub authority: String,
+    /// Scopes a principal must hold to be proxied (403 `insufficient_scope` otherwise).
+    pub scopes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -235,6 +235,9 @@ pub struct RawBreaker {
 #[serde(deny_unknown_fields)]
 pub struct RawPassthrough {
     pub url: Option<Located<String>>,
+    /// Scopes a principal needs to reach the passthrough (extension; default none).
+    #[serde(default)]
+    pub scopes: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -26,6 +26,8 @@ pub struct RequestContext {
     pub rate_limit: Option<RateDecision>,
     /// Who the request is from, once authenticated (`None` with `auth.mode: none`).
     pub principal: Option<Principal>,
+    /// The `insufficient_scope` challenge, when a route or tool refused the principal.
+    pub scope_challenge: Option<http::HeaderValue>,
     /// Request body bytes seen so far (for bodies without `Content-Length`).
     pub body_bytes: u64,
     /// Whether the downstream connection is TLS (for `X-Forwarded-Proto`).
@@ -45,6 +47,7 @@ impl RequestContext {
             cors: CorsDecision::NoOrigin,
             rate_limit: None,
             principal: None,
+            scope_challenge: None,
             body_bytes: 0,
             downstream_tls: false,
             _in_flight: in_flight,

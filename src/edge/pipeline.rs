@@ -8,7 +8,7 @@ use super::cors::CorsDecision;
 use super::rate_limit::RateDecision;
 use super::respond::{self, EdgeError};
 use super::route::Route;
-use super::{client_ip, limits, request_id};
+use super::{auth, client_ip, limits, request_id};
 
 /// What the pipeline decided for a request.
 #[derive(Debug, PartialEq, Eq)]
@@ -100,7 +100,16 @@ fn rate_limit(ctx: &mut RequestContext) -> Option<u64> {
 /// Step 6.
 async fn route(session: &mut Session, ctx: &mut RequestContext) -> Result<Decision> {
     match ctx.route {
-        Route::Passthrough => Ok(Decision::Proxy),
+        Route::Passthrough => {
+            let policy = std::sync::Arc::clone(&ctx.policy);
+            let required = policy.passthrough.as_ref().map(|target| target.scopes.as_slice()).unwrap_or_default();
+            if !auth::scopes::missing_scopes(ctx.principal.as_ref(), required).is_empty() {
+                ctx.scope_challenge =
+                    http::HeaderValue::try_from(auth::scopes::insufficient_scope_challenge(required)).ok();
+                return reject(session, ctx, EdgeError::InsufficientScope).await;
+            }
+            Ok(Decision::Proxy)
+        }
         Route::Health => {
             let method = &session.req_header().method;
             if method == http::Method::GET || method == http::Method::HEAD {

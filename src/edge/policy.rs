@@ -38,17 +38,18 @@ impl Policy {
     pub fn new(config: Arc<Config>) -> Result<Self, String> {
         let forward_jwt = config.upstream.auth == UpstreamAuth::Forward;
         let auth = Authenticator::new(&config.auth, forward_jwt)?;
-        let resource_metadata = config.auth.jwt.as_ref().and_then(|jwt| jwt.resource_metadata.as_ref()).map(|metadata| {
-            ResourceMetadataDocument {
-                url: metadata_url(&metadata.resource),
-                body: serde_json::json!({
-                    "resource": metadata.resource.as_str(),
-                    "authorization_servers": metadata.authorization_servers.iter().map(url::Url::as_str).collect::<Vec<_>>(),
-                    "bearer_methods_supported": ["header"],
-                    "scopes_supported": metadata.scopes_supported,
-                }),
-            }
-        });
+        let resource_metadata =
+            config.auth.jwt.as_ref().and_then(|jwt| jwt.resource_metadata.as_ref()).map(|metadata| {
+                ResourceMetadataDocument {
+                    url: metadata_url(&metadata.resource),
+                    body: serde_json::json!({
+                        "resource": metadata.resource.as_str(),
+                        "authorization_servers": metadata.authorization_servers,
+                        "bearer_methods_supported": ["header"],
+                        "scopes_supported": metadata.scopes_supported,
+                    }),
+                }
+            });
         let mut challenge = "Bearer realm=\"mcp-edge\", error=\"invalid_token\"".to_string();
         if let Some(document) = &resource_metadata {
             challenge.push_str(&format!(", resource_metadata=\"{}\"", document.url));

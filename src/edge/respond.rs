@@ -27,7 +27,7 @@ pub enum EdgeError {
     InvalidContentLength,
     Unauthorized(AuthFailure),
     OriginNotAllowed,
-    /// The principal lacks scopes a tool requires; carries the challenge to send.
+    /// The principal lacks scopes the route requires (the challenge names them).
     InsufficientScope,
     NotFound,
     MethodNotAllowed {
@@ -82,6 +82,9 @@ impl EdgeError {
             EdgeError::MethodNotAllowed { allow } => vec![(http::header::ALLOW, HeaderValue::from_static(allow))],
             EdgeError::Unauthorized(_) => {
                 vec![(http::header::WWW_AUTHENTICATE, ctx.policy.unauthorized_challenge.clone())]
+            }
+            EdgeError::InsufficientScope => {
+                ctx.scope_challenge.iter().map(|value| (http::header::WWW_AUTHENTICATE, value.clone())).collect()
             }
             EdgeError::TooManyRequests { retry_after_seconds } => {
                 vec![(http::header::RETRY_AFTER, HeaderValue::from(retry_after_seconds))]

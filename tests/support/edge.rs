@@ -17,6 +17,7 @@ pub const BINARY: &str = env!("CARGO_BIN_EXE_mcp-edge");
 pub struct TestEdgeBuilder {
     policy: String,
     passthrough: Option<String>,
+    passthrough_scopes: Option<String>,
     plain_http: bool,
     client_ca: bool,
     drain_delay: String,
@@ -40,6 +41,7 @@ impl TestEdge {
         TestEdgeBuilder {
             policy: policy.to_string(),
             passthrough: None,
+            passthrough_scopes: None,
             plain_http: false,
             client_ca: false,
             drain_delay: "0s".to_string(),
@@ -96,6 +98,12 @@ impl TestEdgeBuilder {
         self
     }
 
+    /// Scopes the passthrough requires, as a YAML list (`[mcp:admin]`).
+    pub fn passthrough_scopes(mut self, scopes: &str) -> Self {
+        self.passthrough_scopes = Some(scopes.to_string());
+        self
+    }
+
     pub fn plain_http(mut self) -> Self {
         self.plain_http = true;
         self
@@ -138,6 +146,9 @@ impl TestEdgeBuilder {
         }
         if let Some(url) = &self.passthrough {
             yaml.push_str(&format!("passthrough:\n  url: {url}\n"));
+            if let Some(scopes) = &self.passthrough_scopes {
+                yaml.push_str(&format!("  scopes: {scopes}\n"));
+            }
         }
         yaml.push_str(&self.policy);
         let policy_path = dir.path().join("policy.yaml");

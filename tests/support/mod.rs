@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod edge;
+pub mod jwt;
 pub mod mock_api;
 pub mod raw_http;
 pub mod tls_client;

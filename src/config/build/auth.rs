@@ -184,6 +184,8 @@ impl Builder<'_> {
                         &located.value,
                         source_of(located),
                     )
+                    // Issuer identifiers are compared as strings: keep them as written.
+                    .map(|_| located.value.trim().to_string())
                 })
                 .collect();
             Some(ResourceMetadata { resource, authorization_servers, scopes_supported: raw.scopes_supported.clone() })

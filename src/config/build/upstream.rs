@@ -151,7 +151,7 @@ impl Builder<'_> {
             Some(port) => format!("{host}:{port}"),
             None => host,
         };
-        Some(Passthrough { url, address, tls, authority })
+        Some(Passthrough { url, address, tls, authority, scopes: raw.scopes.clone() })
     }
     pub(super) fn build_sessions(&mut self, raw: &RawSessions) -> Sessions {
         let enabled = raw.enabled.unwrap_or(false);
