@@ -50,8 +50,7 @@ impl Builder<'_> {
             AuthModeName::BearerOrJwt => AuthMode::BearerOrJwt,
         };
         let bearer = self.build_bearer(raw.bearer.as_ref());
-        let wants_bearer = matches!(auth_mode, AuthMode::Bearer | AuthMode::BearerOrJwt);
-        if wants_bearer && bearer.tokens.is_empty() && bearer.tokens_file.is_none() {
+        if auth_mode == AuthMode::Bearer && bearer.tokens.is_empty() && bearer.tokens_file.is_none() {
             // Not an error: the edge fails closed (every request gets 401) until a token is
             // configured, which is what a deployment waiting for its Secret should do.
             self.warnings.push(ConfigError {
