@@ -6,6 +6,7 @@
 //! route; `context` is the per-request state and `policy` the shared state built from config.
 
 pub mod auth;
+pub mod body;
 pub mod client_ip;
 pub mod context;
 pub mod cors;

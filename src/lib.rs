@@ -8,6 +8,7 @@ pub mod demo;
 pub mod edge;
 pub mod healthcheck;
 pub mod lifecycle;
+pub mod mcp;
 pub mod server;
 pub mod telemetry;
 pub mod tls;

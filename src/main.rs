@@ -97,7 +97,7 @@ fn run(path: &std::path::Path) -> ExitCode {
 }
 
 fn validate(path: &std::path::Path) -> ExitCode {
-    server::install_crypto_providers();
+    mcp_edge::tls::install_crypto_providers();
     // The same code path as `run`: the config, then the policy built from it (tokens file,
     // JWKS file), without opening a listener or fetching anything.
     let loaded = config::load(path).and_then(|config| {

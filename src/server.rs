@@ -30,15 +30,8 @@ pub enum StartupError {
 pub type ExtraService = Box<dyn ServiceWithDependents>;
 
 /// Serves `config` until SIGTERM or SIGINT, then drains and returns.
-/// Installs the one crypto provider each TLS and JWT library uses (ring for rustls, the
-/// pure-Rust backend for jsonwebtoken), so neither has to guess at runtime.
-pub fn install_crypto_providers() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
-}
-
 pub fn run(config: Config, extra_services: Vec<ExtraService>) -> Result<(), StartupError> {
-    install_crypto_providers();
+    crate::tls::install_crypto_providers();
     check_listen_addresses(&config)?;
 
     let config = Arc::new(config);

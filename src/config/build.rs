@@ -5,7 +5,7 @@
 //! default so later sections are still checked. Environment overrides are applied here too,
 //! so their errors name the variable.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
@@ -25,6 +25,7 @@ use crate::tls::{self, TlsFile};
 mod auth;
 mod edge;
 mod service;
+mod tools;
 mod upstream;
 
 pub(super) const DEFAULT_REDACT_KEYS: [&str; 6] = ["password", "secret", "token", "authorization", "jwt", "apiKey"];

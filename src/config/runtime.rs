@@ -228,6 +228,8 @@ pub struct Mcp {
     pub path: String,
     pub server_name: String,
     pub session_ttl: Duration,
+    /// Signs session ids; `None` means a random key per process.
+    pub session_key: Option<Redacted>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -235,7 +237,7 @@ pub struct Tool {
     pub name: String,
     pub description: String,
     pub method: http::Method,
-    pub path: String,
+    pub path: crate::mcp::template::PathTemplate,
     pub input_schema: serde_json::Value,
     pub output_schema: Option<serde_json::Value>,
     pub idempotent: bool,

@@ -246,6 +246,9 @@ pub struct RawMcp {
     pub path: Option<Located<String>>,
     pub server_name: Option<Located<String>>,
     pub session_ttl: Option<Located<String>>,
+    /// Key that signs MCP session ids (extension): share it between replicas through a
+    /// Secret; without it each process generates its own at start.
+    pub session_key: Option<Located<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -28,6 +28,8 @@ pub struct RequestContext {
     pub principal: Option<Principal>,
     /// The `insufficient_scope` challenge, when a route or tool refused the principal.
     pub scope_challenge: Option<http::HeaderValue>,
+    /// The JSON-RPC method of an MCP request (for logs and audit).
+    pub mcp_method: Option<String>,
     /// Request body bytes seen so far (for bodies without `Content-Length`).
     pub body_bytes: u64,
     /// Whether the downstream connection is TLS (for `X-Forwarded-Proto`).
@@ -48,6 +50,7 @@ impl RequestContext {
             rate_limit: None,
             principal: None,
             scope_challenge: None,
+            mcp_method: None,
             body_bytes: 0,
             downstream_tls: false,
             _in_flight: in_flight,

@@ -126,6 +126,20 @@ async fn route(session: &mut Session, ctx: &mut RequestContext) -> Result<Decisi
             }
             None => reject(session, ctx, EdgeError::NotFound).await,
         },
+        Route::Mcp => {
+            crate::mcp::endpoint::handle(session, ctx).await?;
+            Ok(Decision::Responded)
+        }
+        Route::ToolList => {
+            crate::mcp::rest::list(session, ctx).await?;
+            Ok(Decision::Responded)
+        }
+        Route::ToolCall => {
+            let path = session.req_header().uri.path().to_string();
+            let name = path.strip_prefix("/api/tools/").unwrap_or_default();
+            crate::mcp::rest::call(session, ctx, name).await?;
+            Ok(Decision::Responded)
+        }
         Route::NotFound => reject(session, ctx, EdgeError::NotFound).await,
     }
 }

@@ -10,6 +10,9 @@ use super::auth::Authenticator;
 use super::cors::CorsPolicy;
 use super::rate_limit::ClientRateLimiter;
 use crate::config::{Config, Passthrough, UpstreamAuth};
+use crate::mcp::catalogue::Catalogue;
+use crate::mcp::session::SessionKeys;
+use crate::upstream::UpstreamClient;
 
 #[derive(Debug)]
 pub struct Policy {
@@ -25,6 +28,9 @@ pub struct Policy {
     /// `RateLimit-Policy` (IETF draft form), the same on every response.
     pub rate_limit_policy: HeaderValue,
     pub passthrough: Option<Passthrough>,
+    pub catalogue: Catalogue,
+    pub upstream: UpstreamClient,
+    pub sessions: SessionKeys,
 }
 
 /// The protected-resource metadata (RFC 9728) the edge serves.
@@ -36,6 +42,7 @@ pub struct ResourceMetadataDocument {
 
 impl Policy {
     pub fn new(config: Arc<Config>) -> Result<Self, String> {
+        crate::tls::install_crypto_providers();
         let forward_jwt = config.upstream.auth == UpstreamAuth::Forward;
         let auth = Authenticator::new(&config.auth, forward_jwt)?;
         let resource_metadata =
@@ -66,8 +73,22 @@ impl Policy {
             rate_limiter: rate_limit.enabled.then(|| ClientRateLimiter::new(rate_limit)),
             rate_limit_policy,
             passthrough: config.passthrough.clone(),
+            catalogue: Catalogue::new(&config.tools)?,
+            upstream: UpstreamClient::new(&config.upstream)?,
+            sessions: SessionKeys::new(
+                config.mcp.session_key.as_ref().map(|key| key.0.as_str()),
+                config.mcp.session_ttl,
+            ),
             config,
         })
+    }
+}
+
+impl Policy {
+    /// The edge is the MCP server when it has tools, or when there is nothing to pass
+    /// through to; with a passthrough and no tools, `/mcp` belongs to the server behind it.
+    pub fn serves_mcp(&self) -> bool {
+        !self.catalogue.is_empty() || self.passthrough.is_none()
     }
 }
 

@@ -172,6 +172,21 @@ pub async fn write_json(
     write_response(session, ctx, response, Some(body)).await
 }
 
+/// Writes a response without a body (202 for MCP notifications, 204 for a DELETE).
+pub async fn write_empty(
+    session: &mut Session,
+    ctx: &RequestContext,
+    status: u16,
+    headers: &[(HeaderName, HeaderValue)],
+) -> Result<()> {
+    let mut response = ResponseHeader::build(status, Some(8 + headers.len()))?;
+    response.insert_header(http::header::CONTENT_LENGTH, 0)?;
+    for (name, value) in headers {
+        response.insert_header(name.clone(), value.clone())?;
+    }
+    write_response(session, ctx, response, None).await
+}
+
 /// Answers an allowed CORS preflight: 204 with the allowed methods and headers.
 pub async fn write_preflight(session: &mut Session, ctx: &RequestContext) -> Result<()> {
     let CorsDecision::Preflight(allowed) = &ctx.cors else { return Ok(()) };

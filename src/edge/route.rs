@@ -8,6 +8,12 @@ use super::Policy;
 pub enum Route {
     /// `GET /health`: liveness kept from the original MCP server; never authenticated.
     Health,
+    /// The MCP endpoint (`mcp.path`).
+    Mcp,
+    /// `GET /api/tools`.
+    ToolList,
+    /// `/api/tools/{name}`.
+    ToolCall,
     /// RFC 9728 protected-resource metadata; never authenticated.
     ResourceMetadata,
     /// Anything else when `passthrough.url` is set.
@@ -20,6 +26,12 @@ impl Route {
     pub fn decide(_method: &Method, path: &str, policy: &Policy) -> Self {
         if path == "/health" {
             Route::Health
+        } else if policy.serves_mcp() && path == policy.config.mcp.path {
+            Route::Mcp
+        } else if policy.serves_mcp() && path == crate::mcp::rest::TOOLS_PATH {
+            Route::ToolList
+        } else if policy.serves_mcp() && path.starts_with("/api/tools/") {
+            Route::ToolCall
         } else if path == "/.well-known/oauth-protected-resource"
             || path.starts_with("/.well-known/oauth-protected-resource/")
         {
@@ -46,6 +58,9 @@ impl Route {
         match self {
             Route::Health => "health",
             Route::ResourceMetadata => "resource_metadata",
+            Route::Mcp => "mcp",
+            Route::ToolList => "tools_list",
+            Route::ToolCall => "tools_call",
             Route::Passthrough => "passthrough",
             Route::NotFound => "not_found",
         }

@@ -1,4 +1,4 @@
-//! The service sections: MCP endpoint, tool catalogue, audit, telemetry, shutdown.
+//! The service sections: MCP endpoint, audit, telemetry, shutdown.
 
 use super::*;
 
@@ -29,80 +29,18 @@ impl Builder<'_> {
             Duration::from_secs(3600),
             (Duration::from_secs(1), Duration::from_secs(7 * 86_400)),
         );
-        Mcp { path, server_name, session_ttl }
-    }
-    pub(super) fn build_tools(&mut self, raw: Vec<RawTool>) -> Vec<Tool> {
-        let mut tools = Vec::new();
-        let mut names = HashSet::new();
-        for raw_tool in raw {
-            let name = raw_tool.name.value.clone();
-            if !is_tool_name(&name) {
+        let session_key = raw.session_key.as_ref().and_then(|located| {
+            if located.value.len() < 32 {
                 self.at(
-                    &raw_tool.name,
-                    "tools.name",
-                    format!("{name:?} is not a tool name; use 1 to 128 of A-Z a-z 0-9 _ . -"),
+                    located,
+                    "mcp.session_key",
+                    "is shorter than 32 bytes; use a long random secret (e.g. openssl rand -hex 32)",
                 );
-            } else if !names.insert(name.clone()) {
-                self.at(&raw_tool.name, "tools.name", format!("{name:?} is declared twice"));
+                return None;
             }
-            let key = format!("tools[{name}]");
-            let method = match &raw_tool.method {
-                None => http::Method::GET,
-                Some(located) => match located.value.to_ascii_uppercase().as_str() {
-                    "GET" => http::Method::GET,
-                    "POST" => http::Method::POST,
-                    "PUT" => http::Method::PUT,
-                    "PATCH" => http::Method::PATCH,
-                    "DELETE" => http::Method::DELETE,
-                    "HEAD" => http::Method::HEAD,
-                    other => {
-                        self.at(
-                            located,
-                            &format!("{key}.method"),
-                            format!("{other:?} is not allowed; use GET, POST, PUT, PATCH, DELETE or HEAD"),
-                        );
-                        http::Method::GET
-                    }
-                },
-            };
-            let path = match &raw_tool.path {
-                Some(located) if located.value.starts_with('/') => located.value.clone(),
-                Some(located) => {
-                    self.at(
-                        located,
-                        &format!("{key}.path"),
-                        format!("{:?} must start with / (it is appended to upstream.base_url)", located.value),
-                    );
-                    String::new()
-                }
-                None => {
-                    self.at(
-                        &raw_tool.name,
-                        &format!("{key}.path"),
-                        "is missing; set the upstream path, e.g. /companies/{companyId}/shifts",
-                    );
-                    String::new()
-                }
-            };
-            let idempotent = raw_tool.idempotent.unwrap_or(matches!(
-                method,
-                http::Method::GET | http::Method::HEAD | http::Method::PUT | http::Method::DELETE
-            ));
-            tools.push(Tool {
-                name,
-                description: raw_tool.description.unwrap_or_default(),
-                method,
-                path,
-                input_schema: raw_tool.input_schema.unwrap_or_else(|| serde_json::json!({"type": "object"})),
-                output_schema: raw_tool.output_schema,
-                idempotent,
-                scopes: raw_tool.scopes,
-                query: raw_tool.query,
-                body: raw_tool.body,
-                headers: raw_tool.headers.unwrap_or_else(BTreeMap::new),
-            });
-        }
-        tools
+            Some(Redacted(located.value.clone()))
+        });
+        Mcp { path, server_name, session_ttl, session_key }
     }
     pub(super) fn build_audit(&mut self, raw: &RawAudit) -> Audit {
         let rotation = match raw.rotation {

@@ -1,0 +1,138 @@
+//! The tool catalogue: names, methods, path templates and JSON Schemas, checked at load so a
+//! tool that could never be called correctly stops the edge from starting.
+
+use super::*;
+use crate::mcp::template::PathTemplate;
+
+impl Builder<'_> {
+    pub(super) fn build_tools(&mut self, raw: Vec<RawTool>) -> Vec<Tool> {
+        let mut tools = Vec::new();
+        let mut names = HashSet::new();
+        for raw_tool in raw {
+            let name = raw_tool.name.value.clone();
+            if !is_tool_name(&name) {
+                self.at(
+                    &raw_tool.name,
+                    "tools.name",
+                    format!("{name:?} is not a tool name; use 1 to 128 of A-Z a-z 0-9 _ . -"),
+                );
+            } else if !names.insert(name.clone()) {
+                self.at(&raw_tool.name, "tools.name", format!("{name:?} is declared twice"));
+            }
+            let key = format!("tools[{name}]");
+            let method = self.tool_method(&raw_tool, &key);
+            let input_schema = raw_tool.input_schema.clone().unwrap_or_else(|| serde_json::json!({"type": "object"}));
+            self.check_schema(&raw_tool, &format!("{key}.input_schema"), &input_schema, true);
+            if let Some(output_schema) = &raw_tool.output_schema {
+                self.check_schema(&raw_tool, &format!("{key}.output_schema"), output_schema, false);
+            }
+            let properties: Vec<String> = input_schema
+                .get("properties")
+                .and_then(serde_json::Value::as_object)
+                .map(|properties| properties.keys().cloned().collect())
+                .unwrap_or_default();
+            let required: Vec<&str> = input_schema
+                .get("required")
+                .and_then(serde_json::Value::as_array)
+                .map(|list| list.iter().filter_map(serde_json::Value::as_str).collect())
+                .unwrap_or_default();
+            let path = match &raw_tool.path {
+                None => {
+                    self.at(
+                        &raw_tool.name,
+                        &format!("{key}.path"),
+                        "is missing; set the upstream path, e.g. /companies/{companyId}/shifts",
+                    );
+                    None
+                }
+                Some(located) => match PathTemplate::parse(&located.value) {
+                    Ok(template) => {
+                        for variable in template.variables() {
+                            if !properties.iter().any(|property| property == variable) || !required.contains(&variable)
+                            {
+                                self.at(
+                                    located,
+                                    &format!("{key}.path"),
+                                    format!("{{{variable}}} must be a property of input_schema listed in its required"),
+                                );
+                            }
+                        }
+                        Some(template)
+                    }
+                    Err(message) => {
+                        self.at(located, &format!("{key}.path"), message);
+                        None
+                    }
+                },
+            };
+            for (list_name, list) in [("query", &raw_tool.query), ("body", &raw_tool.body)] {
+                for argument in list.iter().flatten() {
+                    if !properties.contains(argument) {
+                        self.at(
+                            &raw_tool.name,
+                            &format!("{key}.{list_name}"),
+                            format!("{argument:?} is not a property of input_schema"),
+                        );
+                    }
+                }
+            }
+            for (header, value) in raw_tool.headers.iter().flatten() {
+                if http::HeaderName::from_bytes(header.as_bytes()).is_err()
+                    || http::HeaderValue::from_str(value).is_err()
+                {
+                    self.at(&raw_tool.name, &format!("{key}.headers"), format!("{header:?} is not a valid header"));
+                }
+            }
+            let idempotent = raw_tool.idempotent.unwrap_or(matches!(
+                method,
+                http::Method::GET | http::Method::HEAD | http::Method::PUT | http::Method::DELETE
+            ));
+            let Some(path) = path else { continue };
+            tools.push(Tool {
+                name,
+                description: raw_tool.description.unwrap_or_default(),
+                method,
+                path,
+                input_schema,
+                output_schema: raw_tool.output_schema,
+                idempotent,
+                scopes: raw_tool.scopes,
+                query: raw_tool.query,
+                body: raw_tool.body,
+                headers: raw_tool.headers.unwrap_or_default(),
+            });
+        }
+        tools
+    }
+
+    fn tool_method(&mut self, raw_tool: &RawTool, key: &str) -> http::Method {
+        let Some(located) = &raw_tool.method else { return http::Method::GET };
+        match located.value.to_ascii_uppercase().as_str() {
+            "GET" => http::Method::GET,
+            "POST" => http::Method::POST,
+            "PUT" => http::Method::PUT,
+            "PATCH" => http::Method::PATCH,
+            "DELETE" => http::Method::DELETE,
+            "HEAD" => http::Method::HEAD,
+            other => {
+                self.at(
+                    located,
+                    &format!("{key}.method"),
+                    format!("{other:?} is not allowed; use GET, POST, PUT, PATCH, DELETE or HEAD"),
+                );
+                http::Method::GET
+            }
+        }
+    }
+
+    /// A JSON Schema 2020-12 that compiles; input schemas must describe an object.
+    fn check_schema(&mut self, raw_tool: &RawTool, key: &str, schema: &serde_json::Value, input: bool) {
+        if input && schema.get("type").and_then(serde_json::Value::as_str) != Some("object") {
+            self.at(&raw_tool.name, key, "must be a JSON Schema with type: object (tool arguments are an object)");
+            return;
+        }
+        if let Err(error) = jsonschema::draft202012::new(schema) {
+            self.at(&raw_tool.name, key, format!("is not a valid JSON Schema 2020-12: {error}"));
+        }
+    }
+}

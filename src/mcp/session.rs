@@ -1,0 +1,167 @@
+//! Self-contained MCP session ids: signed, bound to the principal, expiring.
+//!
+//! An id is `base64url(claims) "." base64url(HMAC-SHA256(claims))`, so any replica holding the
+//! key accepts it without a session store or sticky routing. The claims carry a digest of the
+//! principal (an id presented by someone else is unknown), the expiry and a random nonce.
+//! `DELETE` ends a session by remembering its id until it would have expired anyway; that
+//! list is per process (a replica that did not see the DELETE accepts the id until expiry).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use dashmap::DashMap;
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+
+use crate::edge::auth::Principal;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Ended sessions remembered at most; past it the expired ones are dropped first.
+const MAX_ENDED: usize = 100_000;
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Claims {
+    /// Principal digest (hex, 16 bytes).
+    p: String,
+    /// Expiry, Unix seconds.
+    e: u64,
+    /// Negotiated protocol version.
+    v: String,
+    /// Random nonce.
+    n: String,
+}
+
+/// Why a presented id was not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionError {
+    /// Malformed, forged, expired, ended, or issued to someone else: all look the same (404).
+    Unknown,
+}
+
+/// Issues and checks session ids.
+pub struct SessionKeys {
+    key: Vec<u8>,
+    ttl: Duration,
+    ended: DashMap<String, u64>,
+}
+
+impl std::fmt::Debug for SessionKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionKeys").field("ttl", &self.ttl).finish_non_exhaustive()
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs())
+}
+
+fn principal_digest(principal: Option<&Principal>) -> String {
+    let identity =
+        principal.map_or_else(|| "anonymous".to_string(), |p| format!("{}:{}", p.method.as_str(), p.subject));
+    Sha256::digest(identity.as_bytes())[..16].iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+impl SessionKeys {
+    /// With no configured key a random one is generated: ids then work only on this process.
+    pub fn new(key: Option<&str>, ttl: Duration) -> Self {
+        let key = key.map_or_else(|| rand::random::<[u8; 32]>().to_vec(), |key| key.as_bytes().to_vec());
+        Self { key, ttl, ended: DashMap::new() }
+    }
+
+    fn mac(&self, payload: &[u8]) -> HmacSha256 {
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        mac.update(payload);
+        mac
+    }
+
+    pub fn issue(&self, principal: Option<&Principal>, version: &str) -> String {
+        let claims = Claims {
+            p: principal_digest(principal),
+            e: now() + self.ttl.as_secs(),
+            v: version.to_string(),
+            n: URL_SAFE_NO_PAD.encode(rand::random::<[u8; 12]>()),
+        };
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap_or_default());
+        let signature = URL_SAFE_NO_PAD.encode(self.mac(payload.as_bytes()).finalize().into_bytes());
+        format!("{payload}.{signature}")
+    }
+
+    /// Checks an id and returns the protocol version it was negotiated with.
+    pub fn verify(&self, id: &str, principal: Option<&Principal>) -> Result<String, SessionError> {
+        let (payload, signature) = id.split_once('.').ok_or(SessionError::Unknown)?;
+        let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| SessionError::Unknown)?;
+        self.mac(payload.as_bytes()).verify_slice(&signature).map_err(|_| SessionError::Unknown)?;
+        let claims: Claims =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).map_err(|_| SessionError::Unknown)?)
+                .map_err(|_| SessionError::Unknown)?;
+        if claims.e <= now() || claims.p != principal_digest(principal) || self.ended.contains_key(id) {
+            return Err(SessionError::Unknown);
+        }
+        Ok(claims.v)
+    }
+
+    /// Ends a valid session (DELETE); `Err` for an id that was not valid.
+    pub fn end(&self, id: &str, principal: Option<&Principal>) -> Result<(), SessionError> {
+        self.verify(id, principal)?;
+        let now = now();
+        if self.ended.len() >= MAX_ENDED {
+            self.ended.retain(|_, expires| *expires > now);
+        }
+        self.ended.insert(id.to_string(), now + self.ttl.as_secs());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::edge::auth::AuthMethod;
+
+    fn principal(subject: &str) -> Principal {
+        Principal {
+            subject: subject.into(),
+            method: AuthMethod::Jwt,
+            scopes: Vec::new(),
+            token_id: "t".into(),
+            forwardable_jwt: None,
+        }
+    }
+
+    #[test]
+    fn ids_verify_for_their_principal_only() {
+        let keys = SessionKeys::new(Some("a-shared-key-of-at-least-32-bytes!!"), Duration::from_secs(60));
+        let alice = principal("alice");
+        let id = keys.issue(Some(&alice), "2025-11-25");
+        assert!(id.bytes().all(|b| (0x21..=0x7e).contains(&b)), "visible ASCII");
+        assert_eq!(keys.verify(&id, Some(&alice)), Ok("2025-11-25".to_string()));
+        assert_eq!(keys.verify(&id, Some(&principal("mallory"))), Err(SessionError::Unknown));
+        assert_eq!(keys.verify(&id, None), Err(SessionError::Unknown));
+    }
+
+    #[test]
+    fn another_replica_with_the_same_key_accepts_and_others_do_not() {
+        let key = "a-shared-key-of-at-least-32-bytes!!";
+        let id = SessionKeys::new(Some(key), Duration::from_secs(60)).issue(None, "2025-06-18");
+        assert!(SessionKeys::new(Some(key), Duration::from_secs(60)).verify(&id, None).is_ok());
+        assert!(SessionKeys::new(None, Duration::from_secs(60)).verify(&id, None).is_err());
+    }
+
+    #[test]
+    fn forged_expired_and_ended_ids_are_unknown() {
+        let keys = SessionKeys::new(None, Duration::from_secs(60));
+        let id = keys.issue(None, "2025-11-25");
+        let (payload, signature) = id.split_once('.').expect("two parts");
+        let forged = format!("{}x.{signature}", payload);
+        assert!(keys.verify(&forged, None).is_err());
+        assert!(keys.verify("garbage", None).is_err());
+        let expired =
+            SessionKeys { key: keys.key.clone(), ttl: Duration::ZERO, ended: DashMap::new() }.issue(None, "2025-11-25");
+        assert!(keys.verify(&expired, None).is_err());
+        assert!(keys.end(&id, None).is_ok());
+        assert!(keys.verify(&id, None).is_err(), "ended");
+        assert!(keys.end(&id, None).is_err(), "ending twice is unknown");
+    }
+}
