@@ -10,6 +10,7 @@ mod auth;
 mod cli;
 mod config;
 mod edge_policy;
+mod mcp;
 mod passthrough;
 mod shutdown;
 mod tls;

@@ -19,6 +19,8 @@ use tokio::sync::Notify;
 #[derive(Default)]
 pub struct Controls {
     pub release_stream: Notify,
+    /// Requests that reached the mock (any route).
+    pub requests: std::sync::atomic::AtomicUsize,
 }
 
 pub struct MockApi {
@@ -35,6 +37,7 @@ impl MockApi {
         let app = Router::new()
             .route("/sse", get(sse))
             .route("/slow", get(slow))
+            .route("/status/{code}", any(status))
             .fallback(any(echo))
             .with_state(Arc::clone(&controls));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind mock api");
@@ -48,9 +51,31 @@ impl MockApi {
     pub fn url(&self) -> String {
         format!("http://{}", self.address)
     }
+
+    pub fn request_count(&self) -> usize {
+        self.controls.requests.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
-async fn echo(method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Json<serde_json::Value> {
+/// Answers with the status in the path and an ASP.NET-style problem body.
+async fn status(
+    State(controls): State<Arc<Controls>>,
+    axum::extract::Path(code): axum::extract::Path<u16>,
+) -> Response {
+    controls.requests.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let status = axum::http::StatusCode::from_u16(code).unwrap_or(axum::http::StatusCode::IM_A_TEAPOT);
+    let body = serde_json::json!({"title": status.canonical_reason().unwrap_or("error"), "detail": format!("mock said {code}"), "status": code});
+    (status, [("content-type", "application/problem+json")], body.to_string()).into_response()
+}
+
+async fn echo(
+    State(controls): State<Arc<Controls>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Json<serde_json::Value> {
+    controls.requests.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let headers: serde_json::Map<String, serde_json::Value> = headers
         .iter()
         .map(|(name, value)| (name.to_string(), serde_json::json!(value.to_str().unwrap_or_default())))
