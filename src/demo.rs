@@ -70,19 +70,30 @@ pub fn run() -> Result<(), DemoError> {
 fn instructions(ca: &Path, token: &str, api_port: u16) -> String {
     let ca = ca.display();
     let edge = "https://127.0.0.1:8443";
+    let auth = format!("-H 'Authorization: Bearer {token}'");
+    let json = "-H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream'";
     format!(
-        "\nmcp-edge demo: the edge listens on {edge} (development certificate) and proxies to a\n\
-         built-in stand-in for the ShiftWork API on http://127.0.0.1:{api_port}. Try:\n\n\
+        "\nmcp-edge demo: the edge listens on {edge} (development certificate). It is the MCP server for\n\
+         a built-in stand-in of the ShiftWork API on http://127.0.0.1:{api_port}/api, and passes other\n\
+         requests through to it. Try:\n\n\
          # liveness, no token needed (HTTP/1.1 and HTTP/2)\n\
          curl --cacert {ca} {edge}/health\n\
          curl --cacert {ca} --http2 -sv {edge}/health 2>&1 | grep -i 'using http\\|< HTTP'\n\n\
          # without a token the edge answers 401\n\
-         curl --cacert {ca} -i {edge}/api/employees\n\n\
-         # with the demo token the request reaches the API\n\
-         curl --cacert {ca} -H 'Authorization: Bearer {token}' {edge}/api/employees\n\
-         curl --cacert {ca} -H 'Authorization: Bearer {token}' '{edge}/api/companies/42/shifts?from=2026-11-23'\n\
-         curl --cacert {ca} -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\\n  \
-           -d '{{\"employeeId\":\"e-1\",\"start\":\"2026-11-23T08:00\",\"end\":\"2026-11-23T16:00\"}}' {edge}/api/companies/42/shifts\n\n\
+         curl --cacert {ca} -i {edge}/api/tools\n\n\
+         # MCP, session era: initialize returns an Mcp-Session-Id header\n\
+         curl --cacert {ca} {auth} {json} -i {edge}/mcp \\\n  \
+           -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{{\"protocolVersion\":\"2025-11-25\",\"capabilities\":{{}},\"clientInfo\":{{\"name\":\"curl\",\"version\":\"1\"}}}}}}'\n\
+         # ... then send it back: -H 'Mcp-Session-Id: <id>' with tools/list or tools/call\n\n\
+         # MCP, stateless era (2026-07-28): no session, the method and tool name in headers\n\
+         curl --cacert {ca} {auth} {json} {edge}/mcp \\\n  \
+           -H 'MCP-Protocol-Version: 2026-07-28' -H 'Mcp-Method: tools/call' -H 'Mcp-Name: get_shifts' \\\n  \
+           -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{{\"name\":\"get_shifts\",\"arguments\":{{\"companyId\":\"42\"}},\"_meta\":{{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\"}}}}}}'\n\n\
+         # the same tools over REST\n\
+         curl --cacert {ca} {auth} {edge}/api/tools\n\
+         curl --cacert {ca} {auth} -H 'Content-Type: application/json' -d '{{\"companyId\":\"42\"}}' {edge}/api/tools/get_shifts\n\n\
+         # requests for other paths pass through to the API\n\
+         curl --cacert {ca} {auth} {edge}/api/employees\n\n\
          # admin listener: liveness and readiness probes\n\
          curl http://127.0.0.1:9901/healthz\n\
          curl http://127.0.0.1:9901/readyz\n\n\
