@@ -12,6 +12,7 @@ use crate::edge::auth::scopes::missing_scopes;
 pub struct CatalogueTool {
     pub tool: Tool,
     validator: jsonschema::Validator,
+    output_validator: Option<jsonschema::Validator>,
     /// The MCP `Tool` object (`tools/list`, `GET /api/tools`).
     pub definition: Value,
 }
@@ -30,6 +31,12 @@ impl CatalogueTool {
             })
             .collect();
         if problems.is_empty() { Ok(()) } else { Err(format!("invalid arguments: {}", problems.join("; "))) }
+    }
+
+    /// Whether `structuredContent` conforms to the tool's `output_schema` (if it has one): MCP
+    /// requires conforming output when a tool declares a schema.
+    pub fn output_conforms(&self, structured_content: &Value) -> bool {
+        self.output_validator.as_ref().is_none_or(|validator| validator.is_valid(structured_content))
     }
 
     pub fn allowed_for(&self, principal: Option<&Principal>) -> bool {
@@ -67,11 +74,18 @@ impl Catalogue {
                     "openWorldHint": false,
                 },
             });
-            if let Some(output_schema) = &tool.output_schema {
-                definition["outputSchema"] = output_schema.clone();
-            }
+            let output_validator = match &tool.output_schema {
+                Some(output_schema) => {
+                    definition["outputSchema"] = output_schema.clone();
+                    Some(
+                        jsonschema::draft202012::new(output_schema)
+                            .map_err(|error| format!("tool {}: output_schema: {error}", tool.name))?,
+                    )
+                }
+                None => None,
+            };
             catalogue.by_name.insert(tool.name.clone(), catalogue.tools.len());
-            catalogue.tools.push(CatalogueTool { tool: tool.clone(), validator, definition });
+            catalogue.tools.push(CatalogueTool { tool: tool.clone(), validator, output_validator, definition });
         }
         Ok(catalogue)
     }

@@ -80,7 +80,16 @@ pub async fn call_tool(
     if let Err(error) = &outcome {
         tracing::warn!(request_id, tool = %tool.tool.name, %error, "Upstream call failed");
     }
-    map_reply(outcome)
+    let outcome = map_reply(outcome);
+    if let Some(structured) = outcome.result.get("structuredContent")
+        && !tool.output_conforms(structured)
+    {
+        tracing::warn!(request_id, tool = %tool.tool.name, "Upstream reply does not match the tool's output_schema");
+        let mut mismatch = ToolOutcome::error("the upstream reply does not match the tool's output schema", 502);
+        mismatch.upstream_status = outcome.upstream_status;
+        return mismatch;
+    }
+    outcome
 }
 
 /// Builds the REST request a tool call becomes.

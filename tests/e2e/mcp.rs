@@ -53,6 +53,10 @@ tools:
     method: GET
     path: /../status/{{code}}
     input_schema: {{type: object, required: [code], properties: {{code: {{type: string}}}}}}
+  - name: typed_reply
+    path: /typed
+    input_schema: {{type: object}}
+    output_schema: {{type: object, required: [count], properties: {{count: {{type: integer}}}}}}
   - name: delete_company
     method: DELETE
     path: /companies/{{companyId}}
@@ -79,7 +83,11 @@ async fn exercise(client: &rmcp::service::RunningService<rmcp::RoleClient, ()>, 
     let tools = client.list_all_tools().await.expect("tools/list");
     let mut names: Vec<String> = tools.iter().map(|tool| tool.name.to_string()).collect();
     names.sort();
-    assert_eq!(names, ["create_shift", "fail_with", "get_shifts"], "delete_company needs the admin scope");
+    assert_eq!(
+        names,
+        ["create_shift", "fail_with", "get_shifts", "typed_reply"],
+        "delete_company needs the admin scope"
+    );
 
     let arguments = json!({"companyId": "42", "from": "2026-11-23", "tags": ["a", "b"]});
     let result = client
@@ -426,6 +434,8 @@ async fn rest_tools_return_the_same_data_with_http_statuses() {
         ("create_shift", "[1,2]", 400),
         ("no_such_tool", "{}", 404),
         ("delete_company", r#"{"companyId":"1"}"#, 403),
+        // The mock's echo has no `count`: a reply that breaks the output schema is not passed on.
+        ("typed_reply", "{}", 502),
     ] {
         let response = rest(name, body).await.expect("POST");
         assert_eq!(response.status().as_u16(), status, "{name} {body}");
