@@ -54,6 +54,7 @@ pub fn run(config: Config, extra_services: Vec<ExtraService>) -> Result<(), Star
         server
             .add_service(pingora::services::background::background_service("jwks-refresher", JwksRefresher { store }));
     }
+    let policy_breakers = policy.breakers();
     let mut proxy = pingora::proxy::http_proxy_service_with_name(
         &server.configuration,
         EdgeProxy::new(policy, Arc::clone(&lifecycle)),
@@ -70,8 +71,10 @@ pub fn run(config: Config, extra_services: Vec<ExtraService>) -> Result<(), Star
     }
     server.add_service(proxy);
 
-    let mut admin =
-        pingora::services::listening::Service::new("admin".to_string(), AdminApp { lifecycle: Arc::clone(&lifecycle) });
+    let mut admin = pingora::services::listening::Service::new(
+        "admin".to_string(),
+        AdminApp { lifecycle: Arc::clone(&lifecycle), breakers: policy_breakers },
+    );
     admin.add_tcp(&config.listen.admin.to_string());
     admin.threads = Some(1);
     server.add_service(admin);

@@ -2,3 +2,4 @@
 
 pub mod admin;
 pub mod logging;
+pub mod trace_context;

@@ -10,6 +10,8 @@ use super::cors::CorsDecision;
 use super::rate_limit::RateDecision;
 use super::route::Route;
 use crate::lifecycle::InFlight;
+use crate::telemetry::trace_context::TraceContext;
+use crate::upstream::breaker::Permit;
 
 #[derive(Debug)]
 pub struct RequestContext {
@@ -30,6 +32,14 @@ pub struct RequestContext {
     pub scope_challenge: Option<http::HeaderValue>,
     /// The JSON-RPC method of an MCP request (for logs and audit).
     pub mcp_method: Option<String>,
+    /// The W3C trace this request belongs to.
+    pub trace: Option<TraceContext>,
+    /// The passthrough breaker's permission for this request's proxied call.
+    pub breaker_permit: Option<Permit>,
+    /// `Retry-After` seconds when the passthrough breaker refused the call.
+    pub unavailable_retry_after: Option<u64>,
+    /// The status the passthrough upstream answered.
+    pub upstream_status: Option<u16>,
     /// Request body bytes seen so far (for bodies without `Content-Length`).
     pub body_bytes: u64,
     /// Whether the downstream connection is TLS (for `X-Forwarded-Proto`).
@@ -51,6 +61,10 @@ impl RequestContext {
             principal: None,
             scope_challenge: None,
             mcp_method: None,
+            trace: None,
+            breaker_permit: None,
+            unavailable_retry_after: None,
+            upstream_status: None,
             body_bytes: 0,
             downstream_tls: false,
             _in_flight: in_flight,

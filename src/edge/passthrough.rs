@@ -49,5 +49,8 @@ pub fn prepare_request(request: &mut RequestHeader, passthrough: &Passthrough, c
     }
     request.insert_header("x-forwarded-proto", if ctx.downstream_tls { "https" } else { "http" })?;
     request.insert_header("x-request-id", ctx.request_id.as_str())?;
+    if let Some(trace) = &ctx.trace {
+        request.insert_header("traceparent", trace.child_traceparent())?;
+    }
     Ok(())
 }

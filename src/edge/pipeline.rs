@@ -9,6 +9,7 @@ use super::rate_limit::RateDecision;
 use super::respond::{self, EdgeError};
 use super::route::Route;
 use super::{auth, client_ip, limits, request_id};
+use crate::telemetry::trace_context::TraceContext;
 
 /// What the pipeline decided for a request.
 #[derive(Debug, PartialEq, Eq)]
@@ -71,6 +72,8 @@ fn identify(session: &Session, ctx: &mut RequestContext) {
     };
     let trusted = &ctx.policy.config.trusted_proxies;
     let headers = &session.req_header().headers;
+    let traceparent = headers.get("traceparent").and_then(|value| value.to_str().ok());
+    ctx.trace = Some(TraceContext::from_request(traceparent, &ctx.request_id));
     let forwarded_for = headers.get("x-forwarded-for").map(|value| value.as_bytes());
     ctx.peer_ip = Some(client_ip::canonical(peer));
     ctx.client_ip = Some(client_ip::resolve(peer, forwarded_for, trusted));

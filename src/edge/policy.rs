@@ -13,6 +13,7 @@ use crate::config::{Config, Passthrough, UpstreamAuth};
 use crate::mcp::catalogue::Catalogue;
 use crate::mcp::session::SessionKeys;
 use crate::upstream::UpstreamClient;
+use crate::upstream::breaker::CircuitBreaker;
 
 #[derive(Debug)]
 pub struct Policy {
@@ -30,6 +31,8 @@ pub struct Policy {
     pub passthrough: Option<Passthrough>,
     pub catalogue: Catalogue,
     pub upstream: UpstreamClient,
+    /// Guards the passthrough upstream with the same thresholds as the tool upstream.
+    pub passthrough_breaker: Option<Arc<CircuitBreaker>>,
     pub sessions: SessionKeys,
 }
 
@@ -75,6 +78,10 @@ impl Policy {
             passthrough: config.passthrough.clone(),
             catalogue: Catalogue::new(&config.tools)?,
             upstream: UpstreamClient::new(&config.upstream)?,
+            passthrough_breaker: config
+                .passthrough
+                .as_ref()
+                .map(|target| CircuitBreaker::new(target.url.as_str(), &config.upstream.circuit_breaker)),
             sessions: SessionKeys::new(
                 config.mcp.session_key.as_ref().map(|key| key.0.as_str()),
                 config.mcp.session_ttl,
@@ -87,6 +94,13 @@ impl Policy {
 impl Policy {
     /// The edge is the MCP server when it has tools, or when there is nothing to pass
     /// through to; with a passthrough and no tools, `/mcp` belongs to the server behind it.
+    /// Every breaker, for `/readyz` and metrics.
+    pub fn breakers(&self) -> Vec<Arc<CircuitBreaker>> {
+        let mut breakers = vec![Arc::clone(&self.upstream.breaker)];
+        breakers.extend(self.passthrough_breaker.iter().cloned());
+        breakers
+    }
+
     pub fn serves_mcp(&self) -> bool {
         !self.catalogue.is_empty() || self.passthrough.is_none()
     }

@@ -43,6 +43,15 @@ impl ProxyHttp for EdgeProxy {
     }
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut RequestContext) -> Result<Box<HttpPeer>> {
+        if let Some(breaker) = &ctx.policy.passthrough_breaker {
+            match breaker.try_acquire() {
+                Ok(permit) => ctx.breaker_permit = Some(permit),
+                Err(rejected) => {
+                    ctx.unavailable_retry_after = Some(crate::upstream::client::ceil_seconds(rejected.retry_after));
+                    return Error::e_explain(ErrorType::HTTPStatus(503), "passthrough circuit open");
+                }
+            }
+        }
         match &ctx.policy.passthrough {
             Some(target) => Ok(passthrough::peer(target, ctx.policy.config.upstream.connect_timeout)),
             None => Error::e_explain(ErrorType::InternalError, "no passthrough peer for a proxied route"),
@@ -76,6 +85,16 @@ impl ProxyHttp for EdgeProxy {
         Ok(())
     }
 
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut RequestContext,
+    ) -> Result<()> {
+        ctx.upstream_status = Some(upstream_response.status.as_u16());
+        Ok(())
+    }
+
     async fn response_filter(
         &self,
         _session: &mut Session,
@@ -92,6 +111,10 @@ impl ProxyHttp for EdgeProxy {
                 EdgeError::GatewayTimeout
             }
             ErrorType::HTTPStatus(413) => EdgeError::PayloadTooLarge,
+            ErrorType::HTTPStatus(503) => match ctx.unavailable_retry_after {
+                Some(retry_after_seconds) => EdgeError::ServiceUnavailable { retry_after_seconds },
+                None => EdgeError::Internal,
+            },
             ErrorType::HTTPStatus(_) | ErrorType::InternalError => EdgeError::Internal,
             _ => EdgeError::BadGateway,
         };
@@ -113,6 +136,15 @@ impl ProxyHttp for EdgeProxy {
     }
 
     async fn logging(&self, session: &mut Session, error: Option<&Error>, ctx: &mut RequestContext) {
+        if let Some(permit) = ctx.breaker_permit.take() {
+            // A client that went away says nothing about the upstream: the permit is dropped.
+            let upstream_failed = error.is_some_and(|error| matches!(error.esource(), pingora::ErrorSource::Upstream));
+            if upstream_failed || ctx.upstream_status.is_some_and(|status| status >= 500) {
+                permit.record(crate::upstream::breaker::CallOutcome::Failure);
+            } else if error.is_none() {
+                permit.record(crate::upstream::breaker::CallOutcome::Success);
+            }
+        }
         let status = session.response_written().map_or(0, |response| response.status.as_u16());
         tracing::debug!(
             request_id = %ctx.request_id,

@@ -40,6 +40,10 @@ pub enum EdgeError {
     HeadersTooLarge,
     Internal,
     BadGateway,
+    /// The upstream's breaker is open: come back after the given seconds.
+    ServiceUnavailable {
+        retry_after_seconds: u64,
+    },
     GatewayTimeout,
 }
 
@@ -56,6 +60,7 @@ impl EdgeError {
             EdgeError::HeadersTooLarge => 431,
             EdgeError::Internal => 500,
             EdgeError::BadGateway => 502,
+            EdgeError::ServiceUnavailable { .. } => 503,
             EdgeError::GatewayTimeout => 504,
         }
     }
@@ -73,6 +78,7 @@ impl EdgeError {
             EdgeError::HeadersTooLarge => "request headers too large",
             EdgeError::Internal => "internal error",
             EdgeError::BadGateway => "bad gateway",
+            EdgeError::ServiceUnavailable { .. } => "upstream unavailable",
             EdgeError::GatewayTimeout => "gateway timeout",
         }
     }
@@ -86,7 +92,8 @@ impl EdgeError {
             EdgeError::InsufficientScope => {
                 ctx.scope_challenge.iter().map(|value| (http::header::WWW_AUTHENTICATE, value.clone())).collect()
             }
-            EdgeError::TooManyRequests { retry_after_seconds } => {
+            EdgeError::TooManyRequests { retry_after_seconds }
+            | EdgeError::ServiceUnavailable { retry_after_seconds } => {
                 vec![(http::header::RETRY_AFTER, HeaderValue::from(retry_after_seconds))]
             }
             _ => Vec::new(),

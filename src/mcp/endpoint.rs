@@ -299,6 +299,7 @@ async fn tools_call(ctx: &RequestContext, params: &Map<String, Value>) -> Answer
         &arguments,
         ctx.principal.as_ref(),
         &ctx.request_id,
+        ctx.trace.as_ref().map(crate::telemetry::trace_context::TraceContext::child_traceparent),
     )
     .await;
     Answer::Result(outcome.result)

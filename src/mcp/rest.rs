@@ -55,6 +55,7 @@ pub async fn call(session: &mut Session, ctx: &mut RequestContext, name: &str) -
         &arguments,
         ctx.principal.as_ref(),
         &ctx.request_id,
+        ctx.trace.as_ref().map(crate::telemetry::trace_context::TraceContext::child_traceparent),
     )
     .await;
     let headers: Vec<_> = outcome

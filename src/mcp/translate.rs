@@ -54,6 +54,7 @@ pub async fn call_tool(
     arguments: &Map<String, Value>,
     principal: Option<&Principal>,
     request_id: &str,
+    traceparent: Option<String>,
 ) -> ToolOutcome {
     if let Err(message) = tool.validate(&Value::Object(arguments.clone())) {
         return ToolOutcome::error(message, 400);
@@ -75,6 +76,9 @@ pub async fn call_tool(
     }
     if let Ok(value) = HeaderValue::from_str(request_id) {
         request.headers.insert("x-request-id", value);
+    }
+    if let Some(value) = traceparent.and_then(|traceparent| HeaderValue::try_from(traceparent).ok()) {
+        request.headers.insert("traceparent", value);
     }
     let outcome = upstream.send(request).await;
     if let Err(error) = &outcome {
@@ -267,6 +271,7 @@ mod tests {
         Ok(UpstreamReply {
             status: http::StatusCode::from_u16(status).expect("status"),
             content_type: Some(content_type.to_string()),
+            retry_after: None,
             body: Bytes::from(body.to_string()),
         })
     }

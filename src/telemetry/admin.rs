@@ -9,9 +9,12 @@ use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 
 use crate::lifecycle::Lifecycle;
+use crate::upstream::breaker::CircuitBreaker;
 
 pub struct AdminApp {
     pub lifecycle: Arc<Lifecycle>,
+    /// Reported by `/readyz`; an open breaker does not make the edge unready.
+    pub breakers: Vec<Arc<CircuitBreaker>>,
 }
 
 fn json(status: u16, body: &serde_json::Value) -> Response<Vec<u8>> {
@@ -34,8 +37,18 @@ impl ServeHttp for AdminApp {
         }
         match request.uri.path() {
             "/healthz" => json(200, &serde_json::json!({"status": "ok"})),
-            "/readyz" if self.lifecycle.is_draining() => json(503, &serde_json::json!({"status": "draining"})),
-            "/readyz" => json(200, &serde_json::json!({"status": "ready"})),
+            "/readyz" => {
+                let upstreams: Vec<serde_json::Value> = self
+                    .breakers
+                    .iter()
+                    .map(|breaker| serde_json::json!({"upstream": breaker.name, "circuit": breaker.state().as_str()}))
+                    .collect();
+                if self.lifecycle.is_draining() {
+                    json(503, &serde_json::json!({"status": "draining", "upstreams": upstreams}))
+                } else {
+                    json(200, &serde_json::json!({"status": "ready", "upstreams": upstreams}))
+                }
+            }
             _ => json(404, &serde_json::json!({"error": "not found"})),
         }
     }

@@ -1,11 +1,25 @@
-//! The pooled HTTP client for the upstream REST API. Tool calls go through [`UpstreamClient::send`];
-//! retries, budgets and the circuit breaker wrap this same interface.
+//! The client for the upstream REST API that tool calls use, with DESIGN.md §9's resilience:
+//! a pooled reqwest client, at most `max_connections` calls at once (a call that cannot get a
+//! slot before its deadline fails as unavailable), per-try and overall timeouts, retries with
+//! full-jitter backoff inside a budget, and a circuit breaker.
+//!
+//! Which failures are retried: a connect failure always (nothing was sent); 502, 503, 504, a
+//! per-try timeout or a broken reply only for idempotent calls (the upstream may have acted on
+//! the first one). Retry wraps the breaker: every try asks the breaker, so an open breaker
+//! stops the retries at once. An upstream `Retry-After` stretches the delay, within the
+//! deadline.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, Method, StatusCode};
+use tokio::sync::Semaphore;
 
+use super::backoff::Backoff;
+use super::breaker::{CallOutcome, CircuitBreaker};
+use super::budget::RetryBudget;
 use crate::config::Upstream;
 
 /// The largest upstream reply body the edge reads.
@@ -27,6 +41,8 @@ pub struct UpstreamRequest {
 pub struct UpstreamReply {
     pub status: StatusCode,
     pub content_type: Option<String>,
+    /// The upstream's `Retry-After`, in seconds, when it sent one.
+    pub retry_after: Option<Duration>,
     pub body: Bytes,
 }
 
@@ -45,11 +61,19 @@ pub enum UpstreamError {
     Unavailable { retry_after_seconds: u64 },
 }
 
-/// A pooled client for one upstream base URL.
-#[derive(Debug, Clone)]
+/// A resilient client for one upstream base URL.
+#[derive(Debug)]
 pub struct UpstreamClient {
     client: reqwest::Client,
     pub base_url: url::Url,
+    slots: Semaphore,
+    pub breaker: Arc<CircuitBreaker>,
+    budget: RetryBudget,
+    backoff: Backoff,
+    attempts: u32,
+    try_timeout: Duration,
+    timeout: Duration,
+    retries: AtomicU64,
 }
 
 impl UpstreamClient {
@@ -62,7 +86,23 @@ impl UpstreamClient {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|error| format!("cannot build the upstream client: {error}"))?;
-        Ok(Self { client, base_url: upstream.base_url.clone() })
+        Ok(Self {
+            client,
+            base_url: upstream.base_url.clone(),
+            slots: Semaphore::new(upstream.max_connections as usize),
+            breaker: CircuitBreaker::new(upstream.base_url.as_str(), &upstream.circuit_breaker),
+            budget: RetryBudget::new(upstream.retry.budget_percent),
+            backoff: Backoff::new(upstream.retry.backoff, upstream.retry.max_backoff)?,
+            attempts: upstream.retry.attempts.max(1),
+            try_timeout: upstream.try_timeout,
+            timeout: upstream.timeout,
+            retries: AtomicU64::new(0),
+        })
+    }
+
+    /// Retries made so far (`mcp_edge_upstream_retries_total`).
+    pub fn retries_total(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
     }
 
     /// The URL for `path` under the base URL (`http://api/api` + `/employees`).
@@ -71,35 +111,129 @@ impl UpstreamClient {
         url::Url::parse(&format!("{base}{path}")).map_err(|error| format!("cannot build the upstream URL: {error}"))
     }
 
+    /// Sends `request` with retries, the breaker and the overall deadline.
     pub async fn send(&self, request: UpstreamRequest) -> Result<UpstreamReply, UpstreamError> {
-        let mut builder = self.client.request(request.method, request.url).headers(request.headers);
-        if let Some(body) = request.body {
-            builder = builder.body(body);
+        let deadline = Instant::now() + self.timeout;
+        self.budget.deposit();
+        let Ok(Ok(_slot)) = tokio::time::timeout_at(deadline.into(), self.slots.acquire()).await else {
+            tracing::warn!(upstream = %self.base_url, "No upstream connection slot before the deadline");
+            return Err(UpstreamError::Unavailable { retry_after_seconds: 1 });
+        };
+        let mut attempt = 1;
+        loop {
+            let permit = match self.breaker.try_acquire() {
+                Ok(permit) => permit,
+                Err(rejected) => {
+                    return Err(UpstreamError::Unavailable { retry_after_seconds: ceil_seconds(rejected.retry_after) });
+                }
+            };
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err(UpstreamError::Timeout);
+            }
+            let outcome = match tokio::time::timeout(self.try_timeout.min(remaining), self.try_once(&request)).await {
+                Ok(outcome) => outcome,
+                Err(_) => Err(UpstreamError::Timeout),
+            };
+            let (health, retryable) = classify(&outcome, request.idempotent);
+            permit.record(health);
+            if !retryable || attempt >= self.attempts {
+                return outcome;
+            }
+            let mut delay = self.backoff.delay(attempt, &mut rand::rng());
+            if let Ok(UpstreamReply { retry_after: Some(retry_after), .. }) = &outcome {
+                delay = delay.max(*retry_after);
+            }
+            if Instant::now() + delay >= deadline || !self.budget.try_withdraw() {
+                return outcome;
+            }
+            attempt += 1;
+            self.retries.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(upstream = %self.base_url, attempt, delay_ms = delay.as_millis() as u64, "Retrying an upstream call");
+            tokio::time::sleep(delay).await;
         }
-        let mut response = builder.send().await.map_err(|error| classify(&error))?;
+    }
+
+    async fn try_once(&self, request: &UpstreamRequest) -> Result<UpstreamReply, UpstreamError> {
+        let mut builder =
+            self.client.request(request.method.clone(), request.url.clone()).headers(request.headers.clone());
+        if let Some(body) = &request.body {
+            builder = builder.body(body.clone());
+        }
+        let mut response = builder.send().await.map_err(|error| transport_error(&error))?;
         let status = response.status();
-        let content_type = response
-            .headers()
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_string);
+        let header = |name| response.headers().get(name).and_then(|value: &http::HeaderValue| value.to_str().ok());
+        let content_type = header(http::header::CONTENT_TYPE).map(str::to_string);
+        let retry_after =
+            header(http::header::RETRY_AFTER).and_then(|value| value.trim().parse().ok()).map(Duration::from_secs);
         let mut body = BytesMut::new();
-        while let Some(chunk) = response.chunk().await.map_err(|error| classify(&error))? {
+        while let Some(chunk) = response.chunk().await.map_err(|error| transport_error(&error))? {
             if body.len() + chunk.len() > MAX_REPLY_BYTES {
                 return Err(UpstreamError::ReplyTooLarge);
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(UpstreamReply { status, content_type, body: body.freeze() })
+        Ok(UpstreamReply { status, content_type, retry_after, body: body.freeze() })
     }
 }
 
-fn classify(error: &reqwest::Error) -> UpstreamError {
+/// What a try says about the upstream's health, and whether to try again.
+fn classify(outcome: &Result<UpstreamReply, UpstreamError>, idempotent: bool) -> (CallOutcome, bool) {
+    match outcome {
+        Ok(reply) if reply.status.is_server_error() => {
+            let transient = matches!(reply.status.as_u16(), 502..=504);
+            (CallOutcome::Failure, transient && idempotent)
+        }
+        Ok(_) | Err(UpstreamError::ReplyTooLarge) => (CallOutcome::Success, false),
+        // Nothing was sent: safe to retry whatever the method.
+        Err(UpstreamError::Connect(_)) => (CallOutcome::Failure, true),
+        Err(UpstreamError::Timeout | UpstreamError::Protocol(_)) => (CallOutcome::Failure, idempotent),
+        Err(UpstreamError::Unavailable { .. }) => (CallOutcome::Failure, false),
+    }
+}
+
+fn transport_error(error: &reqwest::Error) -> UpstreamError {
     if error.is_timeout() {
         UpstreamError::Timeout
     } else if error.is_connect() {
         UpstreamError::Connect(error.to_string())
     } else {
         UpstreamError::Protocol(error.to_string())
+    }
+}
+
+pub fn ceil_seconds(duration: Duration) -> u64 {
+    let whole = duration.as_secs();
+    (if duration.subsec_nanos() > 0 { whole + 1 } else { whole }).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(status: u16) -> Result<UpstreamReply, UpstreamError> {
+        Ok(UpstreamReply {
+            status: StatusCode::from_u16(status).expect("status"),
+            content_type: None,
+            retry_after: None,
+            body: Bytes::new(),
+        })
+    }
+
+    #[test]
+    fn classification_follows_idempotency() {
+        let cases = [
+            (reply(200), true, (CallOutcome::Success, false)),
+            (reply(404), true, (CallOutcome::Success, false)),
+            (reply(503), true, (CallOutcome::Failure, true)),
+            (reply(503), false, (CallOutcome::Failure, false)),
+            (reply(500), true, (CallOutcome::Failure, false)),
+            (Err(UpstreamError::Connect("refused".into())), false, (CallOutcome::Failure, true)),
+            (Err(UpstreamError::Timeout), false, (CallOutcome::Failure, false)),
+            (Err(UpstreamError::Timeout), true, (CallOutcome::Failure, true)),
+        ];
+        for (outcome, idempotent, expected) in cases {
+            assert_eq!(classify(&outcome, idempotent), expected, "{outcome:?} idempotent={idempotent}");
+        }
     }
 }
