@@ -12,5 +12,6 @@ mod config;
 mod edge_policy;
 mod mcp;
 mod passthrough;
+mod resilience;
 mod shutdown;
 mod tls;

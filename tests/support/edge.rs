@@ -201,3 +201,13 @@ pub fn admin_status(admin: SocketAddr, path: &str) -> Option<u16> {
     stream.read_to_string(&mut response).ok()?;
     response.split_whitespace().nth(1)?.parse().ok()
 }
+
+/// A blocking GET on the admin listener returning the body.
+pub fn admin_body(admin: SocketAddr, path: &str) -> Option<String> {
+    let mut stream = TcpStream::connect_timeout(&admin, Duration::from_millis(500)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response.split_once("\r\n\r\n").map(|(_, body)| body.to_string())
+}

@@ -18,6 +18,8 @@ use tokio::sync::Notify;
 /// event.
 #[derive(Default)]
 pub struct Controls {
+    /// Hits per `/flaky/{key}/...` key.
+    pub flaky_hits: std::sync::Mutex<std::collections::HashMap<String, usize>>,
     pub release_stream: Notify,
     /// Requests that reached the mock (any route).
     pub requests: std::sync::atomic::AtomicUsize,
@@ -38,6 +40,7 @@ impl MockApi {
             .route("/sse", get(sse))
             .route("/slow", get(slow))
             .route("/status/{code}", any(status))
+            .route("/flaky/{key}/{failures}/{code}", any(flaky))
             .fallback(any(echo))
             .with_state(Arc::clone(&controls));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind mock api");
@@ -50,6 +53,11 @@ impl MockApi {
 
     pub fn url(&self) -> String {
         format!("http://{}", self.address)
+    }
+
+    /// How many times `/flaky/{key}/...` was hit.
+    pub fn flaky_hits(&self, key: &str) -> usize {
+        self.controls.flaky_hits.lock().expect("lock").get(key).copied().unwrap_or(0)
     }
 
     pub fn request_count(&self) -> usize {
@@ -66,6 +74,25 @@ async fn status(
     let status = axum::http::StatusCode::from_u16(code).unwrap_or(axum::http::StatusCode::IM_A_TEAPOT);
     let body = serde_json::json!({"title": status.canonical_reason().unwrap_or("error"), "detail": format!("mock said {code}"), "status": code});
     (status, [("content-type", "application/problem+json")], body.to_string()).into_response()
+}
+
+/// Answers `code` to the first `failures` hits on `key`, then 200 with the hit number.
+async fn flaky(
+    State(controls): State<Arc<Controls>>,
+    axum::extract::Path((key, failures, code)): axum::extract::Path<(String, usize, u16)>,
+) -> Response {
+    controls.requests.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let hit = {
+        let mut hits = controls.flaky_hits.lock().expect("lock");
+        let count = hits.entry(key).or_insert(0);
+        *count += 1;
+        *count
+    };
+    if hit <= failures {
+        let status = axum::http::StatusCode::from_u16(code).unwrap_or(axum::http::StatusCode::SERVICE_UNAVAILABLE);
+        return (status, [("content-type", "application/json")], r#"{"title":"flaky"}"#).into_response();
+    }
+    Json(serde_json::json!({"hit": hit})).into_response()
 }
 
 async fn echo(

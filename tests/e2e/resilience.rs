@@ -1,0 +1,160 @@
+//! Upstream resilience end to end against a scripted mock: retries only where safe, the
+//! budget, the breaker opening, failing fast and recovering, the overall deadline, and the
+//! passthrough behind its own breaker. The mock counts every call it gets.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::edge::{TestEdge, admin_body};
+use crate::support::mock_api::MockApi;
+use crate::support::tls_client::{Protocol, client};
+
+fn policy(base_url: &str, retry: &str, breaker: &str) -> String {
+    format!(
+        r#"auth: {{mode: none}}
+rate_limit: {{enabled: false}}
+upstream:
+  base_url: "{base_url}"
+  timeout: 1s
+  try_timeout: 500ms
+  retry: {retry}
+  circuit_breaker: {breaker}
+tools:
+  - name: flaky_get
+    method: GET
+    path: /flaky/{{key}}/{{failures}}/{{code}}
+    input_schema: {{type: object, required: [key, failures, code], properties: {{key: {{type: string}}, failures: {{type: integer}}, code: {{type: integer}}}}}}
+  - name: flaky_post
+    method: POST
+    path: /flaky/{{key}}/{{failures}}/{{code}}
+    input_schema: {{type: object, required: [key, failures, code], properties: {{key: {{type: string}}, failures: {{type: integer}}, code: {{type: integer}}}}}}
+  - name: slow
+    method: GET
+    path: /slow
+    input_schema: {{type: object, properties: {{ms: {{type: integer}}}}}}
+"#
+    )
+}
+
+const FAST_RETRIES: &str = "{attempts: 3, backoff: 10ms, max_backoff: 50ms, budget_percent: 20}";
+const PATIENT_BREAKER: &str = "{failure_threshold: 1000, open_for: 1s, half_open_probes: 1}";
+
+async fn call(edge: &TestEdge, tool: &str, arguments: &str) -> (u16, reqwest::header::HeaderMap, Value) {
+    let response = client(Protocol::Http1)
+        .post(edge.https_url(&format!("/api/tools/{tool}")))
+        .header("content-type", "application/json")
+        .body(arguments.to_string())
+        .send()
+        .await
+        .expect("POST");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, headers, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn an_idempotent_call_is_retried_through_two_503s() {
+    let api = MockApi::start().await;
+    let edge = TestEdge::new(&policy(&api.url(), FAST_RETRIES, PATIENT_BREAKER)).start();
+    let (status, _, result) = call(&edge, "flaky_get", r#"{"key":"get","failures":2,"code":503}"#).await;
+    assert_eq!(status, 200, "{result}");
+    assert_eq!(result["structuredContent"]["hit"], 3);
+    assert_eq!(api.flaky_hits("get"), 3);
+}
+
+#[tokio::test]
+async fn a_non_idempotent_call_is_never_retried_once_sent() {
+    let api = MockApi::start().await;
+    let edge = TestEdge::new(&policy(&api.url(), FAST_RETRIES, PATIENT_BREAKER)).start();
+    let (status, _, result) = call(&edge, "flaky_post", r#"{"key":"post","failures":5,"code":503}"#).await;
+    assert_eq!(status, 502);
+    assert_eq!(result["isError"], true);
+    assert_eq!(api.flaky_hits("post"), 1, "exactly one attempt: the upstream may have acted on it");
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_retried_even_for_a_post() {
+    let edge = TestEdge::new(&policy("http://127.0.0.1:1", FAST_RETRIES, PATIENT_BREAKER)).start();
+    let (status, _, _) = call(&edge, "flaky_post", r#"{"key":"x","failures":0,"code":200}"#).await;
+    assert_eq!(status, 502);
+    let retries = edge.stderr().lines().filter(|line| line.contains("Retrying an upstream call")).count();
+    assert_eq!(retries, 2, "three attempts in all: nothing was sent, so retrying is safe");
+}
+
+#[tokio::test]
+async fn a_slow_upstream_is_cut_at_the_overall_deadline() {
+    let api = MockApi::start().await;
+    let edge = TestEdge::new(&policy(&api.url(), FAST_RETRIES, PATIENT_BREAKER)).start();
+    let started = Instant::now();
+    let (status, _, _) = call(&edge, "slow", r#"{"ms":5000}"#).await;
+    assert_eq!(status, 504);
+    assert!(started.elapsed() < Duration::from_secs(2), "timeout 1s + 1s, took {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn the_breaker_opens_fails_fast_probes_and_recovers() {
+    let api = MockApi::start().await;
+    let retry = "{attempts: 1, backoff: 10ms, max_backoff: 50ms, budget_percent: 20}";
+    let breaker = "{failure_threshold: 3, open_for: 1s, half_open_probes: 1}";
+    let edge = TestEdge::new(&policy(&api.url(), retry, breaker)).start();
+    let arguments = r#"{"key":"down","failures":3,"code":503}"#;
+    for _ in 0..3 {
+        assert_eq!(call(&edge, "flaky_get", arguments).await.0, 502);
+    }
+    assert_eq!(api.flaky_hits("down"), 3);
+    let readiness = admin_body(edge.admin, "/readyz").expect("readyz");
+    assert!(readiness.contains(r#""circuit":"open""#), "{readiness}");
+    assert!(readiness.contains(r#""status":"ready""#), "an open breaker does not make the edge unready");
+
+    let (status, headers, result) = call(&edge, "flaky_get", arguments).await;
+    assert_eq!(status, 503);
+    let retry_after: u64 = headers["retry-after"].to_str().expect("ascii").parse().expect("seconds");
+    assert_eq!(retry_after, 1, "open_for is 1 s");
+    assert!(result["content"][0]["text"].as_str().expect("text").starts_with("upstream unavailable, retry in"));
+    assert_eq!(api.flaky_hits("down"), 3, "an open breaker does not touch the upstream");
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, _, result) = call(&edge, "flaky_get", arguments).await;
+    assert_eq!(status, 200, "the probe reaches the recovered upstream: {result}");
+    assert_eq!(api.flaky_hits("down"), 4);
+    let readiness = admin_body(edge.admin, "/readyz").expect("readyz");
+    assert!(readiness.contains(r#""circuit":"closed""#), "{readiness}");
+}
+
+#[tokio::test]
+async fn a_failing_upstream_never_sees_a_retry_storm() {
+    let api = MockApi::start().await;
+    let retry = "{attempts: 3, backoff: 1ms, max_backoff: 2ms, budget_percent: 20}";
+    let edge = TestEdge::new(&policy(&api.url(), retry, PATIENT_BREAKER)).start();
+    let started = Instant::now();
+    let mut calls = 0usize;
+    while calls < 150 && started.elapsed() < Duration::from_secs(3) {
+        let (status, _, _) = call(&edge, "flaky_get", r#"{"key":"storm","failures":1000000,"code":503}"#).await;
+        assert_eq!(status, 502);
+        calls += 1;
+    }
+    let seconds = started.elapsed().as_secs_f64().ceil() as usize;
+    let hits = api.flaky_hits("storm");
+    assert!(hits >= calls);
+    assert!(hits <= calls + calls / 5 + 3 * seconds, "{hits} upstream calls for {calls} client calls in {seconds} s");
+}
+
+#[tokio::test]
+async fn the_passthrough_is_behind_its_own_breaker() {
+    let api = MockApi::start().await;
+    let policy =
+        "auth: {mode: none}\nupstream: {circuit_breaker: {failure_threshold: 2, open_for: 30s, half_open_probes: 1}}\n";
+    let edge = TestEdge::new(policy).passthrough(&api.url()).start();
+    let http = client(Protocol::Http1);
+    for _ in 0..2 {
+        let response = http.get(edge.https_url("/flaky/pass/1000/503")).send().await.expect("GET");
+        assert_eq!(response.status(), 503, "the upstream's own 503");
+    }
+    let response = http.get(edge.https_url("/flaky/pass/1000/503")).send().await.expect("GET");
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["error"], "upstream unavailable");
+    assert_eq!(api.flaky_hits("pass"), 2, "the open breaker kept the third request away");
+}
