@@ -220,6 +220,41 @@ mod tests {
         })
     }
 
+    #[tokio::test]
+    async fn a_call_that_cannot_get_a_connection_slot_before_its_deadline_is_unavailable() {
+        crate::tls::install_crypto_providers();
+        let upstream = crate::config::Upstream {
+            base_url: url::Url::parse("http://127.0.0.1:1/api").expect("url"),
+            auth: crate::config::UpstreamAuth::None,
+            connect_timeout: Duration::from_millis(100),
+            timeout: Duration::from_millis(200),
+            try_timeout: Duration::from_millis(200),
+            max_connections: 1,
+            max_idle_connections: 1,
+            retry: crate::config::Retry {
+                attempts: 1,
+                backoff: Duration::from_millis(10),
+                max_backoff: Duration::from_millis(10),
+                budget_percent: 20,
+            },
+            circuit_breaker: crate::config::CircuitBreaker {
+                failure_threshold: 5,
+                open_for: Duration::from_secs(1),
+                half_open_probes: 1,
+            },
+        };
+        let client = UpstreamClient::new(&upstream).expect("client");
+        let _busy = client.slots.acquire().await.expect("the only slot");
+        let request = UpstreamRequest {
+            method: Method::GET,
+            url: client.url_for("/x").expect("url"),
+            headers: HeaderMap::new(),
+            body: None,
+            idempotent: true,
+        };
+        assert_eq!(client.send(request).await.map(|_| ()), Err(UpstreamError::Unavailable { retry_after_seconds: 1 }));
+    }
+
     #[test]
     fn classification_follows_idempotency() {
         let cases = [
