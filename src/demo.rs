@@ -57,6 +57,8 @@ pub fn run() -> Result<(), DemoError> {
     ]);
     let config = config::load_with_environment(&policy_path, &environment).map_err(DemoError::Config)?;
     crate::telemetry::logging::init(&config.telemetry);
+    crate::telemetry::audit::install(&config.audit)
+        .map_err(|error| DemoError::Files { path: folder.clone(), source: std::io::Error::other(error) })?;
 
     let mut api = pingora::services::listening::Service::new("demo-api".to_string(), DemoApi);
     api.add_tcp(&format!("127.0.0.1:{api_port}"));

@@ -11,6 +11,7 @@ pub mod client_ip;
 pub mod context;
 pub mod cors;
 pub mod limits;
+pub mod observe;
 pub mod passthrough;
 pub mod pipeline;
 pub mod policy;

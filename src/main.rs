@@ -83,6 +83,10 @@ fn run(path: &std::path::Path) -> ExitCode {
         }
     };
     telemetry::logging::init(&config.telemetry);
+    if let Err(error) = telemetry::audit::install(&config.audit) {
+        eprintln!("mcp-edge: {error}");
+        return ExitCode::from(EXIT_RUNTIME);
+    }
     for warning in &config.warnings {
         tracing::warn!("{warning}");
     }

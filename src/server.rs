@@ -60,6 +60,9 @@ pub fn run(config: Config, extra_services: Vec<ExtraService>) -> Result<(), Star
         EdgeProxy::new(policy, Arc::clone(&lifecycle)),
         "mcp-edge",
     );
+    if let Some(expiry) = config.tls.as_ref().and_then(|material| material.not_after()) {
+        crate::telemetry::metrics::METRICS.cert_expiry.set(expiry);
+    }
     if let (Some(address), Some(material)) = (config.listen.https, &config.tls) {
         let resolver = Arc::new(CertResolver::new(Arc::clone(&material.certified_key)));
         let settings =
@@ -93,6 +96,7 @@ pub fn run(config: Config, extra_services: Vec<ExtraService>) -> Result<(), Star
     let watch = DrainingSignalWatch { lifecycle, drain_delay: shutdown.drain_delay };
     server.run(RunArgs { shutdown_signal: Box::new(watch) });
     tracing::info!("mcp-edge stopped");
+    crate::telemetry::flush();
     Ok(())
 }
 
@@ -156,6 +160,7 @@ fn spawn_drain_monitor(
             std::thread::sleep(POLL);
         }
         tracing::info!(in_flight = lifecycle.in_flight(), "Drained: exiting");
+        crate::telemetry::flush();
         std::process::exit(0);
     });
     if let Err(error) = spawned {

@@ -1,5 +1,15 @@
-//! What the proxy tells operators: the operational log (stderr) and the admin listener.
+//! What the proxy tells operators and security teams: the operational log (stderr), the
+//! audit log (its own sink), metrics and traces, and the admin listener that serves probes
+//! and `/metrics`.
 
 pub mod admin;
+pub mod audit;
 pub mod logging;
+pub mod metrics;
 pub mod trace_context;
+
+/// Flushes the audit log and exports pending spans; call before the process exits.
+pub fn flush() {
+    audit::flush();
+    logging::shutdown_tracing();
+}

@@ -132,6 +132,15 @@ fn client_verifier(path: &Path) -> Result<Option<Arc<dyn rustls::server::danger:
     Ok(Some(verifier))
 }
 
+impl TlsMaterial {
+    /// When the served (leaf) certificate expires, as Unix seconds.
+    pub fn not_after(&self) -> Option<i64> {
+        let leaf = self.certified_key.cert.first()?;
+        let (_, certificate) = x509_parser::parse_x509_certificate(leaf.as_ref()).ok()?;
+        Some(certificate.validity().not_after.timestamp())
+    }
+}
+
 /// Serves the current certificate to every handshake; the certificate can be swapped while
 /// the listener runs (certificate reload swaps the `ArcSwap`).
 #[derive(Debug)]

@@ -7,6 +7,7 @@ use std::time::Instant;
 use super::Policy;
 use super::auth::Principal;
 use super::cors::CorsDecision;
+use super::observe::{AuthRecord, ToolRecord};
 use super::rate_limit::RateDecision;
 use super::route::Route;
 use crate::lifecycle::InFlight;
@@ -40,6 +41,12 @@ pub struct RequestContext {
     pub unavailable_retry_after: Option<u64>,
     /// The status the passthrough upstream answered.
     pub upstream_status: Option<u16>,
+    /// What authentication concluded (for the audit log).
+    pub auth_record: AuthRecord,
+    /// The tool call this request made, if any.
+    pub tool_record: Option<ToolRecord>,
+    /// The request's tracing span (exported to OTLP when configured).
+    pub span: tracing::Span,
     /// Request body bytes seen so far (for bodies without `Content-Length`).
     pub body_bytes: u64,
     /// Whether the downstream connection is TLS (for `X-Forwarded-Proto`).
@@ -65,6 +72,9 @@ impl RequestContext {
             breaker_permit: None,
             unavailable_retry_after: None,
             upstream_status: None,
+            auth_record: AuthRecord::NotChecked,
+            tool_record: None,
+            span: tracing::Span::none(),
             body_bytes: 0,
             downstream_tls: false,
             _in_flight: in_flight,

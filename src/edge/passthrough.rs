@@ -49,8 +49,10 @@ pub fn prepare_request(request: &mut RequestHeader, passthrough: &Passthrough, c
     }
     request.insert_header("x-forwarded-proto", if ctx.downstream_tls { "https" } else { "http" })?;
     request.insert_header("x-request-id", ctx.request_id.as_str())?;
-    if let Some(trace) = &ctx.trace {
-        request.insert_header("traceparent", trace.child_traceparent())?;
+    let traceparent = crate::telemetry::trace_context::traceparent_of(&ctx.span)
+        .or_else(|| ctx.trace.as_ref().map(crate::telemetry::trace_context::TraceContext::child_traceparent));
+    if let Some(traceparent) = traceparent {
+        request.insert_header("traceparent", traceparent)?;
     }
     Ok(())
 }

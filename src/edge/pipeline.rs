@@ -5,6 +5,7 @@ use pingora::proxy::Session;
 
 use super::context::RequestContext;
 use super::cors::CorsDecision;
+use super::observe::AuthRecord;
 use super::rate_limit::RateDecision;
 use super::respond::{self, EdgeError};
 use super::route::Route;
@@ -33,7 +34,6 @@ pub enum Decision {
 /// 5. Authentication, for every route that is not public.
 /// 6. The route.
 pub async fn run(session: &mut Session, ctx: &mut RequestContext) -> Result<Decision> {
-    identify(session, ctx);
     if let Err(error) = limits::check_head(session.req_header(), &ctx.policy.config.limits) {
         return reject(session, ctx, error).await;
     }
@@ -54,8 +54,12 @@ pub async fn run(session: &mut Session, ctx: &mut RequestContext) -> Result<Deci
         let policy = std::sync::Arc::clone(&ctx.policy);
         let authorization = session.req_header().headers.get(http::header::AUTHORIZATION).map(|value| value.as_bytes());
         match policy.auth.authenticate(authorization).await {
-            Ok(principal) => ctx.principal = principal,
+            Ok(principal) => {
+                ctx.auth_record = if principal.is_some() { AuthRecord::Succeeded } else { AuthRecord::NotChecked };
+                ctx.principal = principal;
+            }
             Err(failure) => {
+                ctx.auth_record = AuthRecord::Failed(failure);
                 tracing::info!(request_id = %ctx.request_id, reason = failure.reason(), "Authentication failed");
                 return reject(session, ctx, EdgeError::Unauthorized(failure)).await;
             }
@@ -64,16 +68,15 @@ pub async fn run(session: &mut Session, ctx: &mut RequestContext) -> Result<Deci
     route(session, ctx).await
 }
 
-/// Step 1: the request id (a trusted proxy's, if well-formed) and the client address.
-fn identify(session: &Session, ctx: &mut RequestContext) {
+/// Step 1 (run by the phase before [`run`], so the request span can carry its ids): the
+/// request id (a trusted proxy's, if well-formed), the client address and the trace.
+pub fn identify(session: &Session, ctx: &mut RequestContext) {
     ctx.downstream_tls = session.digest().is_some_and(|digest| digest.ssl_digest.is_some());
     let Some(peer) = session.client_addr().and_then(|address| address.as_inet()).map(|address| address.ip()) else {
         return;
     };
     let trusted = &ctx.policy.config.trusted_proxies;
     let headers = &session.req_header().headers;
-    let traceparent = headers.get("traceparent").and_then(|value| value.to_str().ok());
-    ctx.trace = Some(TraceContext::from_request(traceparent, &ctx.request_id));
     let forwarded_for = headers.get("x-forwarded-for").map(|value| value.as_bytes());
     ctx.peer_ip = Some(client_ip::canonical(peer));
     ctx.client_ip = Some(client_ip::resolve(peer, forwarded_for, trusted));
@@ -84,6 +87,10 @@ fn identify(session: &Session, ctx: &mut RequestContext) {
     {
         ctx.request_id = incoming.to_string();
     }
+    let traceparent = headers.get("traceparent").and_then(|value| value.to_str().ok());
+    let mut trace = TraceContext::from_request(traceparent, &ctx.request_id);
+    ctx.span = crate::telemetry::trace_context::request_span(&mut trace, &ctx.request_id);
+    ctx.trace = Some(trace);
 }
 
 /// Step 4: `Some(retry_after_seconds)` when the client is over its rate.

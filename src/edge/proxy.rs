@@ -8,6 +8,7 @@ use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorType, Result};
+use tracing::Instrument;
 
 use super::context::RequestContext;
 use super::pipeline::{self, Decision};
@@ -36,7 +37,9 @@ impl ProxyHttp for EdgeProxy {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestContext) -> Result<bool> {
-        match pipeline::run(session, ctx).await? {
+        pipeline::identify(session, ctx);
+        let span = ctx.span.clone();
+        match pipeline::run(session, ctx).instrument(span).await? {
             Decision::Proxy => Ok(false),
             Decision::Responded => Ok(true),
         }
@@ -146,6 +149,9 @@ impl ProxyHttp for EdgeProxy {
             }
         }
         let status = session.response_written().map_or(0, |response| response.status.as_u16());
+        let method = session.req_header().method.as_str().to_string();
+        let path = session.req_header().uri.path().to_string();
+        super::observe::finish_request(ctx, &method, &path, status);
         tracing::debug!(
             request_id = %ctx.request_id,
             route = ctx.route.name(),

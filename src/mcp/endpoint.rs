@@ -18,6 +18,7 @@ use super::translate;
 use crate::edge::auth::scopes;
 use crate::edge::body;
 use crate::edge::context::RequestContext;
+use crate::edge::observe::ToolRecord;
 use crate::edge::respond::{self, EdgeError};
 
 /// Session-era versions, newest first (the first is offered when a client asks for another).
@@ -184,7 +185,7 @@ fn initialize(
     }))
 }
 
-async fn session_era(session: &Session, ctx: &RequestContext, method: &str, params: &Map<String, Value>) -> Answer {
+async fn session_era(session: &Session, ctx: &mut RequestContext, method: &str, params: &Map<String, Value>) -> Answer {
     let Some(session_id) = header(session, "mcp-session-id") else {
         return rpc_error(400, jsonrpc::INVALID_REQUEST, "missing Mcp-Session-Id: send initialize first");
     };
@@ -209,7 +210,7 @@ async fn session_era(session: &Session, ctx: &RequestContext, method: &str, para
     }
 }
 
-async fn stateless(session: &Session, ctx: &RequestContext, method: &str, params: &Map<String, Value>) -> Answer {
+async fn stateless(session: &Session, ctx: &mut RequestContext, method: &str, params: &Map<String, Value>) -> Answer {
     let header_version = header(session, "mcp-protocol-version");
     let version = meta_version(params).or(header_version);
     if version != Some(STATELESS_VERSION) {
@@ -274,24 +275,25 @@ fn decode_header_value(value: &str) -> String {
         .unwrap_or_else(|| value.to_string())
 }
 
-async fn tools_call(ctx: &RequestContext, params: &Map<String, Value>) -> Answer {
+async fn tools_call(ctx: &mut RequestContext, params: &Map<String, Value>) -> Answer {
     let Some(name) = params.get("name").and_then(Value::as_str) else {
         return rpc_error(200, jsonrpc::INVALID_PARAMS, "params.name must be a string");
     };
-    let Some(tool) = ctx.policy.catalogue.get(name) else {
+    let policy = std::sync::Arc::clone(&ctx.policy);
+    let Some(tool) = policy.catalogue.get(name) else {
         return rpc_error(200, jsonrpc::INVALID_PARAMS, "unknown tool");
     };
-    if !tool.allowed_for(ctx.principal.as_ref()) {
-        return Answer::InsufficientScope(
-            HeaderValue::try_from(scopes::insufficient_scope_challenge(&tool.tool.scopes)).ok(),
-        );
-    }
     let arguments = match params.get("arguments") {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(arguments)) => arguments.clone(),
         Some(_) => return rpc_error(200, jsonrpc::INVALID_PARAMS, "params.arguments must be an object"),
     };
-    let policy = &ctx.policy;
+    if !tool.allowed_for(ctx.principal.as_ref()) {
+        ctx.tool_record = Some(ToolRecord::new(name, "denied", &Value::Object(arguments)));
+        return Answer::InsufficientScope(
+            HeaderValue::try_from(scopes::insufficient_scope_challenge(&tool.tool.scopes)).ok(),
+        );
+    }
     let outcome = translate::call_tool(
         &policy.upstream,
         &policy.config.upstream.auth,
@@ -302,6 +304,7 @@ async fn tools_call(ctx: &RequestContext, params: &Map<String, Value>) -> Answer
         ctx.trace.as_ref().map(crate::telemetry::trace_context::TraceContext::child_traceparent),
     )
     .await;
+    ctx.tool_record = Some(outcome.record(name, &Value::Object(arguments)));
     Answer::Result(outcome.result)
 }
 

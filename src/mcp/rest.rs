@@ -11,6 +11,7 @@ use super::translate;
 use crate::edge::auth::scopes;
 use crate::edge::body;
 use crate::edge::context::RequestContext;
+use crate::edge::observe::ToolRecord;
 use crate::edge::respond::{self, EdgeError};
 
 /// The path prefix of the REST tool routes.
@@ -33,6 +34,7 @@ pub async fn call(session: &mut Session, ctx: &mut RequestContext, name: &str) -
         return respond::write_error(session, ctx, EdgeError::NotFound).await;
     };
     if !tool.allowed_for(ctx.principal.as_ref()) {
+        ctx.tool_record = Some(ToolRecord::new(name, "denied", &Value::Null));
         ctx.scope_challenge = HeaderValue::try_from(scopes::insufficient_scope_challenge(&tool.tool.scopes)).ok();
         return respond::write_error(session, ctx, EdgeError::InsufficientScope).await;
     }
@@ -58,6 +60,7 @@ pub async fn call(session: &mut Session, ctx: &mut RequestContext, name: &str) -
         ctx.trace.as_ref().map(crate::telemetry::trace_context::TraceContext::child_traceparent),
     )
     .await;
+    ctx.tool_record = Some(outcome.record(name, &Value::Object(arguments)));
     let headers: Vec<_> = outcome
         .retry_after_seconds
         .map(|seconds| (http::header::RETRY_AFTER, HeaderValue::from(seconds)))

@@ -29,15 +29,27 @@ pub struct ToolOutcome {
     pub retry_after_seconds: Option<u64>,
     /// The upstream's status, when it answered (for logs and audit).
     pub upstream_status: Option<u16>,
+    /// Time spent on the upstream, retries included, when it was called.
+    pub upstream_duration: Option<std::time::Duration>,
 }
 
 impl ToolOutcome {
+    /// The audit and metrics record of this call.
+    pub fn record(&self, tool: &str, arguments: &Value) -> crate::edge::observe::ToolRecord {
+        let outcome = crate::edge::observe::ToolRecord::outcome_for(self.rest_status, self.is_error());
+        let mut record = crate::edge::observe::ToolRecord::new(tool, outcome, arguments);
+        record.upstream_status = self.upstream_status;
+        record.upstream_duration = self.upstream_duration;
+        record
+    }
+
     fn error(text: impl Into<String>, rest_status: u16) -> Self {
         Self {
             result: json!({"content": [{"type": "text", "text": text.into()}], "isError": true}),
             rest_status,
             retry_after_seconds: None,
             upstream_status: None,
+            upstream_duration: None,
         }
     }
 
@@ -80,17 +92,21 @@ pub async fn call_tool(
     if let Some(value) = traceparent.and_then(|traceparent| HeaderValue::try_from(traceparent).ok()) {
         request.headers.insert("traceparent", value);
     }
+    let started = std::time::Instant::now();
     let outcome = upstream.send(request).await;
+    let upstream_duration = started.elapsed();
     if let Err(error) = &outcome {
         tracing::warn!(request_id, tool = %tool.tool.name, %error, "Upstream call failed");
     }
-    let outcome = map_reply(outcome);
+    let mut outcome = map_reply(outcome);
+    outcome.upstream_duration = Some(upstream_duration);
     if let Some(structured) = outcome.result.get("structuredContent")
         && !tool.output_conforms(structured)
     {
         tracing::warn!(request_id, tool = %tool.tool.name, "Upstream reply does not match the tool's output_schema");
         let mut mismatch = ToolOutcome::error("the upstream reply does not match the tool's output schema", 502);
         mismatch.upstream_status = outcome.upstream_status;
+        mismatch.upstream_duration = outcome.upstream_duration;
         return mismatch;
     }
     outcome
@@ -223,7 +239,7 @@ fn success(reply: &UpstreamReply) -> ToolOutcome {
             json!({"content": [{"type": "text", "text": text}], "isError": false})
         }
     };
-    ToolOutcome { result, rest_status: 200, retry_after_seconds: None, upstream_status: None }
+    ToolOutcome { result, rest_status: 200, retry_after_seconds: None, upstream_status: None, upstream_duration: None }
 }
 
 fn is_json(content_type: Option<&str>) -> bool {

@@ -37,6 +37,18 @@ impl ServeHttp for AdminApp {
         }
         match request.uri.path() {
             "/healthz" => json(200, &serde_json::json!({"status": "ok"})),
+            "/metrics" => {
+                for breaker in &self.breakers {
+                    super::metrics::METRICS.set_circuit_state(&breaker.name, breaker.state().code());
+                }
+                let body = super::metrics::METRICS.encode().into_bytes();
+                Response::builder()
+                    .status(200)
+                    .header("content-type", "application/openmetrics-text; version=1.0.0; charset=utf-8")
+                    .header("content-length", body.len())
+                    .body(body)
+                    .unwrap_or_else(|_| Response::new(Vec::new()))
+            }
             "/readyz" => {
                 let upstreams: Vec<serde_json::Value> = self
                     .breakers

@@ -1,10 +1,23 @@
-//! The operational log: structured lines on stderr, JSON or text, filtered by `RUST_LOG`
-//! when set, else by `telemetry.log_level` (which `LOG_LEVEL` overrides). The audit log is a
-//! separate sink and never goes through here.
+//! The operational log and traces. Log lines go to stderr, JSON or text, filtered by
+//! `RUST_LOG` when set, else by `telemetry.log_level` (which `LOG_LEVEL` overrides); lines
+//! written inside a request carry its `request_id` and `trace_id`. When an OTLP endpoint is
+//! configured (`telemetry.otlp_endpoint` or `OTEL_EXPORTER_OTLP_ENDPOINT`), spans are
+//! exported over OTLP/HTTP: one per request and one per upstream try. Without one, no
+//! exporter exists and spans cost what a `tracing` span costs. The audit log is a separate
+//! sink and never goes through here.
 
-use tracing_subscriber::EnvFilter;
+use std::sync::OnceLock;
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::{LogFormat, Telemetry};
+
+static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
 
 /// Installs the global subscriber once; later calls are ignored (tests, demo restarts).
 pub fn init(telemetry: &Telemetry) {
@@ -12,9 +25,65 @@ pub fn init(telemetry: &Telemetry) {
         .ok()
         .and_then(|directive| EnvFilter::builder().parse(directive).ok())
         .unwrap_or_else(|| EnvFilter::builder().parse_lossy(&telemetry.log_level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = match telemetry.log_format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
-        LogFormat::Text => builder.with_ansi(false).try_init(),
+    let fmt_layer = match telemetry.log_format {
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(std::io::stderr)
+            .with_filter(filter)
+            .boxed(),
+        LogFormat::Text => {
+            tracing_subscriber::fmt::layer().with_ansi(false).with_writer(std::io::stderr).with_filter(filter).boxed()
+        }
     };
+    let otel_layer = traces_endpoint(telemetry).and_then(|endpoint| match tracer_provider(&endpoint) {
+        Ok(provider) => {
+            let tracer = provider.tracer("mcp-edge");
+            let _ = PROVIDER.set(provider);
+            super::trace_context::enable_otel();
+            let spans = tracing_subscriber::filter::Targets::new().with_target("mcp_edge", tracing::Level::INFO);
+            Some(tracing_opentelemetry::layer().with_tracer(tracer).with_filter(spans))
+        }
+        Err(error) => {
+            eprintln!("mcp-edge: OTLP export disabled: {error}");
+            None
+        }
+    });
+    let _ = tracing_subscriber::registry().with(fmt_layer).with(otel_layer).try_init();
+}
+
+/// The OTLP/HTTP traces URL: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` as is, else the configured
+/// or `OTEL_EXPORTER_OTLP_ENDPOINT` base with `/v1/traces`.
+fn traces_endpoint(telemetry: &Telemetry) -> Option<String> {
+    if let Ok(url) = std::env::var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        && !url.is_empty()
+    {
+        return Some(url);
+    }
+    let base = telemetry
+        .otlp_endpoint
+        .as_ref()
+        .map(|url| url.to_string())
+        .or_else(|| std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok().filter(|url| !url.is_empty()))?;
+    Some(format!("{}/v1/traces", base.trim_end_matches('/')))
+}
+
+fn tracer_provider(endpoint: &str) -> Result<SdkTracerProvider, String> {
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_endpoint(endpoint)
+        .build()
+        .map_err(|error| error.to_string())?;
+    let resource = opentelemetry_sdk::Resource::builder().with_service_name("mcp-edge").build();
+    Ok(SdkTracerProvider::builder().with_batch_exporter(exporter).with_resource(resource).build())
+}
+
+/// Exports the spans still buffered; call before the process exits.
+pub fn shutdown_tracing() {
+    if let Some(provider) = PROVIDER.get() {
+        let _ = provider.force_flush();
+        let _ = provider.shutdown();
+    }
 }

@@ -2,22 +2,31 @@
 //! call carries (a new span id per call, the trace id of the caller when it sent one).
 
 /// The trace of one request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct TraceContext {
     pub trace_id: String,
     /// `01` sampled, `00` not; the caller's choice when it sent a `traceparent`.
     flags: String,
+    /// The caller's span, as an OpenTelemetry parent, when it sent a valid `traceparent`.
+    remote_parent: Option<opentelemetry::Context>,
+}
+
+impl PartialEq for TraceContext {
+    fn eq(&self, other: &Self) -> bool {
+        self.trace_id == other.trace_id && self.flags == other.flags
+    }
 }
 
 impl TraceContext {
     /// Continues an incoming `traceparent` when it is valid, else starts a trace whose id is
     /// the request id when that is a valid trace id (so logs and traces join), else random.
     pub fn from_request(traceparent: Option<&str>, request_id: &str) -> Self {
-        if let Some((trace_id, flags)) = traceparent.and_then(parse) {
-            return Self { trace_id, flags };
+        if let Some((trace_id, parent_id, flags)) = traceparent.and_then(parse) {
+            let remote_parent = remote_context(&trace_id, &parent_id, &flags);
+            return Self { trace_id, flags, remote_parent };
         }
         let trace_id = if is_hex_id(request_id, 32) { request_id.to_string() } else { random_hex(16) };
-        Self { trace_id, flags: "01".to_string() }
+        Self { trace_id, flags: "01".to_string(), remote_parent: None }
     }
 
     /// A `traceparent` for one upstream call (a fresh span id).
@@ -41,8 +50,20 @@ fn is_hex_id(text: &str, length: usize) -> bool {
         && text.bytes().any(|b| b != b'0')
 }
 
+fn remote_context(trace_id: &str, parent_id: &str, flags: &str) -> Option<opentelemetry::Context> {
+    use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
+    let span_context = SpanContext::new(
+        TraceId::from_hex(trace_id).ok()?,
+        SpanId::from_hex(parent_id).ok()?,
+        TraceFlags::new(u8::from_str_radix(flags, 16).ok()?),
+        true,
+        TraceState::default(),
+    );
+    Some(opentelemetry::Context::new().with_remote_span_context(span_context))
+}
+
 /// `00-<32 hex>-<16 hex>-<2 hex>` (lowercase, not all zeros).
-fn parse(traceparent: &str) -> Option<(String, String)> {
+fn parse(traceparent: &str) -> Option<(String, String, String)> {
     let mut parts = traceparent.trim().split('-');
     let (version, trace_id, parent_id, flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
     if version != "00" || parts.next().is_some() || !is_hex_id(trace_id, 32) || !is_hex_id(parent_id, 16) {
@@ -51,7 +72,52 @@ fn parse(traceparent: &str) -> Option<(String, String)> {
     if flags.len() != 2 || !flags.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
-    Some((trace_id.to_string(), flags.to_ascii_lowercase()))
+    Some((trace_id.to_string(), parent_id.to_string(), flags.to_ascii_lowercase()))
+}
+
+static OTEL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Marks OTLP export as on (set once by the logging setup).
+pub fn enable_otel() {
+    OTEL.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub fn otel_enabled() -> bool {
+    OTEL.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The request span for `context`: with OTLP on, it continues the caller's trace (when there
+/// was one) and `context` takes the exported trace id so logs, audit and traces join.
+pub fn request_span(context: &mut TraceContext, request_id: &str) -> tracing::Span {
+    let span = tracing::info_span!("request", request_id, trace_id = tracing::field::Empty);
+    if otel_enabled() {
+        use opentelemetry::trace::TraceContextExt;
+        use tracing_opentelemetry::OpenTelemetrySpanExt;
+        if let Some(parent) = &context.remote_parent {
+            let _ = span.set_parent(parent.clone());
+        }
+        let exported = span.context().span().span_context().trace_id();
+        if exported != opentelemetry::trace::TraceId::INVALID {
+            context.trace_id = exported.to_string();
+        }
+    }
+    span.record("trace_id", context.trace_id.as_str());
+    span
+}
+
+/// A `traceparent` naming `span` itself, when OTLP is on (so the upstream's spans hang
+/// under ours); `None` otherwise.
+pub fn traceparent_of(span: &tracing::Span) -> Option<String> {
+    if !otel_enabled() {
+        return None;
+    }
+    use opentelemetry::trace::TraceContextExt;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let context = span.context();
+    let span_context = context.span().span_context().clone();
+    span_context.is_valid().then(|| {
+        format!("00-{}-{}-{:02x}", span_context.trace_id(), span_context.span_id(), span_context.trace_flags().to_u8())
+    })
 }
 
 #[cfg(test)]
@@ -62,6 +128,7 @@ mod tests {
     fn an_incoming_trace_is_continued_with_a_new_span() {
         let incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
         let context = TraceContext::from_request(Some(incoming), "whatever");
+        assert!(context.remote_parent.is_some());
         let child = context.child_traceparent();
         assert!(child.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
         assert!(child.ends_with("-01"));

@@ -87,8 +87,10 @@ impl CircuitBreaker {
     }
 
     pub fn with_clock(name: impl Into<String>, config: &BreakerConfig, clock: Arc<dyn Clock>) -> Arc<Self> {
+        let name = name.into();
+        crate::telemetry::metrics::METRICS.set_circuit_state(&name, BreakerState::Closed.code());
         Arc::new(Self {
-            name: name.into(),
+            name,
             state: Mutex::new(State::Closed { consecutive_failures: 0 }),
             failure_threshold: config.failure_threshold.max(1),
             open_for: config.open_for,
@@ -161,12 +163,27 @@ impl CircuitBreaker {
         match (before, after) {
             (State::Closed { .. } | State::HalfOpen { .. }, State::Open { .. }) => {
                 tracing::warn!(upstream = %self.name, open_for_ms = self.open_for.as_millis() as u64, "Circuit open: failing fast");
+                self.announce(BreakerState::Open);
             }
             (State::HalfOpen { .. }, State::Closed { .. }) => {
                 tracing::info!(upstream = %self.name, "Circuit closed: the upstream recovered");
+                self.announce(BreakerState::Closed);
             }
             _ => {}
         }
+    }
+
+    /// Audits and exports a transition.
+    fn announce(&self, state: BreakerState) {
+        crate::telemetry::metrics::METRICS.set_circuit_state(&self.name, state.code());
+        let action = match state {
+            BreakerState::Open => crate::telemetry::audit::action::CIRCUIT_OPEN,
+            BreakerState::Closed => crate::telemetry::audit::action::CIRCUIT_CLOSED,
+            BreakerState::HalfOpen => return,
+        };
+        let mut event = crate::telemetry::audit::AuditEvent::new(action, "success");
+        event.upstream = Some(self.name.clone());
+        crate::telemetry::audit::emit(event);
     }
 }
 

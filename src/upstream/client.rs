@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, Method, StatusCode};
 use tokio::sync::Semaphore;
+use tracing::Instrument;
 
 use super::backoff::Backoff;
 use super::breaker::{CallOutcome, CircuitBreaker};
@@ -131,7 +132,9 @@ impl UpstreamClient {
             if remaining.is_zero() {
                 return Err(UpstreamError::Timeout);
             }
-            let outcome = match tokio::time::timeout(self.try_timeout.min(remaining), self.try_once(&request)).await {
+            let span = tracing::info_span!("upstream.try", attempt, http.request.method = %request.method, url.path = request.url.path());
+            let try_once = self.try_once(&request).instrument(span);
+            let outcome = match tokio::time::timeout(self.try_timeout.min(remaining), try_once).await {
                 Ok(outcome) => outcome,
                 Err(_) => Err(UpstreamError::Timeout),
             };
@@ -149,6 +152,7 @@ impl UpstreamClient {
             }
             attempt += 1;
             self.retries.fetch_add(1, Ordering::Relaxed);
+            crate::telemetry::metrics::METRICS.upstream_retries.inc();
             tracing::info!(upstream = %self.base_url, attempt, delay_ms = delay.as_millis() as u64, "Retrying an upstream call");
             tokio::time::sleep(delay).await;
         }

@@ -1,0 +1,144 @@
+//! The logging phase: the audit events of one request (one per security-relevant step, then
+//! `HTTP_REQUEST`, all sharing `http.request.id`) and its metrics.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::auth::{AuthFailure, Principal};
+use super::context::RequestContext;
+use super::cors::CorsDecision;
+use super::rate_limit::RateDecision;
+use crate::telemetry::audit::{self, AuditEvent, action};
+use crate::telemetry::metrics::{METRICS, RouteCode, RouteLabel, ToolLabel, ToolOutcomeLabels};
+
+/// What authentication concluded for a request.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum AuthRecord {
+    /// Public route or auth off: nothing to record.
+    #[default]
+    NotChecked,
+    Succeeded,
+    Failed(AuthFailure),
+}
+
+/// A tool call, for `TOOL_EXECUTE` and the tool metrics.
+#[derive(Debug, Clone)]
+pub struct ToolRecord {
+    pub tool: String,
+    /// `success`, `tool_error`, `invalid_arguments`, `denied`, `unavailable`, `timeout`, `upstream_error`.
+    pub outcome: &'static str,
+    pub is_error: bool,
+    pub upstream_status: Option<u16>,
+    pub upstream_duration: Option<Duration>,
+    /// Already redacted.
+    pub arguments: Value,
+}
+
+impl ToolRecord {
+    /// The outcome label for a finished call, from its REST status and `isError`.
+    pub fn outcome_for(rest_status: u16, is_error: bool) -> &'static str {
+        match (is_error, rest_status) {
+            (false, _) => "success",
+            (true, 400) => "invalid_arguments",
+            (true, 403) => "denied",
+            (true, 503) => "unavailable",
+            (true, 504) => "timeout",
+            (true, 500..) => "upstream_error",
+            (true, _) => "tool_error",
+        }
+    }
+
+    pub fn new(tool: &str, outcome: &'static str, arguments: &Value) -> Self {
+        Self {
+            tool: tool.to_string(),
+            outcome,
+            is_error: outcome != "success",
+            upstream_status: None,
+            upstream_duration: None,
+            arguments: audit::redact(arguments, audit::redact_keys()),
+        }
+    }
+}
+
+fn base_event(
+    ctx: &RequestContext,
+    action: &'static str,
+    outcome: &'static str,
+    method: &str,
+    path: &str,
+) -> AuditEvent {
+    let mut event = AuditEvent::new(action, outcome);
+    event.request_id = Some(ctx.request_id.clone());
+    event.source_ip = ctx.client_ip.map(|ip| ip.to_string());
+    event.method = Some(method.to_string());
+    event.path = Some(path.to_string());
+    event.trace_id = ctx.trace.as_ref().map(|trace| trace.trace_id.clone());
+    if let Some(principal) = &ctx.principal {
+        with_principal(&mut event, principal);
+    }
+    event
+}
+
+fn with_principal(event: &mut AuditEvent, principal: &Principal) {
+    event.user_id = Some(principal.subject.clone());
+    event.auth_method = Some(principal.method.as_str());
+}
+
+/// Emits the request's audit events and records its metrics.
+pub fn finish_request(ctx: &RequestContext, method: &str, path: &str, status: u16) {
+    let elapsed = ctx.started.elapsed();
+    if ctx.cors == CorsDecision::Rejected {
+        METRICS.cors_rejected.inc();
+        let mut event = base_event(ctx, action::CORS_REJECTED, "failure", method, path);
+        event.reason = Some("origin_not_allowed".to_string());
+        audit::emit(event);
+    }
+    if let Some(RateDecision::Limited { .. }) = ctx.rate_limit {
+        METRICS.rate_limited.inc();
+        let mut event = base_event(ctx, action::RATE_LIMITED, "failure", method, path);
+        event.reason = Some("rate_limited".to_string());
+        audit::emit(event);
+    }
+    match &ctx.auth_record {
+        AuthRecord::NotChecked => {}
+        AuthRecord::Succeeded => audit::emit(base_event(ctx, action::AUTH_SUCCESS, "success", method, path)),
+        AuthRecord::Failed(failure) => {
+            METRICS
+                .auth_failures
+                .get_or_create(&crate::telemetry::metrics::ReasonLabel { reason: failure.reason() })
+                .inc();
+            let mut event = base_event(ctx, action::AUTH_FAILED, "failure", method, path);
+            event.reason = Some(failure.reason().to_string());
+            audit::emit(event);
+        }
+    }
+    if let Some(tool) = &ctx.tool_record {
+        METRICS.tool_calls.get_or_create(&ToolOutcomeLabels { tool: tool.tool.clone(), outcome: tool.outcome }).inc();
+        if let Some(duration) = tool.upstream_duration {
+            METRICS
+                .upstream_duration
+                .get_or_create(&ToolLabel { tool: tool.tool.clone() })
+                .observe(duration.as_secs_f64());
+        }
+        let mut event =
+            base_event(ctx, action::TOOL_EXECUTE, if tool.is_error { "failure" } else { "success" }, method, path);
+        event.tool = Some(tool.tool.clone());
+        event.mcp_method = ctx.mcp_method.clone();
+        event.is_error = Some(tool.is_error);
+        event.reason = tool.is_error.then(|| tool.outcome.to_string());
+        event.upstream_status = tool.upstream_status;
+        event.duration_ns = tool.upstream_duration.map(|duration| duration.as_nanos() as u64);
+        event.arguments = Some(tool.arguments.clone());
+        audit::emit(event);
+    }
+    let route = ctx.route.name();
+    METRICS.requests.get_or_create(&RouteCode { route, code: status }).inc();
+    METRICS.request_duration.get_or_create(&RouteLabel { route }).observe(elapsed.as_secs_f64());
+    let mut event =
+        base_event(ctx, action::HTTP_REQUEST, if status < 400 { "success" } else { "failure" }, method, path);
+    event.status = Some(status);
+    event.duration_ns = Some(elapsed.as_nanos() as u64);
+    event.mcp_method = ctx.mcp_method.clone();
+    audit::emit(event);
+}
