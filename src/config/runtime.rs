@@ -282,6 +282,8 @@ pub enum Rotation {
 pub struct Audit {
     pub sink: AuditSink,
     pub redact_keys: Vec<String>,
+    /// Lines buffered before the writer starts dropping.
+    pub buffer_lines: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -295,6 +295,8 @@ pub struct RawAudit {
     pub file: Option<Located<String>>,
     pub rotation: Option<RotationName>,
     pub redact_keys: Option<Vec<String>>,
+    /// Lines buffered before the writer drops (extension; default 16384).
+    pub buffer_lines: Option<Located<u32>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -36,6 +36,18 @@ pub enum AuthFailure {
 }
 
 impl AuthFailure {
+    pub const ALL: [AuthFailure; 9] = [
+        AuthFailure::MissingToken,
+        AuthFailure::InvalidToken,
+        AuthFailure::Expired,
+        AuthFailure::NotYetValid,
+        AuthFailure::BadSignature,
+        AuthFailure::WrongAudience,
+        AuthFailure::WrongIssuer,
+        AuthFailure::UnknownKid,
+        AuthFailure::MissingClaim,
+    ];
+
     /// Stable machine code, used as the audit `event.reason` and the metric label.
     pub fn reason(self) -> &'static str {
         match self {

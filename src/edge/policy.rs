@@ -76,7 +76,7 @@ impl Policy {
             rate_limiter: rate_limit.enabled.then(|| ClientRateLimiter::new(rate_limit)),
             rate_limit_policy,
             passthrough: config.passthrough.clone(),
-            catalogue: Catalogue::new(&config.tools)?,
+            catalogue: catalogue_with_zero_series(&config)?,
             upstream: UpstreamClient::new(&config.upstream)?,
             passthrough_breaker: config
                 .passthrough
@@ -89,6 +89,18 @@ impl Policy {
             config,
         })
     }
+}
+
+/// The catalogue, with each tool's metric series created at zero so dashboards see every
+/// tool before its first call.
+fn catalogue_with_zero_series(config: &Config) -> Result<Catalogue, String> {
+    use crate::telemetry::metrics::{METRICS, ToolLabel, ToolOutcomeLabels};
+    let catalogue = Catalogue::new(&config.tools)?;
+    for tool in &config.tools {
+        let _ = METRICS.tool_calls.get_or_create(&ToolOutcomeLabels { tool: tool.name.clone(), outcome: "success" });
+        let _ = METRICS.upstream_duration.get_or_create(&ToolLabel { tool: tool.name.clone() });
+    }
+    Ok(catalogue)
 }
 
 impl Policy {

@@ -23,6 +23,16 @@ pub enum Route {
 }
 
 impl Route {
+    pub const ALL: [Route; 7] = [
+        Route::Health,
+        Route::Mcp,
+        Route::ToolList,
+        Route::ToolCall,
+        Route::ResourceMetadata,
+        Route::Passthrough,
+        Route::NotFound,
+    ];
+
     pub fn decide(_method: &Method, path: &str, policy: &Policy) -> Self {
         if path == "/health" {
             Route::Health

@@ -17,8 +17,6 @@ use tracing_appender::non_blocking::{ErrorCounter, NonBlocking, NonBlockingBuild
 
 use crate::config::{Audit, AuditSink, Rotation};
 
-/// Lines buffered before the writer starts dropping (about 8 MiB at 512 bytes a line).
-const BUFFERED_LINES: usize = 16_384;
 /// Longest string value kept in `tool.arguments`.
 const MAX_STRING_CHARS: usize = 256;
 /// Largest event written.
@@ -106,21 +104,22 @@ static AUDITOR: OnceLock<Auditor> = OnceLock::new();
 /// Opens the audit sink. Call once at startup; later calls keep the first sink.
 pub fn install(audit: &Audit) -> Result<(), String> {
     let builder =
-        NonBlockingBuilder::default().buffered_lines_limit(BUFFERED_LINES).lossy(true).thread_name("audit-writer");
+        NonBlockingBuilder::default().buffered_lines_limit(audit.buffer_lines).lossy(true).thread_name("audit-writer");
     let (writer, guard) = match &audit.sink {
         AuditSink::Stdout => builder.finish(std::io::stdout()),
         AuditSink::File { path, rotation } => {
             let directory =
                 path.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
             let file_name = path.file_name().and_then(|name| name.to_str()).unwrap_or("audit.log");
-            let appender = tracing_appender::rolling::Builder::new()
-                .rotation(match rotation {
-                    Rotation::Hourly => tracing_appender::rolling::Rotation::HOURLY,
-                    Rotation::Daily => tracing_appender::rolling::Rotation::DAILY,
-                    Rotation::Never => tracing_appender::rolling::Rotation::NEVER,
-                })
-                .filename_prefix(file_name)
-                .max_log_files(48)
+            let rolling = tracing_appender::rolling::Builder::new().filename_prefix(file_name);
+            // Rotated files are pruned (two days of hourly files); a never-rotated file is the
+            // path itself and nothing is pruned.
+            let rolling = match rotation {
+                Rotation::Hourly => rolling.rotation(tracing_appender::rolling::Rotation::HOURLY).max_log_files(48),
+                Rotation::Daily => rolling.rotation(tracing_appender::rolling::Rotation::DAILY).max_log_files(14),
+                Rotation::Never => rolling.rotation(tracing_appender::rolling::Rotation::NEVER),
+            };
+            let appender = rolling
                 .build(directory)
                 .map_err(|error| format!("cannot open the audit log {}: {error}", path.display()))?;
             builder.finish(appender)

@@ -91,6 +91,9 @@ impl Metrics {
         registry.register("requests", "Requests answered, by route and status code", requests.clone());
         let request_duration =
             Family::<RouteLabel, Histogram, fn() -> Histogram>::new_with_constructor(histogram as fn() -> Histogram);
+        for route in crate::edge::route::Route::ALL {
+            let _ = request_duration.get_or_create(&RouteLabel { route: route.name() });
+        }
         registry.register_with_unit(
             "request_duration",
             "Time from request to response, by route",
@@ -100,6 +103,9 @@ impl Metrics {
         let rate_limited = Counter::default();
         registry.register("rate_limited", "Requests refused by the per-client rate limit", rate_limited.clone());
         let auth_failures = Family::<ReasonLabel, Counter>::default();
+        for reason in crate::edge::auth::AuthFailure::ALL {
+            let _ = auth_failures.get_or_create(&ReasonLabel { reason: reason.reason() });
+        }
         registry.register("auth_failures", "Failed authentications, by reason", auth_failures.clone());
         let cors_rejected = Counter::default();
         registry.register("cors_rejected", "Requests refused for a disallowed Origin", cors_rejected.clone());
@@ -143,7 +149,7 @@ impl Metrics {
         build_info
             .get_or_create(&BuildLabels { version: env!("CARGO_PKG_VERSION"), commit: env!("MCP_EDGE_GIT_COMMIT") })
             .set(1);
-        registry.register("build", "Build information", build_info.clone());
+        registry.register("build_info", "Build information", build_info.clone());
         Self {
             registry,
             requests,

@@ -14,4 +14,5 @@ mod mcp;
 mod passthrough;
 mod resilience;
 mod shutdown;
+mod telemetry;
 mod tls;

@@ -7,7 +7,7 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 use super::{free_port, loopback, repo_root};
@@ -20,6 +20,8 @@ pub struct TestEdgeBuilder {
     passthrough_scopes: Option<String>,
     plain_http: bool,
     client_ca: bool,
+    audit: Option<String>,
+    otlp: Option<String>,
     drain_delay: String,
     drain_timeout: String,
     environment: Vec<(String, String)>,
@@ -31,6 +33,9 @@ pub struct TestEdge {
     pub http: Option<SocketAddr>,
     pub admin: SocketAddr,
     pub stderr_path: PathBuf,
+    pub stdout_path: PathBuf,
+    /// The audit file, when the edge writes one (`audit_file`).
+    pub audit_path: Option<PathBuf>,
     _dir: tempfile::TempDir,
 }
 
@@ -44,6 +49,8 @@ impl TestEdge {
             passthrough_scopes: None,
             plain_http: false,
             client_ca: false,
+            audit: None,
+            otlp: None,
             drain_delay: "0s".to_string(),
             drain_timeout: "5s".to_string(),
             environment: Vec::new(),
@@ -83,6 +90,33 @@ impl TestEdge {
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
     }
+
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(&self.stdout_path).unwrap_or_default()
+    }
+
+    /// The audit events written so far, one JSON object per line.
+    pub fn audit_events(&self) -> Vec<serde_json::Value> {
+        let Some(path) = &self.audit_path else { return Vec::new() };
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("audit line is not JSON: {line}")))
+            .collect()
+    }
+
+    /// Waits (bounded: 10 s) until `predicate` holds for the audit events, and returns them.
+    pub fn wait_audit(&self, predicate: impl Fn(&[serde_json::Value]) -> bool) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let events = self.audit_events();
+            if predicate(&events) {
+                return events;
+            }
+            assert!(Instant::now() < deadline, "audit events never matched; got {events:#?}");
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
 }
 
 impl Drop for TestEdge {
@@ -115,6 +149,22 @@ impl TestEdgeBuilder {
         self
     }
 
+    /// Writes the audit log to a file in the test folder, or to `path` (e.g. a FIFO), with
+    /// `buffer_lines` lines of buffer.
+    pub fn audit_file(mut self, path: Option<&std::path::Path>, buffer_lines: u32) -> Self {
+        self.audit = Some(format!(
+            "audit:\n  sink: file\n  file: {}\n  rotation: never\n  buffer_lines: {buffer_lines}\n",
+            path.map_or_else(|| "AUDIT_PATH".to_string(), |path| path.display().to_string())
+        ));
+        self
+    }
+
+    /// Exports traces to an OTLP/HTTP endpoint.
+    pub fn otlp(mut self, endpoint: &str) -> Self {
+        self.otlp = Some(endpoint.to_string());
+        self
+    }
+
     pub fn drain(mut self, delay: &str, timeout: &str) -> Self {
         self.drain_delay = delay.to_string();
         self.drain_timeout = timeout.to_string();
@@ -134,7 +184,8 @@ impl TestEdgeBuilder {
         let certs = repo_root().join("certs.example");
         let mut yaml = format!(
             "listen:\n  https: {https}\n  admin: {admin}\n{http}  threads: 2\ntls:\n  cert: {cert}\n  key: {key}\n\
-             shutdown:\n  drain_delay: {delay}\n  drain_timeout: {timeout}\ntelemetry:\n  log_level: info\n",
+             shutdown:\n  drain_delay: {delay}\n  drain_timeout: {timeout}\ntelemetry:\n  log_level: info\n{otlp}",
+            otlp = self.otlp.as_ref().map(|url| format!("  otlp_endpoint: \"{url}\"\n")).unwrap_or_default(),
             http = http.map(|address| format!("  http: {address}\n")).unwrap_or_default(),
             cert = certs.join("server-chain.crt").display(),
             key = certs.join("server.key").display(),
@@ -150,11 +201,23 @@ impl TestEdgeBuilder {
                 yaml.push_str(&format!("  scopes: {scopes}\n"));
             }
         }
+        let default_audit = dir.path().join("audit.log");
+        let audit_path = self.audit.as_ref().map(|audit| {
+            if audit.contains("AUDIT_PATH") {
+                yaml.push_str(&audit.replace("AUDIT_PATH", &default_audit.display().to_string()));
+                default_audit.clone()
+            } else {
+                yaml.push_str(audit);
+                PathBuf::from(audit.lines().find_map(|line| line.trim().strip_prefix("file: ")).unwrap_or_default())
+            }
+        });
         yaml.push_str(&self.policy);
         let policy_path = dir.path().join("policy.yaml");
         std::fs::write(&policy_path, yaml).expect("write policy");
         let stderr_path = dir.path().join("stderr.log");
         let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
+        let stdout_path = dir.path().join("stdout.log");
+        let stdout = std::fs::File::create(&stdout_path).expect("stdout file");
         let mut command = Command::new(BINARY);
         command
             .arg("run")
@@ -165,13 +228,13 @@ impl TestEdgeBuilder {
             .env_remove("API_BASE_URL")
             .env_remove("LOG_LEVEL")
             .env_remove("RUST_LOG")
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(stderr);
         for (name, value) in &self.environment {
             command.env(name, value);
         }
         let child = command.spawn().expect("spawn mcp-edge");
-        let mut edge = TestEdge { child, https, http, admin, stderr_path, _dir: dir };
+        let mut edge = TestEdge { child, https, http, admin, stderr_path, stdout_path, audit_path, _dir: dir };
         wait_ready(&mut edge);
         edge
     }

@@ -63,7 +63,8 @@ impl Builder<'_> {
         };
         let redact_keys =
             raw.redact_keys.clone().unwrap_or_else(|| DEFAULT_REDACT_KEYS.iter().map(|key| key.to_string()).collect());
-        Audit { sink, redact_keys }
+        let buffer_lines = self.number("audit.buffer_lines", &raw.buffer_lines, 16_384, (1, 1_000_000)) as usize;
+        Audit { sink, redact_keys, buffer_lines }
     }
     pub(super) fn build_telemetry(&mut self, raw: &RawTelemetry) -> Telemetry {
         let (log_level, source) = match (self.environment.get("LOG_LEVEL").filter(|v| !v.is_empty()), &raw.log_level) {
