@@ -9,6 +9,7 @@ pub mod edge;
 pub mod healthcheck;
 pub mod lifecycle;
 pub mod mcp;
+pub mod reload;
 pub mod server;
 pub mod telemetry;
 pub mod tls;

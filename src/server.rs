@@ -11,9 +11,11 @@ use pingora::services::ServiceWithDependents;
 use crate::config::Config;
 use crate::edge::auth::bearer::TokensFileWatcher;
 use crate::edge::auth::jwks::JwksRefresher;
+use crate::edge::policy::PolicyHandle;
 use crate::edge::rate_limit::Sweeper;
 use crate::edge::{EdgeProxy, Policy};
 use crate::lifecycle::{DrainingSignalWatch, Lifecycle};
+use crate::reload::Reloader;
 use crate::telemetry::admin::AdminApp;
 use crate::tls::{self, CertResolver};
 
@@ -36,7 +38,8 @@ pub fn run(config: Config, extra_services: Vec<ExtraService>) -> Result<(), Star
 
     let config = Arc::new(config);
     let lifecycle = Lifecycle::new();
-    let policy = Arc::new(Policy::new(Arc::clone(&config)).map_err(StartupError::Setup)?);
+    let policy: PolicyHandle =
+        Arc::new(arc_swap::ArcSwap::from_pointee(Policy::new(Arc::clone(&config)).map_err(StartupError::Setup)?));
     let shutdown = config.shutdown;
 
     let mut server = Server::new_with_opt_and_conf(None, server_conf(&config));
@@ -48,23 +51,24 @@ pub fn run(config: Config, extra_services: Vec<ExtraService>) -> Result<(), Star
     ));
     server.add_service(pingora::services::background::background_service(
         "tokens-file-watcher",
-        TokensFileWatcher { tokens: Arc::clone(&policy.auth.bearer) },
+        TokensFileWatcher { policy: Arc::clone(&policy) },
     ));
-    if let Some(store) = policy.auth.jwt.as_ref().and_then(|jwt| jwt.key_store()) {
-        server
-            .add_service(pingora::services::background::background_service("jwks-refresher", JwksRefresher { store }));
-    }
-    let policy_breakers = policy.breakers();
+    server.add_service(pingora::services::background::background_service(
+        "jwks-refresher",
+        JwksRefresher { policy: Arc::clone(&policy) },
+    ));
     let mut proxy = pingora::proxy::http_proxy_service_with_name(
         &server.configuration,
-        EdgeProxy::new(policy, Arc::clone(&lifecycle)),
+        EdgeProxy::new(Arc::clone(&policy), Arc::clone(&lifecycle)),
         "mcp-edge",
     );
     if let Some(expiry) = config.tls.as_ref().and_then(|material| material.not_after()) {
         crate::telemetry::metrics::METRICS.cert_expiry.set(expiry);
     }
+    let mut certificates = None;
     if let (Some(address), Some(material)) = (config.listen.https, &config.tls) {
         let resolver = Arc::new(CertResolver::new(Arc::clone(&material.certified_key)));
+        certificates = Some(Arc::clone(&resolver));
         let settings =
             tls::listener_settings(material, resolver).map_err(|error| StartupError::Setup(error.to_string()))?;
         proxy.add_tls_with_settings(&address.to_string(), None, settings);
@@ -73,10 +77,14 @@ pub fn run(config: Config, extra_services: Vec<ExtraService>) -> Result<(), Star
         proxy.add_tcp(&address.to_string());
     }
     server.add_service(proxy);
+    server.add_service(pingora::services::background::background_service(
+        "reloader",
+        Reloader { policy: Arc::clone(&policy), certificates },
+    ));
 
     let mut admin = pingora::services::listening::Service::new(
         "admin".to_string(),
-        AdminApp { lifecycle: Arc::clone(&lifecycle), breakers: policy_breakers },
+        AdminApp { lifecycle: Arc::clone(&lifecycle), policy: Arc::clone(&policy) },
     );
     admin.add_tcp(&config.listen.admin.to_string());
     admin.threads = Some(1);

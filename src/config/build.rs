@@ -182,6 +182,14 @@ impl<'a> Builder<'a> {
         let audit = self.build_audit(&raw.audit);
         let telemetry = self.build_telemetry(&raw.telemetry);
         let shutdown = self.build_shutdown(&raw.shutdown);
+        let reload = Reload {
+            watch_interval: self.bounded_duration(
+                "reload.watch_interval",
+                &raw.reload.watch_interval,
+                Duration::from_secs(2),
+                (Duration::ZERO, Duration::from_secs(3600)),
+            ),
+        };
         Config {
             file: file.to_path_buf(),
             listen,
@@ -199,6 +207,7 @@ impl<'a> Builder<'a> {
             audit,
             telemetry,
             shutdown,
+            reload,
             warnings: Vec::new(),
         }
     }

@@ -34,6 +34,7 @@ pub struct Config {
     pub audit: Audit,
     pub telemetry: Telemetry,
     pub shutdown: Shutdown,
+    pub reload: Reload,
     /// Problems that do not stop the edge but that an operator should see.
     pub warnings: Vec<super::ConfigError>,
 }
@@ -90,7 +91,7 @@ impl AuthMode {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Auth {
     pub mode: AuthMode,
     pub bearer: Bearer,
@@ -115,7 +116,7 @@ impl std::fmt::Debug for BearerToken {
     }
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Bearer {
     pub tokens: Vec<BearerToken>,
     pub tokens_file: Option<PathBuf>,
@@ -139,7 +140,7 @@ impl std::fmt::Debug for Redacted {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Jwt {
     pub firebase_project: Option<String>,
     pub issuer: String,
@@ -151,7 +152,7 @@ pub struct Jwt {
     pub resource_metadata: Option<ResourceMetadata>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourceMetadata {
     pub resource: Url,
     /// As written in the policy (validated as http(s) URLs): issuers are compared as strings.
@@ -298,6 +299,12 @@ pub struct Telemetry {
     /// A `tracing` filter directive (`info`, `mcp_edge=debug,warn`).
     pub log_level: String,
     pub otlp_endpoint: Option<Url>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reload {
+    /// Zero: files are not watched, only SIGHUP reloads.
+    pub watch_interval: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

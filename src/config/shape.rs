@@ -41,6 +41,16 @@ pub struct RawConfig {
     pub telemetry: RawTelemetry,
     #[serde(default)]
     pub shutdown: RawShutdown,
+    #[serde(default)]
+    pub reload: RawReload,
+}
+
+/// Live reload (extension).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReload {
+    /// How often the policy and certificate files are checked; `0s` leaves only SIGHUP.
+    pub watch_interval: Option<Located<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -1,6 +1,8 @@
-//! The policy the edge enforces, built once from a validated [`Config`]: credentials as
-//! digests, the CORS policy, the rate limiter, the passthrough peer. Requests hold an
-//! `Arc<Policy>` for their whole life.
+//! The policy the edge enforces, built from a validated [`Config`]: credentials as digests,
+//! the CORS policy, the rate limiter, the passthrough peer. Requests hold an `Arc<Policy>` for
+//! their whole life; a reload builds a new policy and swaps it in ([`PolicyHandle`]), carrying
+//! over the stateful parts (limiter buckets, breakers and pools, key caches, session keys)
+//! whose configuration did not change.
 
 use std::sync::Arc;
 
@@ -18,22 +20,33 @@ use crate::upstream::breaker::CircuitBreaker;
 #[derive(Debug)]
 pub struct Policy {
     pub config: Arc<Config>,
-    pub auth: Authenticator,
+    pub auth: Arc<Authenticator>,
     /// `WWW-Authenticate` on 401s, with `resource_metadata` when configured.
     pub unauthorized_challenge: HeaderValue,
     /// RFC 9728 metadata document and the URL it is served at, when configured.
     pub resource_metadata: Option<ResourceMetadataDocument>,
     pub cors: CorsPolicy,
     /// `None` when `rate_limit.enabled` is false.
-    pub rate_limiter: Option<ClientRateLimiter>,
+    pub rate_limiter: Option<Arc<ClientRateLimiter>>,
     /// `RateLimit-Policy` (IETF draft form), the same on every response.
     pub rate_limit_policy: HeaderValue,
     pub passthrough: Option<Passthrough>,
     pub catalogue: Catalogue,
-    pub upstream: UpstreamClient,
+    pub upstream: Arc<UpstreamClient>,
     /// Guards the passthrough upstream with the same thresholds as the tool upstream.
     pub passthrough_breaker: Option<Arc<CircuitBreaker>>,
-    pub sessions: SessionKeys,
+    pub sessions: Arc<SessionKeys>,
+}
+
+/// The current policy, swapped atomically by a reload.
+pub type PolicyHandle = Arc<arc_swap::ArcSwap<Policy>>;
+
+/// Files whose content (not only the policy text) shapes a policy part.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ChangedFiles {
+    /// `auth.jwt.jwks_file` changed: the authenticator must be rebuilt even if its config
+    /// is the same.
+    pub jwks_file: bool,
 }
 
 /// The protected-resource metadata (RFC 9728) the edge serves.
@@ -45,9 +58,24 @@ pub struct ResourceMetadataDocument {
 
 impl Policy {
     pub fn new(config: Arc<Config>) -> Result<Self, String> {
+        Self::build(config, None, ChangedFiles::default())
+    }
+
+    /// A policy for `config` that keeps `previous`'s stateful parts where their configuration
+    /// is unchanged.
+    pub fn rebuild(config: Arc<Config>, previous: &Policy, changed: ChangedFiles) -> Result<Self, String> {
+        Self::build(config, Some(previous), changed)
+    }
+
+    fn build(config: Arc<Config>, previous: Option<&Policy>, changed: ChangedFiles) -> Result<Self, String> {
         crate::tls::install_crypto_providers();
+        let old = previous.map(|policy| policy.config.as_ref());
         let forward_jwt = config.upstream.auth == UpstreamAuth::Forward;
-        let auth = Authenticator::new(&config.auth, forward_jwt)?;
+        let same_auth = old.is_some_and(|old| old.auth == config.auth && old.upstream.auth == config.upstream.auth);
+        let auth = match previous {
+            Some(previous) if same_auth && !changed.jwks_file => Arc::clone(&previous.auth),
+            _ => Arc::new(Authenticator::new(&config.auth, forward_jwt)?),
+        };
         let resource_metadata =
             config.auth.jwt.as_ref().and_then(|jwt| jwt.resource_metadata.as_ref()).map(|metadata| {
                 ResourceMetadataDocument {
@@ -73,19 +101,46 @@ impl Policy {
             unauthorized_challenge,
             resource_metadata,
             cors: CorsPolicy::new(&config.cors),
-            rate_limiter: rate_limit.enabled.then(|| ClientRateLimiter::new(rate_limit)),
+            rate_limiter: match previous {
+                Some(previous) if old.is_some_and(|old| old.rate_limit == *rate_limit) => previous.rate_limiter.clone(),
+                _ => rate_limit.enabled.then(|| Arc::new(ClientRateLimiter::new(rate_limit))),
+            },
             rate_limit_policy,
             passthrough: config.passthrough.clone(),
             catalogue: catalogue_with_zero_series(&config)?,
-            upstream: UpstreamClient::new(&config.upstream)?,
-            passthrough_breaker: config
-                .passthrough
-                .as_ref()
-                .map(|target| CircuitBreaker::new(target.url.as_str(), &config.upstream.circuit_breaker)),
-            sessions: SessionKeys::new(
-                config.mcp.session_key.as_ref().map(|key| key.0.as_str()),
-                config.mcp.session_ttl,
-            ),
+            upstream: match previous {
+                Some(previous) if old.is_some_and(|old| old.upstream == config.upstream) => {
+                    Arc::clone(&previous.upstream)
+                }
+                _ => Arc::new(UpstreamClient::new(&config.upstream)?),
+            },
+            passthrough_breaker: match previous {
+                Some(previous)
+                    if old.is_some_and(|old| {
+                        old.passthrough == config.passthrough
+                            && old.upstream.circuit_breaker == config.upstream.circuit_breaker
+                    }) =>
+                {
+                    previous.passthrough_breaker.clone()
+                }
+                _ => config
+                    .passthrough
+                    .as_ref()
+                    .map(|target| CircuitBreaker::new(target.url.as_str(), &config.upstream.circuit_breaker)),
+            },
+            sessions: match previous {
+                Some(previous)
+                    if old.is_some_and(|old| {
+                        old.mcp.session_key == config.mcp.session_key && old.mcp.session_ttl == config.mcp.session_ttl
+                    }) =>
+                {
+                    Arc::clone(&previous.sessions)
+                }
+                _ => Arc::new(SessionKeys::new(
+                    config.mcp.session_key.as_ref().map(|key| key.0.as_str()),
+                    config.mcp.session_ttl,
+                )),
+            },
             config,
         })
     }

@@ -12,18 +12,19 @@ use tracing::Instrument;
 
 use super::context::RequestContext;
 use super::pipeline::{self, Decision};
+use super::policy::PolicyHandle;
 use super::respond::{self, EdgeError};
-use super::{Policy, limits, passthrough};
+use super::{limits, passthrough};
 use crate::lifecycle::Lifecycle;
 
 /// The public listener's request handler.
 pub struct EdgeProxy {
-    policy: Arc<Policy>,
+    policy: PolicyHandle,
     lifecycle: Arc<Lifecycle>,
 }
 
 impl EdgeProxy {
-    pub fn new(policy: Arc<Policy>, lifecycle: Arc<Lifecycle>) -> Self {
+    pub fn new(policy: PolicyHandle, lifecycle: Arc<Lifecycle>) -> Self {
         Self { policy, lifecycle }
     }
 }
@@ -33,7 +34,8 @@ impl ProxyHttp for EdgeProxy {
     type CTX = RequestContext;
 
     fn new_ctx(&self) -> RequestContext {
-        RequestContext::new(Arc::clone(&self.policy), self.lifecycle.track_request())
+        // The policy current when the request starts serves it to the end, across reloads.
+        RequestContext::new(self.policy.load_full(), self.lifecycle.track_request())
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestContext) -> Result<bool> {

@@ -175,17 +175,21 @@ pub const SWEEP_INTERVAL: Duration = Duration::from_secs(10);
 
 /// A pingora background service that sweeps the limiter until shutdown.
 pub struct Sweeper {
-    pub policy: std::sync::Arc<super::Policy>,
+    pub policy: super::policy::PolicyHandle,
 }
 
 #[async_trait::async_trait]
 impl pingora::services::background::BackgroundService for Sweeper {
     async fn start(&self, mut shutdown: pingora::server::ShutdownWatch) {
-        let Some(limiter) = &self.policy.rate_limiter else { return };
         let mut interval = tokio::time::interval(SWEEP_INTERVAL);
         loop {
             tokio::select! {
-                _ = interval.tick() => limiter.sweep(),
+                _ = interval.tick() => {
+                    // The limiter of the current policy (a reload may have replaced it).
+                    if let Some(limiter) = &self.policy.load().rate_limiter {
+                        limiter.sweep();
+                    }
+                }
                 _ = shutdown.changed() => return,
             }
         }

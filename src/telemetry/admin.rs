@@ -8,13 +8,14 @@ use http::Response;
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 
+use crate::edge::policy::PolicyHandle;
 use crate::lifecycle::Lifecycle;
-use crate::upstream::breaker::CircuitBreaker;
 
 pub struct AdminApp {
     pub lifecycle: Arc<Lifecycle>,
-    /// Reported by `/readyz`; an open breaker does not make the edge unready.
-    pub breakers: Vec<Arc<CircuitBreaker>>,
+    /// The current policy: its breakers are reported by `/readyz` (an open breaker does not
+    /// make the edge unready) and exported by `/metrics`.
+    pub policy: PolicyHandle,
 }
 
 fn json(status: u16, body: &serde_json::Value) -> Response<Vec<u8>> {
@@ -38,7 +39,7 @@ impl ServeHttp for AdminApp {
         match request.uri.path() {
             "/healthz" => json(200, &serde_json::json!({"status": "ok"})),
             "/metrics" => {
-                for breaker in &self.breakers {
+                for breaker in self.policy.load().breakers() {
                     super::metrics::METRICS.set_circuit_state(&breaker.name, breaker.state().code());
                 }
                 let body = super::metrics::METRICS.encode().into_bytes();
@@ -51,7 +52,9 @@ impl ServeHttp for AdminApp {
             }
             "/readyz" => {
                 let upstreams: Vec<serde_json::Value> = self
-                    .breakers
+                    .policy
+                    .load()
+                    .breakers()
                     .iter()
                     .map(|breaker| serde_json::json!({"upstream": breaker.name, "circuit": breaker.state().as_str()}))
                     .collect();

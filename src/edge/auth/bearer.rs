@@ -137,28 +137,29 @@ impl BearerTokens {
     }
 }
 
-/// A pingora background service that re-reads `tokens_file` while the server runs.
+/// A pingora background service that re-reads the current policy's `tokens_file`.
 pub struct TokensFileWatcher {
-    pub tokens: Arc<BearerTokens>,
+    pub policy: crate::edge::policy::PolicyHandle,
 }
 
 #[async_trait::async_trait]
 impl pingora::services::background::BackgroundService for TokensFileWatcher {
     async fn start(&self, mut shutdown: pingora::server::ShutdownWatch) {
-        if !self.tokens.has_file() {
-            return;
-        }
         let mut interval = tokio::time::interval(TOKENS_FILE_POLL);
         loop {
             tokio::select! {
                 _ = interval.tick() => {}
                 _ = shutdown.changed() => return,
             }
-            let tokens = Arc::clone(&self.tokens);
+            let tokens = Arc::clone(&self.policy.load().auth.bearer);
+            if !tokens.has_file() {
+                continue;
+            }
+            let reloaded = Arc::clone(&tokens);
             // File I/O stays off the async workers.
-            match tokio::task::spawn_blocking(move || tokens.reload_file()).await {
+            match tokio::task::spawn_blocking(move || reloaded.reload_file()).await {
                 Ok(Ok(true)) => {
-                    tracing::info!(tokens = self.tokens.current.load().len(), "Bearer tokens file reloaded");
+                    tracing::info!(tokens = tokens.current.load().len(), "Bearer tokens file reloaded");
                 }
                 Ok(Ok(false)) => {}
                 Ok(Err(error)) => {
