@@ -12,6 +12,7 @@ mod config;
 mod edge_policy;
 mod mcp;
 mod passthrough;
+mod reload;
 mod resilience;
 mod shutdown;
 mod telemetry;

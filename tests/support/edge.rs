@@ -20,6 +20,7 @@ pub struct TestEdgeBuilder {
     passthrough_scopes: Option<String>,
     plain_http: bool,
     client_ca: bool,
+    tls_files: Option<(PathBuf, PathBuf)>,
     audit: Option<String>,
     otlp: Option<String>,
     drain_delay: String,
@@ -36,6 +37,9 @@ pub struct TestEdge {
     pub stdout_path: PathBuf,
     /// The audit file, when the edge writes one (`audit_file`).
     pub audit_path: Option<PathBuf>,
+    /// The policy file and the generated part written before the test's own policy.
+    pub policy_path: PathBuf,
+    base_yaml: String,
     _dir: tempfile::TempDir,
 }
 
@@ -49,6 +53,7 @@ impl TestEdge {
             passthrough_scopes: None,
             plain_http: false,
             client_ca: false,
+            tls_files: None,
             audit: None,
             otlp: None,
             drain_delay: "0s".to_string(),
@@ -89,6 +94,13 @@ impl TestEdge {
 
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// Replaces the test's part of the policy file (listeners, TLS and the rest stay).
+    pub fn rewrite_policy(&self, policy: &str) {
+        let next = self.policy_path.with_extension("next");
+        std::fs::write(&next, format!("{}{policy}", self.base_yaml)).expect("write policy");
+        std::fs::rename(&next, &self.policy_path).expect("replace policy");
     }
 
     pub fn stdout(&self) -> String {
@@ -159,6 +171,12 @@ impl TestEdgeBuilder {
         self
     }
 
+    /// Serves this certificate chain and key instead of the development pair.
+    pub fn tls_files(mut self, cert: PathBuf, key: PathBuf) -> Self {
+        self.tls_files = Some((cert, key));
+        self
+    }
+
     /// Exports traces to an OTLP/HTTP endpoint.
     pub fn otlp(mut self, endpoint: &str) -> Self {
         self.otlp = Some(endpoint.to_string());
@@ -187,8 +205,12 @@ impl TestEdgeBuilder {
              shutdown:\n  drain_delay: {delay}\n  drain_timeout: {timeout}\ntelemetry:\n  log_level: info\n{otlp}",
             otlp = self.otlp.as_ref().map(|url| format!("  otlp_endpoint: \"{url}\"\n")).unwrap_or_default(),
             http = http.map(|address| format!("  http: {address}\n")).unwrap_or_default(),
-            cert = certs.join("server-chain.crt").display(),
-            key = certs.join("server.key").display(),
+            cert = self
+                .tls_files
+                .as_ref()
+                .map_or_else(|| certs.join("server-chain.crt"), |files| files.0.clone())
+                .display(),
+            key = self.tls_files.as_ref().map_or_else(|| certs.join("server.key"), |files| files.1.clone()).display(),
             delay = self.drain_delay,
             timeout = self.drain_timeout,
         );
@@ -211,6 +233,7 @@ impl TestEdgeBuilder {
                 PathBuf::from(audit.lines().find_map(|line| line.trim().strip_prefix("file: ")).unwrap_or_default())
             }
         });
+        let base_yaml = yaml.clone();
         yaml.push_str(&self.policy);
         let policy_path = dir.path().join("policy.yaml");
         std::fs::write(&policy_path, yaml).expect("write policy");
@@ -234,7 +257,18 @@ impl TestEdgeBuilder {
             command.env(name, value);
         }
         let child = command.spawn().expect("spawn mcp-edge");
-        let mut edge = TestEdge { child, https, http, admin, stderr_path, stdout_path, audit_path, _dir: dir };
+        let mut edge = TestEdge {
+            child,
+            https,
+            http,
+            admin,
+            stderr_path,
+            stdout_path,
+            audit_path,
+            policy_path,
+            base_yaml,
+            _dir: dir,
+        };
         wait_ready(&mut edge);
         edge
     }

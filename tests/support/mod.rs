@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod certs;
 pub mod edge;
 pub mod jwt;
 pub mod mock_api;

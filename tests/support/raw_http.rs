@@ -120,6 +120,17 @@ impl RawConnection {
         RawResponse { status, headers, body }
     }
 
+    /// The DER of the certificate the server presented.
+    pub fn peer_certificate(&self) -> Vec<u8> {
+        self.stream
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .map(|cert| cert.to_vec())
+            .expect("peer certificate")
+    }
+
     /// True when the server has closed the connection (reads EOF within a short wait).
     pub async fn is_closed(&mut self) -> bool {
         matches!(tokio::time::timeout(Duration::from_millis(300), self.fill()).await, Ok(false))

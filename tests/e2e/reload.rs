@@ -1,0 +1,102 @@
+//! Live reload end to end: a policy change enforced without restart, an invalid policy
+//! rejected while the old one serves, a certificate rotated by a Kubernetes `..data` swap, and
+//! SIGHUP.
+
+use std::time::{Duration, Instant};
+
+use crate::support::certs::{SecretMount, issue_server_certificate, leaf_der};
+use crate::support::edge::{TestEdge, admin_body};
+use crate::support::raw_http::RawConnection;
+
+const GENEROUS: &str =
+    "auth: {mode: none}\nrate_limit: {requests_per_minute: 6000, burst: 1000}\nreload: {watch_interval: 200ms}\n";
+const STRICT: &str =
+    "auth: {mode: none}\nrate_limit: {requests_per_minute: 1, burst: 0}\nreload: {watch_interval: 200ms}\n";
+
+/// Polls (bounded: 10 s) until `condition` holds.
+async fn eventually(what: &str, mut condition: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !condition().await {
+        assert!(Instant::now() < deadline, "{what} did not happen");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn limited(edge: &TestEdge) -> bool {
+    let mut connection = RawConnection::connect(edge.https).await;
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(connection.get("/anything", &[]).await.status);
+    }
+    statuses.contains(&429)
+}
+
+#[tokio::test]
+async fn a_changed_rate_limit_is_enforced_without_a_restart() {
+    let edge = TestEdge::new(GENEROUS).audit_file(None, 1024).start();
+    let pid = edge.pid();
+    assert!(!limited(&edge).await);
+    edge.rewrite_policy(STRICT);
+    eventually("the stricter limit", async || limited(&edge).await).await;
+    assert_eq!(edge.pid(), pid, "same process");
+    let events = edge.wait_audit(|events| events.iter().any(|event| event["event.action"] == "CONFIG_RELOAD"));
+    let reload = events.iter().find(|event| event["event.action"] == "CONFIG_RELOAD").expect("event");
+    assert_eq!(reload["event.outcome"], "success");
+    let metrics = admin_body(edge.admin, "/metrics").expect("metrics");
+    assert!(metrics.contains("mcp_edge_config_reloads_total{outcome=\"success\"} 1"), "{metrics}");
+}
+
+#[tokio::test]
+async fn an_invalid_policy_is_rejected_and_the_old_one_keeps_serving() {
+    let edge = TestEdge::new(GENEROUS).audit_file(None, 1024).start();
+    edge.rewrite_policy(
+        "auth: {mode: none}\nrate_limit: {requests_per_minute: 0, brust: 3}\nreload: {watch_interval: 200ms}\n",
+    );
+    let events = edge.wait_audit(|events| events.iter().any(|event| event["event.action"] == "CONFIG_RELOAD"));
+    let reload = events.iter().find(|event| event["event.action"] == "CONFIG_RELOAD").expect("event");
+    assert_eq!(reload["event.outcome"], "failure");
+    assert_eq!(reload["event.reason"], "invalid_config");
+    assert!(edge.stderr().contains("unknown field `brust`"), "the problem is logged");
+    assert!(!limited(&edge).await, "the old, generous policy still serves");
+    let metrics = admin_body(edge.admin, "/metrics").expect("metrics");
+    assert!(metrics.contains("mcp_edge_config_reloads_total{outcome=\"failure\"} 1"), "{metrics}");
+    // Fixing the file is picked up too.
+    edge.rewrite_policy(STRICT);
+    eventually("the fixed policy", async || limited(&edge).await).await;
+}
+
+#[tokio::test]
+async fn a_certificate_rotated_by_a_data_symlink_swap_serves_new_handshakes() {
+    let folder = tempfile::tempdir().expect("dir");
+    let (first_chain, first_key) = issue_server_certificate(folder.path(), "first");
+    let (second_chain, second_key) = issue_server_certificate(folder.path(), "second");
+    let mount_folder = folder.path().join("secret");
+    std::fs::create_dir(&mount_folder).expect("mount");
+    let mut mount = SecretMount::new(&mount_folder, &first_chain, &first_key);
+    let edge = TestEdge::new(GENEROUS).tls_files(mount.cert(), mount.key()).audit_file(None, 1024).start();
+
+    let mut old_connection = RawConnection::connect(edge.https).await;
+    assert_eq!(old_connection.peer_certificate(), leaf_der(&first_chain));
+    mount.publish(&second_chain, &second_key);
+    eventually("the new certificate", async || {
+        RawConnection::connect(edge.https).await.peer_certificate() == leaf_der(&second_chain)
+    })
+    .await;
+    assert_eq!(old_connection.get("/health", &[]).await.status, 200, "an open connection keeps working");
+    let events = edge.wait_audit(|events| events.iter().any(|event| event["event.action"] == "CERT_RELOAD"));
+    assert!(events.iter().any(|event| event["event.action"] == "CERT_RELOAD" && event["event.outcome"] == "success"));
+}
+
+#[tokio::test]
+async fn sighup_reloads_when_files_are_not_watched() {
+    let unwatched =
+        "auth: {mode: none}\nrate_limit: {requests_per_minute: 6000, burst: 1000}\nreload: {watch_interval: 0s}\n";
+    let edge = TestEdge::new(unwatched).start();
+    edge.rewrite_policy(
+        "auth: {mode: none}\nrate_limit: {requests_per_minute: 1, burst: 0}\nreload: {watch_interval: 0s}\n",
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!limited(&edge).await, "not watched: the change waits for a signal");
+    edge.signal(nix::sys::signal::Signal::SIGHUP);
+    eventually("the reload on SIGHUP", async || limited(&edge).await).await;
+}
