@@ -6,7 +6,7 @@
 CARGO ?= cargo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup demo test lint check fmt
+.PHONY: setup demo test lint packaging check fmt
 
 setup:
 	@missing=""; \
@@ -28,7 +28,12 @@ lint: setup
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 
-check: lint test
+# The Dockerfile and Helm chart checks (hadolint, helm lint/template, kubernetes-validate).
+packaging: setup
+	$(CARGO) build --locked --bin mcp-edge
+	.ci/check-packaging
+
+check: lint test packaging
 
 fmt:
 	$(CARGO) fmt
