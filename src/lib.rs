@@ -11,6 +11,7 @@ pub mod lifecycle;
 pub mod mcp;
 pub mod reload;
 pub mod server;
+pub mod sessions;
 pub mod telemetry;
 pub mod tls;
 pub mod upstream;

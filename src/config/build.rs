@@ -179,6 +179,7 @@ impl<'a> Builder<'a> {
         let mcp = self.build_mcp(&raw.mcp);
         let tools = self.build_tools(raw.tools);
         let sessions = self.build_sessions(&raw.sessions);
+        let tools = self.with_builtin_tools(tools, &sessions, &upstream);
         let audit = self.build_audit(&raw.audit);
         let telemetry = self.build_telemetry(&raw.telemetry);
         let shutdown = self.build_shutdown(&raw.shutdown);

@@ -7,7 +7,7 @@ use std::time::Instant;
 use super::Policy;
 use super::auth::Principal;
 use super::cors::CorsDecision;
-use super::observe::{AuthRecord, ToolRecord};
+use super::observe::{AuthRecord, SessionRecord, ToolRecord};
 use super::rate_limit::RateDecision;
 use super::route::Route;
 use crate::lifecycle::InFlight;
@@ -45,6 +45,8 @@ pub struct RequestContext {
     pub auth_record: AuthRecord,
     /// The tool call this request made, if any.
     pub tool_record: Option<ToolRecord>,
+    /// The credential-session step this request made, if any.
+    pub session_record: Option<SessionRecord>,
     /// The request's tracing span (exported to OTLP when configured).
     pub span: tracing::Span,
     /// Request body bytes seen so far (for bodies without `Content-Length`).
@@ -74,6 +76,7 @@ impl RequestContext {
             upstream_status: None,
             auth_record: AuthRecord::NotChecked,
             tool_record: None,
+            session_record: None,
             span: tracing::Span::none(),
             body_bytes: 0,
             downstream_tls: false,

@@ -22,6 +22,15 @@ pub enum AuthRecord {
     Failed(AuthFailure),
 }
 
+/// A credential-session step (`SESSION_INIT`, `SESSION_REJECTED`, `SESSION_END`).
+#[derive(Debug, Clone)]
+pub struct SessionRecord {
+    pub action: &'static str,
+    pub reason: Option<&'static str>,
+    /// The session id's digest.
+    pub session: Option<String>,
+}
+
 /// A tool call, for `TOOL_EXECUTE` and the tool metrics.
 #[derive(Debug, Clone)]
 pub struct ToolRecord {
@@ -130,6 +139,13 @@ pub fn finish_request(ctx: &RequestContext, method: &str, path: &str, status: u1
         event.upstream_status = tool.upstream_status;
         event.duration_ns = tool.upstream_duration.map(|duration| duration.as_nanos() as u64);
         event.arguments = Some(tool.arguments.clone());
+        audit::emit(event);
+    }
+    if let Some(record) = &ctx.session_record {
+        let outcome = if record.action == action::SESSION_REJECTED { "failure" } else { "success" };
+        let mut event = base_event(ctx, record.action, outcome, method, path);
+        event.reason = record.reason.map(str::to_string);
+        event.session_id = record.session.clone();
         audit::emit(event);
     }
     let route = ctx.route.name();

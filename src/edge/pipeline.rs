@@ -50,7 +50,10 @@ pub async fn run(session: &mut Session, ctx: &mut RequestContext) -> Result<Deci
     if let Some(retry_after_seconds) = rate_limit(ctx) {
         return reject(session, ctx, EdgeError::TooManyRequests { retry_after_seconds }).await;
     }
-    if !ctx.route.is_public() {
+    // `/init` needs the edge's own credentials only with `sessions.auth: edge`.
+    let session_route_is_public = matches!(ctx.route, Route::Init | Route::SessionEnd)
+        && ctx.policy.config.sessions.auth == crate::config::SessionAuth::None;
+    if !ctx.route.is_public() && !session_route_is_public {
         let policy = std::sync::Arc::clone(&ctx.policy);
         let authorization = session.req_header().headers.get(http::header::AUTHORIZATION).map(|value| value.as_bytes());
         match policy.auth.authenticate(authorization).await {
@@ -138,6 +141,16 @@ async fn route(session: &mut Session, ctx: &mut RequestContext) -> Result<Decisi
         },
         Route::Mcp => {
             crate::mcp::endpoint::handle(session, ctx).await?;
+            Ok(Decision::Responded)
+        }
+        Route::Init => {
+            crate::sessions::init::init(session, ctx).await?;
+            Ok(Decision::Responded)
+        }
+        Route::SessionEnd => {
+            let path = session.req_header().uri.path().to_string();
+            let id = path.strip_prefix("/sessions/").unwrap_or_default();
+            crate::sessions::init::end(session, ctx, id).await?;
             Ok(Decision::Responded)
         }
         Route::ToolList => {

@@ -14,6 +14,7 @@ use super::rate_limit::ClientRateLimiter;
 use crate::config::{Config, Passthrough, UpstreamAuth};
 use crate::mcp::catalogue::Catalogue;
 use crate::mcp::session::SessionKeys;
+use crate::sessions::init::SessionService;
 use crate::upstream::UpstreamClient;
 use crate::upstream::breaker::CircuitBreaker;
 
@@ -36,6 +37,42 @@ pub struct Policy {
     /// Guards the passthrough upstream with the same thresholds as the tool upstream.
     pub passthrough_breaker: Option<Arc<CircuitBreaker>>,
     pub sessions: Arc<SessionKeys>,
+    /// Credential sessions (`POST /init`), when `sessions.enabled`.
+    pub sessions_service: Option<Arc<SessionService>>,
+    /// One upstream client (pool, breaker) per credential-session API base URL.
+    pub session_upstreams: Arc<SessionUpstreams>,
+}
+
+/// Upstream clients for credential-session APIs, made on first use. Bounded: only URLs in
+/// `sessions.allowed_api_urls` ever get one.
+#[derive(Debug)]
+pub struct SessionUpstreams {
+    upstream: crate::config::Upstream,
+    clients: std::sync::Mutex<std::collections::HashMap<String, Arc<UpstreamClient>>>,
+}
+
+impl SessionUpstreams {
+    fn new(upstream: &crate::config::Upstream) -> Self {
+        Self { upstream: upstream.clone(), clients: std::sync::Mutex::default() }
+    }
+
+    /// The client for `base_url` (the same one for every call to that API).
+    pub fn client_for(&self, base_url: &url::Url) -> Result<Arc<UpstreamClient>, String> {
+        let mut clients = self.clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(client) = clients.get(base_url.as_str()) {
+            return Ok(Arc::clone(client));
+        }
+        let mut upstream = self.upstream.clone();
+        upstream.base_url = base_url.clone();
+        let client = Arc::new(UpstreamClient::new(&upstream)?);
+        clients.insert(base_url.to_string(), Arc::clone(&client));
+        Ok(client)
+    }
+
+    pub fn breakers(&self) -> Vec<Arc<CircuitBreaker>> {
+        let clients = self.clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        clients.values().map(|client| Arc::clone(&client.breaker)).collect()
+    }
 }
 
 /// The current policy, swapped atomically by a reload.
@@ -141,6 +178,19 @@ impl Policy {
                     config.mcp.session_ttl,
                 )),
             },
+            sessions_service: match previous {
+                Some(previous) if old.is_some_and(|old| old.sessions == config.sessions) => {
+                    previous.sessions_service.clone()
+                }
+                _ if config.sessions.enabled => Some(Arc::new(SessionService::new(&config.sessions)?)),
+                _ => None,
+            },
+            session_upstreams: match previous {
+                Some(previous) if old.is_some_and(|old| old.upstream == config.upstream) => {
+                    Arc::clone(&previous.session_upstreams)
+                }
+                _ => Arc::new(SessionUpstreams::new(&config.upstream)),
+            },
             config,
         })
     }
@@ -165,6 +215,7 @@ impl Policy {
     pub fn breakers(&self) -> Vec<Arc<CircuitBreaker>> {
         let mut breakers = vec![Arc::clone(&self.upstream.breaker)];
         breakers.extend(self.passthrough_breaker.iter().cloned());
+        breakers.extend(self.session_upstreams.breakers());
         breakers
     }
 

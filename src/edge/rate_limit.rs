@@ -186,8 +186,13 @@ impl pingora::services::background::BackgroundService for Sweeper {
             tokio::select! {
                 _ = interval.tick() => {
                     // The limiter of the current policy (a reload may have replaced it).
-                    if let Some(limiter) = &self.policy.load().rate_limiter {
+                    let policy = self.policy.load();
+                    if let Some(limiter) = &policy.rate_limiter {
                         limiter.sweep();
+                    }
+                    // Expired credential sessions go too (each audited as SESSION_END).
+                    if let Some(sessions) = &policy.sessions_service {
+                        sessions.store.sweep();
                     }
                 }
                 _ = shutdown.changed() => return,

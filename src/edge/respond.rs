@@ -29,6 +29,12 @@ pub enum EdgeError {
     OriginNotAllowed,
     /// The principal lacks scopes the route requires (the challenge names them).
     InsufficientScope,
+    /// `/init`: the API URL or the credentials were not accepted.
+    CredentialsRejected,
+    /// `/init`: the API could not be asked (down, slow, or an error).
+    SessionValidationFailed,
+    /// A tool call named a credential session that does not exist (or expired).
+    UnknownSession,
     NotFound,
     MethodNotAllowed {
         allow: &'static str,
@@ -51,14 +57,14 @@ impl EdgeError {
     pub fn status(self) -> u16 {
         match self {
             EdgeError::BadRequest | EdgeError::InvalidContentLength => 400,
-            EdgeError::Unauthorized(_) => 401,
+            EdgeError::Unauthorized(_) | EdgeError::CredentialsRejected | EdgeError::UnknownSession => 401,
             EdgeError::OriginNotAllowed | EdgeError::InsufficientScope => 403,
             EdgeError::NotFound => 404,
             EdgeError::MethodNotAllowed { .. } => 405,
             EdgeError::PayloadTooLarge => 413,
             EdgeError::TooManyRequests { .. } => 429,
             EdgeError::HeadersTooLarge => 431,
-            EdgeError::Internal => 500,
+            EdgeError::Internal | EdgeError::SessionValidationFailed => 500,
             EdgeError::BadGateway => 502,
             EdgeError::ServiceUnavailable { .. } => 503,
             EdgeError::GatewayTimeout => 504,
@@ -68,7 +74,9 @@ impl EdgeError {
     fn public_message(self) -> &'static str {
         match self {
             EdgeError::BadRequest | EdgeError::InvalidContentLength => "bad request",
-            EdgeError::Unauthorized(_) => "unauthorized",
+            EdgeError::Unauthorized(_) | EdgeError::CredentialsRejected => "unauthorized",
+            EdgeError::UnknownSession => "unknown or expired session",
+            EdgeError::SessionValidationFailed => "could not validate the credentials",
             EdgeError::OriginNotAllowed => "origin not allowed",
             EdgeError::InsufficientScope => "insufficient scope",
             EdgeError::NotFound => "not found",

@@ -10,6 +10,10 @@ pub enum Route {
     Health,
     /// The MCP endpoint (`mcp.path`).
     Mcp,
+    /// `POST /init` (credential sessions).
+    Init,
+    /// `DELETE /sessions/{id}`.
+    SessionEnd,
     /// `GET /api/tools`.
     ToolList,
     /// `/api/tools/{name}`.
@@ -23,9 +27,11 @@ pub enum Route {
 }
 
 impl Route {
-    pub const ALL: [Route; 7] = [
+    pub const ALL: [Route; 9] = [
         Route::Health,
         Route::Mcp,
+        Route::Init,
+        Route::SessionEnd,
         Route::ToolList,
         Route::ToolCall,
         Route::ResourceMetadata,
@@ -36,6 +42,10 @@ impl Route {
     pub fn decide(_method: &Method, path: &str, policy: &Policy) -> Self {
         if path == "/health" {
             Route::Health
+        } else if policy.sessions_service.is_some() && path == "/init" {
+            Route::Init
+        } else if policy.sessions_service.is_some() && path.starts_with("/sessions/") {
+            Route::SessionEnd
         } else if policy.serves_mcp() && path == policy.config.mcp.path {
             Route::Mcp
         } else if policy.serves_mcp() && path == crate::mcp::rest::TOOLS_PATH {
@@ -69,6 +79,8 @@ impl Route {
             Route::Health => "health",
             Route::ResourceMetadata => "resource_metadata",
             Route::Mcp => "mcp",
+            Route::Init => "init",
+            Route::SessionEnd => "session_end",
             Route::ToolList => "tools_list",
             Route::ToolCall => "tools_call",
             Route::Passthrough => "passthrough",

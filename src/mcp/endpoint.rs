@@ -38,6 +38,8 @@ enum Answer {
     Error { status: u16, code: i64, message: String, data: Option<Value> },
     /// 403: the principal lacks the tool's scopes; carries the challenge.
     InsufficientScope(Option<HeaderValue>),
+    /// 401: `X-Session-Id` names no live credential session.
+    UnknownSession,
 }
 
 fn rpc_error(status: u16, code: i64, message: impl Into<String>) -> Answer {
@@ -139,6 +141,7 @@ async fn post(session: &mut Session, ctx: &mut RequestContext) -> Result<()> {
         Answer::Error { status, code, message, data } => {
             respond::write_json(session, ctx, status, &jsonrpc::error(&id, code, &message, data), &[]).await
         }
+        Answer::UnknownSession => respond::write_error(session, ctx, EdgeError::UnknownSession).await,
         Answer::InsufficientScope(challenge) => {
             ctx.scope_challenge = challenge;
             respond::write_error(session, ctx, EdgeError::InsufficientScope).await
@@ -205,7 +208,7 @@ async fn session_era(session: &Session, ctx: &mut RequestContext, method: &str, 
     match method {
         "ping" => Answer::Result(json!({})),
         "tools/list" => Answer::Result(json!({"tools": ctx.policy.catalogue.list(ctx.principal.as_ref())})),
-        "tools/call" => tools_call(ctx, params).await,
+        "tools/call" => tools_call(ctx, params, header(session, "x-session-id").map(str::to_string)).await,
         _ => rpc_error(200, jsonrpc::METHOD_NOT_FOUND, "method not found"),
     }
 }
@@ -253,7 +256,7 @@ async fn stateless(session: &Session, ctx: &mut RequestContext, method: &str, pa
             "ttlMs": LIST_TTL_MS,
             "cacheScope": cache_scope,
         })),
-        "tools/call" => match tools_call(ctx, params).await {
+        "tools/call" => match tools_call(ctx, params, header(session, "x-session-id").map(str::to_string)).await {
             Answer::Result(mut result) => {
                 result["resultType"] = json!("complete");
                 Answer::Result(result)
@@ -275,7 +278,7 @@ fn decode_header_value(value: &str) -> String {
         .unwrap_or_else(|| value.to_string())
 }
 
-async fn tools_call(ctx: &mut RequestContext, params: &Map<String, Value>) -> Answer {
+async fn tools_call(ctx: &mut RequestContext, params: &Map<String, Value>, session_id: Option<String>) -> Answer {
     let Some(name) = params.get("name").and_then(Value::as_str) else {
         return rpc_error(200, jsonrpc::INVALID_PARAMS, "params.name must be a string");
     };
@@ -294,16 +297,18 @@ async fn tools_call(ctx: &mut RequestContext, params: &Map<String, Value>) -> An
             HeaderValue::try_from(scopes::insufficient_scope_challenge(&tool.tool.scopes)).ok(),
         );
     }
-    let outcome = translate::call_tool(
-        &policy.upstream,
-        &policy.config.upstream.auth,
-        tool,
-        &arguments,
-        ctx.principal.as_ref(),
-        &ctx.request_id,
-        ctx.trace.as_ref().map(crate::telemetry::trace_context::TraceContext::child_traceparent),
-    )
-    .await;
+    let target = match translate::resolve_target(&policy, ctx.principal.as_ref(), session_id.as_deref()) {
+        Ok(target) => target,
+        Err(translate::TargetError::UnknownSession) => return Answer::UnknownSession,
+        Err(translate::TargetError::Credential(error)) => {
+            tracing::warn!(request_id = %ctx.request_id, tool = name, %error, "No upstream credential for a tool call");
+            let outcome = translate::ToolOutcome::unavailable_credential();
+            ctx.tool_record = Some(outcome.record(name, &Value::Object(arguments)));
+            return Answer::Result(outcome.result);
+        }
+    };
+    let traceparent = ctx.trace.as_ref().map(crate::telemetry::trace_context::TraceContext::child_traceparent);
+    let outcome = translate::call_tool(&target, tool, &arguments, &ctx.request_id, traceparent).await;
     ctx.tool_record = Some(outcome.record(name, &Value::Object(arguments)));
     Answer::Result(outcome.result)
 }

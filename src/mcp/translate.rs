@@ -11,7 +11,10 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde_json::{Map, Value, json};
 
 use super::catalogue::CatalogueTool;
-use crate::config::Tool;
+use std::sync::Arc;
+
+use crate::config::{Tool, UpstreamAuth};
+use crate::edge::Policy;
 use crate::edge::auth::Principal;
 use crate::upstream::{UpstreamClient, UpstreamError, UpstreamReply, UpstreamRequest, credentials};
 
@@ -34,6 +37,11 @@ pub struct ToolOutcome {
 }
 
 impl ToolOutcome {
+    /// The call cannot carry the credential its `upstream.auth` mode needs.
+    pub fn unavailable_credential() -> Self {
+        Self::error("the upstream credential for this call is not available", 502)
+    }
+
     /// The audit and metrics record of this call.
     pub fn record(&self, tool: &str, arguments: &Value) -> crate::edge::observe::ToolRecord {
         let outcome = crate::edge::observe::ToolRecord::outcome_for(self.rest_status, self.is_error());
@@ -58,33 +66,65 @@ impl ToolOutcome {
     }
 }
 
+/// Where a tool call goes and with which credential.
+pub struct CallTarget {
+    pub client: Arc<UpstreamClient>,
+    pub authorization: Option<HeaderValue>,
+}
+
+/// Why a call has no target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetError {
+    /// `upstream.auth.mode: session` and no live credential session for `X-Session-Id` (401).
+    UnknownSession,
+    /// No credential for the configured mode (a tool error).
+    Credential(credentials::CredentialError),
+}
+
+/// The upstream and credential for a call: the session's API and token with
+/// `upstream.auth.mode: session`, else `upstream.base_url` with `upstream.auth`.
+pub fn resolve_target(
+    policy: &Policy,
+    principal: Option<&Principal>,
+    session_id: Option<&str>,
+) -> Result<CallTarget, TargetError> {
+    if policy.config.upstream.auth != UpstreamAuth::Session {
+        let authorization =
+            credentials::authorization(&policy.config.upstream.auth, principal).map_err(TargetError::Credential)?;
+        return Ok(CallTarget { client: Arc::clone(&policy.upstream), authorization });
+    }
+    let service = policy.sessions_service.as_ref().ok_or(TargetError::UnknownSession)?;
+    let session =
+        service.store.get(session_id.ok_or(TargetError::UnknownSession)?).ok_or(TargetError::UnknownSession)?;
+    let caller = principal.map(|principal| format!("{}:{}", principal.method.as_str(), principal.subject));
+    if session.owner.is_some() && session.owner != caller {
+        return Err(TargetError::UnknownSession);
+    }
+    let client = policy.session_upstreams.client_for(&session.api_url).map_err(|_| TargetError::UnknownSession)?;
+    let mut authorization = HeaderValue::try_from(format!("Bearer {}", session.token.0))
+        .map_err(|_| TargetError::Credential(credentials::CredentialError::InvalidHeader))?;
+    authorization.set_sensitive(true);
+    Ok(CallTarget { client, authorization: Some(authorization) })
+}
+
 /// Validates, calls the upstream and maps the reply.
 pub async fn call_tool(
-    upstream: &UpstreamClient,
-    upstream_auth: &crate::config::UpstreamAuth,
+    target: &CallTarget,
     tool: &CatalogueTool,
     arguments: &Map<String, Value>,
-    principal: Option<&Principal>,
     request_id: &str,
     traceparent: Option<String>,
 ) -> ToolOutcome {
     if let Err(message) = tool.validate(&Value::Object(arguments.clone())) {
         return ToolOutcome::error(message, 400);
     }
-    let request = match build_request(upstream, &tool.tool, arguments) {
+    let upstream = target.client.as_ref();
+    let mut request = match build_request(upstream, &tool.tool, arguments) {
         Ok(request) => request,
         Err(message) => return ToolOutcome::error(message, 400),
     };
-    let mut request = request;
-    match credentials::authorization(upstream_auth, principal) {
-        Ok(Some(value)) => {
-            request.headers.insert(http::header::AUTHORIZATION, value);
-        }
-        Ok(None) => {}
-        Err(error) => {
-            tracing::warn!(request_id, tool = %tool.tool.name, %error, "No upstream credential for a tool call");
-            return ToolOutcome::error("the upstream credential for this call is not available", 502);
-        }
+    if let Some(value) = &target.authorization {
+        request.headers.insert(http::header::AUTHORIZATION, value.clone());
     }
     if let Ok(value) = HeaderValue::from_str(request_id) {
         request.headers.insert("x-request-id", value);

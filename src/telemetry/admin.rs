@@ -39,7 +39,10 @@ impl ServeHttp for AdminApp {
         match request.uri.path() {
             "/healthz" => json(200, &serde_json::json!({"status": "ok"})),
             "/metrics" => {
-                for breaker in self.policy.load().breakers() {
+                let policy = self.policy.load();
+                let sessions = policy.sessions_service.as_ref().map_or(0, |service| service.store.len());
+                super::metrics::METRICS.credential_sessions.set(sessions as i64);
+                for breaker in policy.breakers() {
                     super::metrics::METRICS.set_circuit_state(&breaker.name, breaker.state().code());
                 }
                 let body = super::metrics::METRICS.encode().into_bytes();

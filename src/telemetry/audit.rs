@@ -77,6 +77,9 @@ pub struct AuditEvent {
     pub is_error: Option<bool>,
     #[serde(rename = "upstream.status_code", skip_serializing_if = "Option::is_none")]
     pub upstream_status: Option<u16>,
+    /// A credential session, as the first 8 hex digits of its id's SHA-256.
+    #[serde(rename = "session.id", skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
     #[serde(rename = "upstream.name", skip_serializing_if = "Option::is_none")]
     pub upstream: Option<String>,
     #[serde(rename = "trace.id", skip_serializing_if = "Option::is_none")]

@@ -79,6 +79,7 @@ pub struct Metrics {
     audit_dropped_seen: AtomicU64,
     pub config_reloads: Family<OutcomeLabel, Counter>,
     pub cert_expiry: Gauge,
+    pub credential_sessions: Gauge,
     pub build_info: Family<BuildLabels, Gauge>,
 }
 
@@ -145,6 +146,8 @@ impl Metrics {
             prometheus_client::registry::Unit::Seconds,
             cert_expiry.clone(),
         );
+        let credential_sessions = Gauge::default();
+        registry.register("credential_sessions", "Live credential sessions (POST /init)", credential_sessions.clone());
         let build_info = Family::<BuildLabels, Gauge>::default();
         build_info
             .get_or_create(&BuildLabels { version: env!("CARGO_PKG_VERSION"), commit: env!("MCP_EDGE_GIT_COMMIT") })
@@ -165,6 +168,7 @@ impl Metrics {
             audit_dropped_seen: AtomicU64::new(0),
             config_reloads,
             cert_expiry,
+            credential_sessions,
             build_info,
         }
     }

@@ -105,6 +105,43 @@ impl Builder<'_> {
         tools
     }
 
+    /// With credential sessions on, `validate_settings` re-checks the calling session's
+    /// credentials (POST `{apiUrl}{validate_path}`), unless the policy declares its own.
+    /// Session-mode upstream auth needs sessions.
+    pub(super) fn with_builtin_tools(
+        &mut self,
+        mut tools: Vec<Tool>,
+        sessions: &Sessions,
+        upstream: &Upstream,
+    ) -> Vec<Tool> {
+        if upstream.auth == UpstreamAuth::Session && !sessions.enabled {
+            self.problem(
+                Source::Document,
+                "upstream.auth.mode",
+                "session needs credential sessions: set sessions.enabled: true",
+            );
+        }
+        if sessions.enabled && !tools.iter().any(|tool| tool.name == "validate_settings") {
+            match PathTemplate::parse(&sessions.validate_path) {
+                Ok(path) => tools.push(Tool {
+                    name: "validate_settings".to_string(),
+                    description: "Check that the API accepts the credentials of this session".to_string(),
+                    method: http::Method::POST,
+                    path,
+                    input_schema: serde_json::json!({"type": "object", "properties": {}}),
+                    output_schema: None,
+                    idempotent: true,
+                    scopes: Vec::new(),
+                    query: None,
+                    body: None,
+                    headers: std::collections::BTreeMap::new(),
+                }),
+                Err(message) => self.problem(Source::Document, "sessions.validate_path", message),
+            }
+        }
+        tools
+    }
+
     fn tool_method(&mut self, raw_tool: &RawTool, key: &str) -> http::Method {
         let Some(located) = &raw_tool.method else { return http::Method::GET };
         match located.value.to_ascii_uppercase().as_str() {
