@@ -97,6 +97,8 @@ fn with_principal(event: &mut AuditEvent, principal: &Principal) {
 /// Emits the request's audit events and records its metrics.
 pub fn finish_request(ctx: &RequestContext, method: &str, path: &str, status: u16) {
     let elapsed = ctx.started.elapsed();
+    // A credential-session id is a credential: its path is logged as the template.
+    let path = if ctx.route == super::route::Route::SessionEnd { "/sessions/{id}" } else { path };
     if ctx.cors == CorsDecision::Rejected {
         METRICS.cors_rejected.inc();
         let mut event = base_event(ctx, action::CORS_REJECTED, "failure", method, path);

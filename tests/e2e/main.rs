@@ -14,6 +14,7 @@ mod mcp;
 mod passthrough;
 mod reload;
 mod resilience;
+mod sessions;
 mod shutdown;
 mod telemetry;
 mod tls;

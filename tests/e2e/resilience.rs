@@ -97,7 +97,7 @@ async fn the_breaker_opens_fails_fast_probes_and_recovers() {
     let api = MockApi::start().await;
     let retry = "{attempts: 1, backoff: 10ms, max_backoff: 50ms, budget_percent: 20}";
     let breaker = "{failure_threshold: 3, open_for: 1s, half_open_probes: 1}";
-    let edge = TestEdge::new(&policy(&api.url(), retry, breaker)).start();
+    let edge = TestEdge::new(&policy(&api.url(), retry, breaker)).audit_file(None, 1024).start();
     let arguments = r#"{"key":"down","failures":3,"code":503}"#;
     for _ in 0..3 {
         assert_eq!(call(&edge, "flaky_get", arguments).await.0, 502);
@@ -120,6 +120,14 @@ async fn the_breaker_opens_fails_fast_probes_and_recovers() {
     assert_eq!(api.flaky_hits("down"), 4);
     let readiness = admin_body(edge.admin, "/readyz").expect("readyz");
     assert!(readiness.contains(r#""circuit":"closed""#), "{readiness}");
+    let events = edge.wait_audit(|events| events.iter().any(|event| event["event.action"] == "CIRCUIT_CLOSED"));
+    let transitions: Vec<&str> = events
+        .iter()
+        .filter(|event| event["event.action"].as_str().is_some_and(|action| action.starts_with("CIRCUIT_")))
+        .filter_map(|event| event["event.action"].as_str())
+        .collect();
+    assert_eq!(transitions, ["CIRCUIT_OPEN", "CIRCUIT_CLOSED"]);
+    assert!(events.iter().any(|event| event["event.action"] == "CIRCUIT_OPEN" && event["upstream.name"].as_str().is_some()));
 }
 
 #[tokio::test]

@@ -41,6 +41,7 @@ impl MockApi {
             .route("/slow", get(slow))
             .route("/status/{code}", any(status))
             .route("/flaky/{key}/{failures}/{code}", any(flaky))
+            .route("/api/{behaviour}/settings/validate", any(validate))
             .fallback(any(echo))
             .with_state(Arc::clone(&controls));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind mock api");
@@ -93,6 +94,27 @@ async fn flaky(
         return (status, [("content-type", "application/json")], r#"{"title":"flaky"}"#).into_response();
     }
     Json(serde_json::json!({"hit": hit})).into_response()
+}
+
+/// A credential-validation endpoint: `ok` 200, `forbidden` 403, `error` 500, `slow` 200 after
+/// 3 s. Hits are counted under `validate-{behaviour}`.
+async fn validate(
+    State(controls): State<Arc<Controls>>,
+    axum::extract::Path(behaviour): axum::extract::Path<String>,
+) -> Response {
+    controls.requests.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    *controls.flaky_hits.lock().expect("lock").entry(format!("validate-{behaviour}")).or_insert(0) += 1;
+    match behaviour.as_str() {
+        "ok" => Json(serde_json::json!({"valid": true})).into_response(),
+        "forbidden" => {
+            (axum::http::StatusCode::FORBIDDEN, r#"{"title":"Forbidden: token for the wrong tenant"}"#).into_response()
+        }
+        "slow" => {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            Json(serde_json::json!({"valid": true})).into_response()
+        }
+        _ => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "stack trace with secrets").into_response(),
+    }
 }
 
 async fn echo(
