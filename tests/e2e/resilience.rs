@@ -127,7 +127,9 @@ async fn the_breaker_opens_fails_fast_probes_and_recovers() {
         .filter_map(|event| event["event.action"].as_str())
         .collect();
     assert_eq!(transitions, ["CIRCUIT_OPEN", "CIRCUIT_CLOSED"]);
-    assert!(events.iter().any(|event| event["event.action"] == "CIRCUIT_OPEN" && event["upstream.name"].as_str().is_some()));
+    assert!(
+        events.iter().any(|event| event["event.action"] == "CIRCUIT_OPEN" && event["upstream.name"].as_str().is_some())
+    );
 }
 
 #[tokio::test]
