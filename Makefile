@@ -6,7 +6,7 @@
 CARGO ?= cargo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup demo test lint packaging check fmt
+.PHONY: setup demo test lint packaging check fmt bench microbench
 
 setup:
 	@missing=""; \
@@ -37,3 +37,11 @@ check: lint test packaging
 
 fmt:
 	$(CARGO) fmt
+
+# Side-by-side benchmark against nginx with the same policy (see bench/README.md).
+bench: setup
+	bench/run.sh
+
+# Criterion micro-benchmarks of the hot functions.
+microbench: setup
+	$(CARGO) bench --locked --bench hot_paths

@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""Turns bench/run.sh's raw results into bench/results/latest.{json,md}: each figure for nginx and
+mcp-edge (median with min-max over the rounds) and the per-round ratio, with the targets."""
+import json
+import statistics
+import sys
+
+results_path, memory_path, machine, commit, json_out, md_out = sys.argv[1:7]
+rows = [json.loads(line) for line in open(results_path)]
+memory = json.load(open(memory_path))
+
+
+def by(scenario, system):
+    return {row["round"]: row["value"] for row in rows if row["scenario"] == scenario and row["system"] == system}
+
+
+def summary(values):
+    values = list(values)
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)} if values else None
+
+
+def fmt(stat, digits=0):
+    if stat is None:
+        return "-"
+    f = f"{{:.{digits}f}}"
+    return f"{f.format(stat['median'])} ({f.format(stat['min'])}-{f.format(stat['max'])})"
+
+
+table = []
+report = {"machine": machine, "commit": commit, "figures": {}}
+
+
+def throughput(name, scenario, label):
+    nginx, edge = by(scenario, "nginx"), by(scenario, "mcp-edge")
+    ratios = [edge[r] / nginx[r] for r in edge if r in nginx and nginx[r]]
+    entry = {"nginx": summary(nginx.values()), "mcp-edge": summary(edge.values()), "ratio": summary(ratios), "target": ">= 1.0"}
+    entry["met"] = bool(ratios) and statistics.median(ratios) >= 1.0
+    report["figures"][name] = entry
+    table.append((label, fmt(entry["nginx"]), fmt(entry["mcp-edge"]), fmt(entry["ratio"], 2), entry["target"], entry["met"]))
+
+
+def added_latency(name, percentile, label, target_ratio):
+    direct = by("direct", "upstream")
+    nginx, edge = by("latency_1000rps", "nginx"), by("latency_1000rps", "mcp-edge")
+    added = lambda runs: {r: runs[r][percentile] - direct[r][percentile] for r in runs if r in direct}
+    nginx_added, edge_added = added(nginx), added(edge)
+    ratios = [edge_added[r] / nginx_added[r] for r in edge_added if r in nginx_added and nginx_added[r] > 0]
+    entry = {"nginx": summary(nginx_added.values()), "mcp-edge": summary(edge_added.values()), "ratio": summary(ratios), "unit": "ms"}
+    if target_ratio:
+        entry["target"] = "<= nginx"
+        entry["met"] = bool(edge_added) and statistics.median(edge_added.values()) <= statistics.median(nginx_added.values())
+    report["figures"][name] = entry
+    table.append((label, fmt(entry["nginx"], 3), fmt(entry["mcp-edge"], 3), fmt(entry["ratio"], 2), entry.get("target", ""), entry.get("met")))
+
+
+throughput("h1_rps", "h1_rps", "Passthrough HTTP/1.1 (req/s)")
+throughput("h2_rps", "h2_rps", "Passthrough HTTP/2 (req/s)")
+added_latency("added_p50_ms", "p50_ms", "Added p50 at 1000 req/s (ms)", False)
+added_latency("added_p99_ms", "p99_ms", "Added p99 at 1000 req/s (ms)", True)
+throughput("rps_401", "rps_401", "401 path, keep-alive (req/s)")
+throughput("rps_429", "rps_429", "429 path, keep-alive (req/s)")
+
+rest, mcp = by("rest_direct", "upstream"), by("mcp_tools_call", "mcp-edge")
+mcp_added = [mcp[r]["p99_ms"] - rest[r]["p99_ms"] for r in mcp if r in rest]
+entry = {"mcp-edge": summary(mcp_added), "unit": "ms", "target": "<= 1 ms"}
+entry["met"] = bool(mcp_added) and statistics.median(mcp_added) <= 1.0
+report["figures"]["mcp_tools_call_added_p99_ms"] = entry
+table.append(("MCP tools/call p99 over direct REST (ms)", "-", fmt(entry["mcp-edge"], 3), "-", entry["target"], entry["met"]))
+
+mib = lambda kib: kib / 1024
+idle = {system: mib(value) for system, value in memory["idle_pss_kib"].items()}
+loaded = {system: mib(value) for system, value in memory["loaded_kib"].items()}
+report["figures"]["idle_mib"] = {**idle, "target": "<= 20 MiB", "met": idle["mcp-edge"] <= 20}
+report["figures"]["loaded_mib"] = {**loaded, "target": "<= 40 MiB", "met": loaded["mcp-edge"] <= 40}
+table.append(("Idle memory, PSS (MiB)", f"{idle['nginx']:.1f}", f"{idle['mcp-edge']:.1f}", "-", "<= 20 MiB", idle["mcp-edge"] <= 20))
+table.append(("Memory under load (MiB; mcp-edge peak RSS)", f"{loaded['nginx']:.1f}", f"{loaded['mcp-edge']:.1f}", "-", "<= 40 MiB", loaded["mcp-edge"] <= 40))
+
+json.dump(report, open(json_out, "w"), indent=2)
+lines = [
+    f"Machine: {machine}; commit {commit}. Median (min-max) over the rounds; ratio = mcp-edge / nginx per round.",
+    "",
+    "| figure | nginx | mcp-edge | ratio | target | met |",
+    "|---|---|---|---|---|---|",
+]
+for label, nginx, edge, ratio, target, met in table:
+    lines.append(f"| {label} | {nginx} | {edge} | {ratio} | {target} | {'yes' if met else ('no' if met is False else '')} |")
+open(md_out, "w").write("\n".join(lines) + "\n")

@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: mcp-edge against nginx with the same policy, on this machine.
+#
+# The system under test (nginx or mcp-edge, one worker each) is pinned to CPU 1; the load
+# generators and the upstream stand-in (nginx returning ~1 KB of JSON) share CPU 0. Runs are
+# interleaved A/B over ROUNDS rounds; every figure is reported for both with the ratio
+# (median, min-max). Before anything is timed, both must give 21 x 200 + 4 x 429 on 25
+# back-to-back requests, 401 for a bad token and 204 for a CORS preflight.
+#
+# Environment: ROUNDS (3), RUN_SECONDS (5), BENCH_DIR (/tmp/mcp-edge-bench).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+rounds=${ROUNDS:-3}
+seconds=${RUN_SECONDS:-5}
+work=${BENCH_DIR:-/tmp/mcp-edge-bench}
+token=BENCHTOKEN
+rm -rf "$work" && mkdir -p "$work"
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+say() { printf '== %s\n' "$*" >&2; }
+
+# --- tools ------------------------------------------------------------------------------
+missing=()
+for tool in nginx:nginx wrk:wrk h2load:nghttp2-client taskset:util-linux curl:curl; do
+  command -v "${tool%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${tool%%:*}" ] || missing+=("${tool##*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing ${missing[*]}"
+  sudo_cmd=$([ "$(id -u)" = 0 ] || echo sudo)
+  $sudo_cmd apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+cpus=$(nproc)
+sut_cpu=1; load_cpu=0
+if [ "$cpus" -lt 2 ]; then sut_cpu=0; say "only one CPU: the system under test shares it with the load"; fi
+
+say "building mcp-edge and the load generator (release)"
+cargo build --release --locked --features bench-tools --bin mcp-edge --bin mcp-edge-loadgen >&2
+edge_bin=$root/target/release/mcp-edge
+loadgen=$root/target/release/mcp-edge-loadgen
+
+# --- services ---------------------------------------------------------------------------
+body=$(python3 -c 'import json; print(json.dumps({"jsonrpc":"2.0","id":1,"result":{"items":[{"id":i,"name":"item-%04d"%i,"tags":["a","b"]} for i in range(22)]}}, separators=(",",":")))')
+render() { sed -e "s#__WORK__#$work#g" -e "s#__ROOT__#$root#g" -e "s#__BODY__#${body//\"/\\\"}#g" "$1"; }
+render bench/nginx-upstream.conf > "$work/upstream.conf"
+render bench/nginx-edge.conf > "$work/nginx.conf"
+mkdir -p "$work/nginx-prefix/logs"
+taskset -c "$load_cpu" "$nginx_bin" -p "$work/nginx-prefix" -c "$work/upstream.conf" & pids+=($!)
+taskset -c "$sut_cpu" "$nginx_bin" -p "$work/nginx-prefix" -c "$work/nginx.conf" & pids+=($!)
+nginx_master=$!
+
+start_edge() { # port admin rpm burst
+  sed -e "s#__WORK__#$work#g" -e "s#__ROOT__#$root#g" -e "s#__PORT__#$1#g" -e "s#__ADMIN__#$2#g" \
+      -e "s#__RPM__#$3#g" -e "s#__BURST__#$4#g" bench/mcp-edge.yaml > "$work/edge-$1.yaml"
+  taskset -c "$sut_cpu" "$edge_bin" run --config "$work/edge-$1.yaml" 2>"$work/edge-$1.log" & pids+=($!)
+}
+start_edge 19443 19901 6000000 1000000
+edge_pid=$!
+start_edge 19444 19902 100 20
+
+wait_up() { for _ in $(seq 100); do curl -sk -o /dev/null "$1" && return 0; sleep 0.1; done; say "$1 did not come up"; exit 1; }
+for url in http://127.0.0.1:18080/ https://127.0.0.1:18443/ https://127.0.0.1:18444/ http://127.0.0.1:19901/readyz http://127.0.0.1:19902/readyz; do wait_up "$url"; done
+sleep 2
+nginx_pids() { pgrep -f "nginx.*$work/nginx.conf" | tr '\n' ' '; }
+rss_kib() { local total=0; for pid in "$@"; do total=$((total + $(awk '/^Pss:/ {print $2}' "/proc/$pid/smaps_rollup"))); done; echo "$total"; }
+idle_edge=$(rss_kib "$edge_pid")
+idle_nginx=$(rss_kib $(nginx_pids))
+
+# --- parity -----------------------------------------------------------------------------
+ca=$root/certs.example/ca.crt
+parity() { # url -> "200:21 429:4"
+  local urls=(); for _ in $(seq 25); do urls+=(-o /dev/null "$1"); done
+  curl -s --cacert "$ca" -H "Authorization: Bearer $token" -w '%{http_code}\n' "${urls[@]}" | sort | uniq -c | awk '{printf "%s:%s ", $2, $1}'
+}
+for system in nginx:18444:18443 mcp-edge:19444:19443; do
+  IFS=: read -r name strict fast <<< "$system"
+  got=$(parity "https://127.0.0.1:$strict/items")
+  say "parity $name: $got"
+  [ "$got" = "200:21 429:4 " ] || { say "parity failed for $name: expected 21 x 200 + 4 x 429"; exit 1; }
+  # (on the unlimited port: mcp-edge limits before it authenticates, nginx after)
+  bad=$(curl -s --cacert "$ca" -H "Authorization: Bearer wrong" -o /dev/null -w '%{http_code}' "https://127.0.0.1:$fast/items")
+  [ "$bad" = 401 ] || { say "parity failed: a bad token gave $bad on $name"; exit 1; }
+done
+
+# --- measurements -----------------------------------------------------------------------
+results=$work/results.jsonl
+load() { taskset -c "$load_cpu" "$@"; }
+wrk_rps() { load wrk -t1 -c64 -d"${seconds}s" -H "Authorization: Bearer $1" "$2" | awk '/Requests\/sec/ {print $2}'; }
+h2_rps() { load h2load -c16 -m10 -D "$seconds" -H "authorization: Bearer $token" "$1" 2>/dev/null | awk '/^finished in/ {gsub(",", "", $4); print $4}'; }
+latency() { load "$loadgen" --rate 1000 --seconds "$seconds" --connections 16 "$@"; }
+record() { echo "{\"round\":$1,\"scenario\":\"$2\",\"system\":\"$3\",\"value\":$4}" >> "$results"; }
+port_of() { [ "$1" = nginx ] && echo "$2" || echo "$3"; }
+
+for round in $(seq "$rounds"); do
+  order=(nginx mcp-edge); [ $((round % 2)) = 0 ] && order=(mcp-edge nginx)
+  say "round $round/$rounds (${order[*]})"
+  direct=$(latency --url http://127.0.0.1:18080/items)
+  echo "{\"round\":$round,\"scenario\":\"direct\",\"system\":\"upstream\",\"value\":$direct}" >> "$results"
+  for system in "${order[@]}"; do
+    fast=$(port_of "$system" 18443 19443); strict=$(port_of "$system" 18444 19444)
+    record "$round" h1_rps "$system" "$(wrk_rps "$token" "https://127.0.0.1:$fast/items")"
+    record "$round" h2_rps "$system" "$(h2_rps "https://127.0.0.1:$fast/items")"
+    record "$round" latency_1000rps "$system" "$(latency --url "https://127.0.0.1:$fast/items" --ca "$ca" --header "Authorization: Bearer $token")"
+    record "$round" rps_401 "$system" "$(wrk_rps wrong "https://127.0.0.1:$fast/items")"
+    record "$round" rps_429 "$system" "$(wrk_rps "$token" "https://127.0.0.1:$strict/items")"
+  done
+  rest=$(latency --url http://127.0.0.1:18080/api/items/1)
+  echo "{\"round\":$round,\"scenario\":\"rest_direct\",\"system\":\"upstream\",\"value\":$rest}" >> "$results"
+  call='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_item","arguments":{"id":"1"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}'
+  mcp=$(latency --url https://127.0.0.1:19443/mcp --ca "$ca" --method POST --body "$call" \
+        --header "Authorization: Bearer $token" --header "Content-Type: application/json" \
+        --header "MCP-Protocol-Version: 2026-07-28" --header "Mcp-Method: tools/call" --header "Mcp-Name: get_item")
+  record "$round" mcp_tools_call mcp-edge "$mcp"
+done
+loaded_edge=$(awk '/VmHWM/ {print $2}' "/proc/$edge_pid/status")
+loaded_nginx=$(rss_kib $(nginx_pids))
+cat > "$work/memory.json" <<JSON
+{"idle_pss_kib":{"mcp-edge":$idle_edge,"nginx":$idle_nginx},"loaded_kib":{"mcp-edge":$loaded_edge,"nginx":$loaded_nginx}}
+JSON
+
+mkdir -p bench/results
+machine="$(nproc) CPUs, $(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | xargs), $(uname -r), nginx $("$nginx_bin" -v 2>&1 | cut -d/ -f2), $(rustc --version)"
+python3 bench/report.py "$results" "$work/memory.json" "$machine" "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+  bench/results/latest.json bench/results/latest.md
+cat bench/results/latest.md
