@@ -7,6 +7,14 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use mcp_edge::{config, demo, healthcheck, server, telemetry};
 
+/// mimalloc instead of glibc malloc: a proxy allocates and frees small buffers on every
+/// request, and glibc's allocator cost a fifth of the CPU time of a saturated edge; mimalloc
+/// gave 25 % more requests per second (see `bench/README.md`). It is small and builds in
+/// seconds. `.cargo/config.toml` turns off its eager arena commit, which kept 10 MiB more
+/// resident for no measurable speed.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const EXIT_RUNTIME: u8 = 1;
 const EXIT_CONFIG: u8 = 78;
 

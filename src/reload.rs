@@ -174,7 +174,7 @@ impl Reloader {
             METRICS.config_reloads.get_or_create(&OutcomeLabel { outcome: "success" }).inc();
             let mut event = AuditEvent::new(action::CONFIG_RELOAD, "success");
             if !restart_needed.is_empty() {
-                event.reason = Some(format!("restart_required: {}", restart_needed.join(", ")));
+                event.reason = Some(format!("restart_required: {}", restart_needed.join(", ")).into());
             }
             audit::emit(event);
             tracing::info!("Policy reloaded");
@@ -188,7 +188,7 @@ impl Reloader {
             METRICS.config_reloads.get_or_create(&OutcomeLabel { outcome: "failure" }).inc();
         }
         let mut event = AuditEvent::new(event_action, "failure");
-        event.reason = Some(reason.to_string());
+        event.reason = Some(reason.into());
         audit::emit(event);
     }
 

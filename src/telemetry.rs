@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod audit;
+mod audit_writer;
 pub mod logging;
 pub mod metrics;
 pub mod trace_context;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::auth::{AuthFailure, Principal};
+use super::auth::AuthFailure;
 use super::context::RequestContext;
 use super::cors::CorsDecision;
 use super::rate_limit::RateDecision;
@@ -70,28 +70,24 @@ impl ToolRecord {
     }
 }
 
-fn base_event(
-    ctx: &RequestContext,
+fn base_event<'a>(
+    ctx: &'a RequestContext,
     action: &'static str,
     outcome: &'static str,
-    method: &str,
-    path: &str,
-) -> AuditEvent {
+    method: &'a str,
+    path: &'a str,
+) -> AuditEvent<'a> {
     let mut event = AuditEvent::new(action, outcome);
-    event.request_id = Some(ctx.request_id.clone());
-    event.source_ip = ctx.client_ip.map(|ip| ip.to_string());
-    event.method = Some(method.to_string());
-    event.path = Some(path.to_string());
-    event.trace_id = ctx.trace.as_ref().map(|trace| trace.trace_id.clone());
+    event.request_id = Some(ctx.request_id.as_str().into());
+    event.source_ip = ctx.client_ip;
+    event.method = Some(method.into());
+    event.path = Some(path.into());
+    event.trace_id = ctx.trace.as_ref().map(|trace| trace.trace_id.as_str().into());
     if let Some(principal) = &ctx.principal {
-        with_principal(&mut event, principal);
+        event.user_id = Some(principal.subject.as_str().into());
+        event.auth_method = Some(principal.method.as_str());
     }
     event
-}
-
-fn with_principal(event: &mut AuditEvent, principal: &Principal) {
-    event.user_id = Some(principal.subject.clone());
-    event.auth_method = Some(principal.method.as_str());
 }
 
 /// Emits the request's audit events and records its metrics.
@@ -102,13 +98,13 @@ pub fn finish_request(ctx: &RequestContext, method: &str, path: &str, status: u1
     if ctx.cors == CorsDecision::Rejected {
         METRICS.cors_rejected.inc();
         let mut event = base_event(ctx, action::CORS_REJECTED, "failure", method, path);
-        event.reason = Some("origin_not_allowed".to_string());
+        event.reason = Some("origin_not_allowed".into());
         audit::emit(event);
     }
     if let Some(RateDecision::Limited { .. }) = ctx.rate_limit {
         METRICS.rate_limited.inc();
         let mut event = base_event(ctx, action::RATE_LIMITED, "failure", method, path);
-        event.reason = Some("rate_limited".to_string());
+        event.reason = Some("rate_limited".into());
         audit::emit(event);
     }
     match &ctx.auth_record {
@@ -120,7 +116,7 @@ pub fn finish_request(ctx: &RequestContext, method: &str, path: &str, status: u1
                 .get_or_create(&crate::telemetry::metrics::ReasonLabel { reason: failure.reason() })
                 .inc();
             let mut event = base_event(ctx, action::AUTH_FAILED, "failure", method, path);
-            event.reason = Some(failure.reason().to_string());
+            event.reason = Some(failure.reason().into());
             audit::emit(event);
         }
     }
@@ -134,20 +130,20 @@ pub fn finish_request(ctx: &RequestContext, method: &str, path: &str, status: u1
         }
         let mut event =
             base_event(ctx, action::TOOL_EXECUTE, if tool.is_error { "failure" } else { "success" }, method, path);
-        event.tool = Some(tool.tool.clone());
-        event.mcp_method = ctx.mcp_method.clone();
+        event.tool = Some(tool.tool.as_str().into());
+        event.mcp_method = ctx.mcp_method.as_deref().map(Into::into);
         event.is_error = Some(tool.is_error);
-        event.reason = tool.is_error.then(|| tool.outcome.to_string());
+        event.reason = tool.is_error.then_some(tool.outcome.into());
         event.upstream_status = tool.upstream_status;
         event.duration_ns = tool.upstream_duration.map(|duration| duration.as_nanos() as u64);
-        event.arguments = Some(tool.arguments.clone());
+        event.arguments = Some(std::borrow::Cow::Borrowed(&tool.arguments));
         audit::emit(event);
     }
     if let Some(record) = &ctx.session_record {
         let outcome = if record.action == action::SESSION_REJECTED { "failure" } else { "success" };
         let mut event = base_event(ctx, record.action, outcome, method, path);
-        event.reason = record.reason.map(str::to_string);
-        event.session_id = record.session.clone();
+        event.reason = record.reason.map(Into::into);
+        event.session_id = record.session.as_deref().map(Into::into);
         audit::emit(event);
     }
     let route = ctx.route.name();
@@ -157,6 +153,6 @@ pub fn finish_request(ctx: &RequestContext, method: &str, path: &str, status: u1
         base_event(ctx, action::HTTP_REQUEST, if status < 400 { "success" } else { "failure" }, method, path);
     event.status = Some(status);
     event.duration_ns = Some(elapsed.as_nanos() as u64);
-    event.mcp_method = ctx.mcp_method.clone();
+    event.mcp_method = ctx.mcp_method.as_deref().map(Into::into);
     audit::emit(event);
 }

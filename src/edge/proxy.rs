@@ -151,9 +151,8 @@ impl ProxyHttp for EdgeProxy {
             }
         }
         let status = session.response_written().map_or(0, |response| response.status.as_u16());
-        let method = session.req_header().method.as_str().to_string();
-        let path = session.req_header().uri.path().to_string();
-        super::observe::finish_request(ctx, &method, &path, status);
+        let request = session.req_header();
+        super::observe::finish_request(ctx, request.method.as_str(), request.uri.path(), status);
         tracing::debug!(
             request_id = %ctx.request_id,
             route = ctx.route.name(),

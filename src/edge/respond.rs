@@ -142,19 +142,18 @@ pub fn remove_upstream_cors(response: &mut ResponseHeader) {
 }
 
 fn add_vary_origin(response: &mut ResponseHeader) -> Result<()> {
-    let existing: Vec<String> = response
+    let mentions_origin = response
         .headers
         .get_all(http::header::VARY)
         .iter()
         .filter_map(|value| value.to_str().ok())
-        .map(str::to_string)
-        .collect();
-    let mentions_origin = existing.iter().flat_map(|value| value.split(',')).any(|token| {
-        let token = token.trim();
-        token.eq_ignore_ascii_case("origin") || token == "*"
-    });
+        .flat_map(|value| value.split(','))
+        .any(|token| {
+            let token = token.trim();
+            token.eq_ignore_ascii_case("origin") || token == "*"
+        });
     if !mentions_origin {
-        response.append_header(http::header::VARY, "Origin")?;
+        response.append_header(http::header::VARY, HeaderValue::from_static("Origin"))?;
     }
     Ok(())
 }
@@ -164,8 +163,14 @@ pub async fn write_error(session: &mut Session, ctx: &RequestContext, error: Edg
     if error == EdgeError::InvalidContentLength {
         session.set_keepalive(None);
     }
-    let body = serde_json::json!({"error": error.public_message(), "request_id": ctx.request_id});
-    write_json(session, ctx, error.status(), &body, &error.extra_headers(ctx)).await
+    #[derive(serde::Serialize)]
+    struct ErrorBody<'a> {
+        error: &'static str,
+        request_id: &'a str,
+    }
+    let body = serde_json::to_vec(&ErrorBody { error: error.public_message(), request_id: &ctx.request_id })
+        .map_err(|_| pingora::Error::new(pingora::ErrorType::InternalError))?;
+    write_json_bytes(session, ctx, error.status(), Bytes::from(body), &error.extra_headers(ctx)).await
 }
 
 /// Writes a JSON response and keeps the connection reusable.
@@ -176,7 +181,16 @@ pub async fn write_json(
     body: &serde_json::Value,
     headers: &[(HeaderName, HeaderValue)],
 ) -> Result<()> {
-    let body = Bytes::from(body.to_string());
+    write_json_bytes(session, ctx, status, Bytes::from(body.to_string()), headers).await
+}
+
+async fn write_json_bytes(
+    session: &mut Session,
+    ctx: &RequestContext,
+    status: u16,
+    body: Bytes,
+    headers: &[(HeaderName, HeaderValue)],
+) -> Result<()> {
     let mut response = ResponseHeader::build(status, Some(12 + headers.len()))?;
     response.insert_header(http::header::CONTENT_TYPE, "application/json")?;
     response.insert_header(http::header::CONTENT_LENGTH, body.len())?;

@@ -40,8 +40,8 @@ impl std::fmt::Debug for SessionService {
 /// Audits sessions that end outside a request (expiry, eviction).
 fn audit_end(id_digest: &str, reason: EndReason) {
     let mut event = AuditEvent::new(action::SESSION_END, "success");
-    event.session_id = Some(id_digest.to_string());
-    event.reason = Some(reason.as_str().to_string());
+    event.session_id = Some(id_digest.into());
+    event.reason = Some(reason.as_str().into());
     audit::emit(event);
 }
 

@@ -1,5 +1,6 @@
-//! The audit log: one JSON object per line, ECS field names as flat dotted keys, written by a
-//! bounded non-blocking writer so an audit sink can never stall a request.
+//! The audit log: one JSON object per line, ECS field names as flat dotted keys, written in
+//! batches by a bounded writer thread (`audit_writer`) so an audit sink can never stall a
+//! request.
 //!
 //! Every event is an [`AuditEvent`] built here; the request events come from the logging
 //! phase (`edge::audit_request`), the others from the few places outside a request (breaker
@@ -7,14 +8,16 @@
 //! dropped and counted (`mcp_edge_audit_dropped_total`); the next line that gets through
 //! carries `audit.dropped` with how many were lost since the last report.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::net::IpAddr;
+use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use serde_json::Value;
-use tracing_appender::non_blocking::{ErrorCounter, NonBlocking, NonBlockingBuilder, WorkerGuard};
 
+use super::audit_writer::BatchWriter;
 use crate::config::{Audit, AuditSink, Rotation};
 
 /// Longest string value kept in `tool.arguments`.
@@ -40,76 +43,146 @@ pub mod action {
     pub const CERT_RELOAD: &str = "CERT_RELOAD";
 }
 
-/// One audit event. Field names are ECS (and OTel semantic conventions for MCP).
+/// One audit event. Field names are ECS (and OTel semantic conventions for MCP). Strings are
+/// borrowed where the request still owns them, so building an event costs no copies.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct AuditEvent {
+pub struct AuditEvent<'a> {
     #[serde(rename = "@timestamp")]
-    pub timestamp: String,
+    pub timestamp: Timestamp,
     #[serde(rename = "event.action")]
     pub action: &'static str,
     #[serde(rename = "event.outcome")]
     pub outcome: &'static str,
     #[serde(rename = "event.reason", skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub reason: Option<Cow<'a, str>>,
     #[serde(rename = "event.duration", skip_serializing_if = "Option::is_none")]
     pub duration_ns: Option<u64>,
     #[serde(rename = "source.ip", skip_serializing_if = "Option::is_none")]
-    pub source_ip: Option<String>,
+    pub source_ip: Option<IpAddr>,
     #[serde(rename = "http.request.id", skip_serializing_if = "Option::is_none")]
-    pub request_id: Option<String>,
+    pub request_id: Option<Cow<'a, str>>,
     #[serde(rename = "http.request.method", skip_serializing_if = "Option::is_none")]
-    pub method: Option<String>,
+    pub method: Option<Cow<'a, str>>,
     #[serde(rename = "url.path", skip_serializing_if = "Option::is_none")]
-    pub path: Option<String>,
+    pub path: Option<Cow<'a, str>>,
     #[serde(rename = "http.response.status_code", skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
     #[serde(rename = "user.id", skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<String>,
+    pub user_id: Option<Cow<'a, str>>,
     #[serde(rename = "auth.method", skip_serializing_if = "Option::is_none")]
     pub auth_method: Option<&'static str>,
     #[serde(rename = "gen_ai.tool.name", skip_serializing_if = "Option::is_none")]
-    pub tool: Option<String>,
+    pub tool: Option<Cow<'a, str>>,
     #[serde(rename = "mcp.method.name", skip_serializing_if = "Option::is_none")]
-    pub mcp_method: Option<String>,
+    pub mcp_method: Option<Cow<'a, str>>,
     #[serde(rename = "tool.arguments", skip_serializing_if = "Option::is_none")]
-    pub arguments: Option<Value>,
+    pub arguments: Option<Cow<'a, Value>>,
     #[serde(rename = "tool.is_error", skip_serializing_if = "Option::is_none")]
     pub is_error: Option<bool>,
     #[serde(rename = "upstream.status_code", skip_serializing_if = "Option::is_none")]
     pub upstream_status: Option<u16>,
     /// A credential session, as the first 8 hex digits of its id's SHA-256.
     #[serde(rename = "session.id", skip_serializing_if = "Option::is_none")]
-    pub session_id: Option<String>,
+    pub session_id: Option<Cow<'a, str>>,
     #[serde(rename = "upstream.name", skip_serializing_if = "Option::is_none")]
-    pub upstream: Option<String>,
+    pub upstream: Option<Cow<'a, str>>,
     #[serde(rename = "trace.id", skip_serializing_if = "Option::is_none")]
-    pub trace_id: Option<String>,
+    pub trace_id: Option<Cow<'a, str>>,
     #[serde(rename = "audit.dropped", skip_serializing_if = "Option::is_none")]
     pub dropped: Option<u64>,
 }
 
-impl AuditEvent {
+impl AuditEvent<'_> {
     pub fn new(action: &'static str, outcome: &'static str) -> Self {
-        Self { timestamp: rfc3339_now(), action, outcome, ..Self::default() }
+        Self { timestamp: Timestamp::now(), action, outcome, ..Self::default() }
+    }
+}
+
+/// A UTC time as RFC 3339 with milliseconds (`2026-11-21T20:21:03.123Z`), formatted without
+/// allocating.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Timestamp([u8; 24]);
+
+impl Timestamp {
+    pub fn now() -> Self {
+        Self::at(SystemTime::now())
+    }
+
+    pub fn at(time: SystemTime) -> Self {
+        let elapsed = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let seconds = elapsed.as_secs();
+        let (days, in_day) = (seconds / 86_400, seconds % 86_400);
+        // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+        let z = days as i64 + 719_468;
+        let era = z.div_euclid(146_097);
+        let day_of_era = z.rem_euclid(146_097);
+        let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+        let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+        let month_index = (5 * day_of_year + 2) / 153;
+        let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+        let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
+        let year = year_of_era + era * 400 + i64::from(month <= 2);
+        let mut text = *b"0000-00-00T00:00:00.000Z";
+        let mut put = |at: usize, width: usize, value: u64| {
+            let mut value = value;
+            for position in (at..at + width).rev() {
+                text[position] = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        };
+        put(0, 4, year.clamp(0, 9999) as u64);
+        put(5, 2, month as u64);
+        put(8, 2, day as u64);
+        put(11, 2, in_day / 3600);
+        put(14, 2, in_day % 3600 / 60);
+        put(17, 2, in_day % 60);
+        put(20, 3, u64::from(elapsed.subsec_millis()));
+        Self(text)
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits and separators are ever written.
+        std::str::from_utf8(&self.0).unwrap_or("1970-01-01T00:00:00.000Z")
+    }
+}
+
+impl Default for Timestamp {
+    fn default() -> Self {
+        Self(*b"1970-01-01T00:00:00.000Z")
+    }
+}
+
+impl std::fmt::Debug for Timestamp {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
     }
 }
 
 struct Auditor {
-    writer: NonBlocking,
-    errors: ErrorCounter,
-    reported_drops: AtomicUsize,
-    guard: Mutex<Option<WorkerGuard>>,
+    writer: BatchWriter,
     redact_keys: Vec<String>,
 }
 
 static AUDITOR: OnceLock<Auditor> = OnceLock::new();
 
+thread_local! {
+    /// Each thread's serialisation buffer, so an event costs no allocation for its line.
+    static LINE: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(1024));
+}
+
 /// Opens the audit sink. Call once at startup; later calls keep the first sink.
 pub fn install(audit: &Audit) -> Result<(), String> {
-    let builder =
-        NonBlockingBuilder::default().buffered_lines_limit(audit.buffer_lines).lossy(true).thread_name("audit-writer");
-    let (writer, guard) = match &audit.sink {
-        AuditSink::Stdout => builder.finish(std::io::stdout()),
+    if AUDITOR.get().is_some() {
+        return Ok(());
+    }
+    let sink: Box<dyn std::io::Write + Send> = match &audit.sink {
+        AuditSink::Stdout => Box::new(std::io::stdout()),
         AuditSink::File { path, rotation } => {
             let directory =
                 path.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
@@ -125,42 +198,37 @@ pub fn install(audit: &Audit) -> Result<(), String> {
             let appender = rolling
                 .build(directory)
                 .map_err(|error| format!("cannot open the audit log {}: {error}", path.display()))?;
-            builder.finish(appender)
+            Box::new(appender)
         }
     };
-    let errors = writer.error_counter();
-    let auditor = Auditor {
-        writer,
-        errors,
-        reported_drops: AtomicUsize::new(0),
-        guard: Mutex::new(Some(guard)),
-        redact_keys: audit.redact_keys.iter().map(|key| key.to_ascii_lowercase()).collect(),
-    };
-    let _ = AUDITOR.set(auditor);
+    let writer = BatchWriter::start(sink, audit.buffer_lines, "audit-writer")
+        .map_err(|error| format!("cannot start the audit writer: {error}"))?;
+    let redact_keys = audit.redact_keys.iter().map(|key| key.to_ascii_lowercase()).collect();
+    let _ = AUDITOR.set(Auditor { writer, redact_keys });
     Ok(())
 }
 
 /// Writes an event; never blocks. A no-op until [`install`] ran (unit tests, `validate`).
 pub fn emit(mut event: AuditEvent) {
     let Some(auditor) = AUDITOR.get() else { return };
-    let dropped = auditor.errors.dropped_lines();
-    let reported = auditor.reported_drops.load(Ordering::Relaxed);
-    if dropped > reported {
-        event.dropped = Some((dropped - reported) as u64);
+    let unreported = auditor.writer.unreported_drops();
+    if unreported > 0 {
+        event.dropped = Some(unreported);
     }
-    let Some(mut line) = serialize_bounded(&event) else { return };
-    line.push(b'\n');
-    let mut writer = auditor.writer.clone();
-    let _ = std::io::Write::write_all(&mut writer, &line);
-    if dropped > reported && auditor.errors.dropped_lines() == dropped {
-        // This line got through and carried the count.
-        auditor.reported_drops.store(dropped, Ordering::Relaxed);
-    }
+    LINE.with_borrow_mut(|line| {
+        line.clear();
+        if serialize_bounded(&event, line) {
+            line.push(b'\n');
+            auditor.writer.push(line, unreported);
+        }
+        // One huge event must not pin its buffer for the thread's life.
+        line.shrink_to(MAX_EVENT_BYTES + 1);
+    });
 }
 
 /// Lines lost because the sink could not keep up.
 pub fn dropped_total() -> u64 {
-    AUDITOR.get().map_or(0, |auditor| auditor.errors.dropped_lines() as u64)
+    AUDITOR.get().map_or(0, |auditor| auditor.writer.dropped_total())
 }
 
 /// The configured `redact_keys`, lower-cased (empty until installed).
@@ -168,25 +236,24 @@ pub fn redact_keys() -> &'static [String] {
     AUDITOR.get().map_or(&[], |auditor| auditor.redact_keys.as_slice())
 }
 
-/// Flushes what is buffered (at most about a second) and closes the sink.
+/// Writes what is buffered (waiting at most a second for the sink) and closes it.
 pub fn flush() {
-    if let Some(auditor) = AUDITOR.get()
-        && let Ok(mut guard) = auditor.guard.lock()
-    {
-        drop(guard.take());
+    if let Some(auditor) = AUDITOR.get() {
+        auditor.writer.close(std::time::Duration::from_secs(1));
     }
 }
 
-fn serialize_bounded(event: &AuditEvent) -> Option<Vec<u8>> {
-    let line = serde_json::to_vec(event).ok()?;
-    if line.len() <= MAX_EVENT_BYTES {
-        return Some(line);
+/// Serialises `event` into `line`, cutting the arguments (then the path) of an event over
+/// [`MAX_EVENT_BYTES`]; false if even that is too big.
+fn serialize_bounded(event: &AuditEvent, line: &mut Vec<u8>) -> bool {
+    if serde_json::to_writer(&mut *line, event).is_ok() && line.len() <= MAX_EVENT_BYTES {
+        return true;
     }
     let mut smaller = event.clone();
-    smaller.arguments = Some(Value::String("[TRUNCATED]".to_string()));
-    smaller.path = smaller.path.map(|path| path.chars().take(MAX_STRING_CHARS).collect());
-    let line = serde_json::to_vec(&smaller).ok()?;
-    (line.len() <= MAX_EVENT_BYTES).then_some(line)
+    smaller.arguments = Some(Cow::Owned(Value::String("[TRUNCATED]".to_string())));
+    smaller.path = smaller.path.map(|path| Cow::Owned(path.chars().take(MAX_STRING_CHARS).collect()));
+    line.clear();
+    serde_json::to_writer(&mut *line, &smaller).is_ok() && line.len() <= MAX_EVENT_BYTES
 }
 
 /// A copy of `value` where every object key in `redact_keys` (any depth, case-insensitive)
@@ -212,30 +279,6 @@ pub fn redact(value: &Value, redact_keys: &[String]) -> Value {
         }
         other => other.clone(),
     }
-}
-
-/// Now as RFC 3339 in UTC with milliseconds (`2026-11-21T20:21:03.123Z`).
-pub fn rfc3339_now() -> String {
-    let elapsed = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    let seconds = elapsed.as_secs();
-    let (days, in_day) = (seconds / 86_400, seconds % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        in_day / 3600,
-        in_day % 3600 / 60,
-        in_day % 60,
-        elapsed.subsec_millis()
-    )
 }
 
 #[cfg(test)]
@@ -267,8 +310,9 @@ mod tests {
         let mut event = AuditEvent::new(action::TOOL_EXECUTE, "success");
         event.request_id = Some("abc".into());
         event.tool = Some("get_shifts".into());
-        event.arguments = Some(json!({"blob": "y".repeat(200), "many": vec!["z".repeat(250); 100]}));
-        let line = serialize_bounded(&event).expect("serialised");
+        event.arguments = Some(Cow::Owned(json!({"blob": "y".repeat(200), "many": vec!["z".repeat(250); 100]})));
+        let mut line = Vec::new();
+        assert!(serialize_bounded(&event, &mut line), "serialised");
         assert!(line.len() <= MAX_EVENT_BYTES);
         let parsed: Value = serde_json::from_slice(&line).expect("json");
         assert_eq!(parsed["event.action"], "TOOL_EXECUTE");
@@ -280,9 +324,14 @@ mod tests {
 
     #[test]
     fn timestamps_are_rfc3339_utc() {
-        let now = rfc3339_now();
-        assert_eq!(now.len(), 24);
-        assert!(now.ends_with('Z') && now.as_bytes()[10] == b'T', "{now}");
-        assert!(now.starts_with("20"));
+        let at = |seconds: u64, millis: u64| {
+            Timestamp::at(UNIX_EPOCH + std::time::Duration::from_millis(seconds * 1000 + millis)).as_str().to_string()
+        };
+        assert_eq!(at(0, 0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(at(951_782_400, 7), "2000-02-29T00:00:00.007Z");
+        assert_eq!(at(1_795_292_463, 123), "2026-11-21T20:21:03.123Z");
+        assert_eq!(at(4_102_444_799, 999), "2099-12-31T23:59:59.999Z");
+        let now = Timestamp::now();
+        assert!(now.as_str().starts_with("20"), "{now:?}");
     }
 }

@@ -5,8 +5,8 @@
 #[derive(Debug, Clone)]
 pub struct TraceContext {
     pub trace_id: String,
-    /// `01` sampled, `00` not; the caller's choice when it sent a `traceparent`.
-    flags: String,
+    /// The trace flags (`0x01` sampled); the caller's choice when it sent a `traceparent`.
+    flags: u8,
     /// The caller's span, as an OpenTelemetry parent, when it sent a valid `traceparent`.
     remote_parent: Option<opentelemetry::Context>,
 }
@@ -22,23 +22,28 @@ impl TraceContext {
     /// the request id when that is a valid trace id (so logs and traces join), else random.
     pub fn from_request(traceparent: Option<&str>, request_id: &str) -> Self {
         if let Some((trace_id, parent_id, flags)) = traceparent.and_then(parse) {
-            let remote_parent = remote_context(&trace_id, &parent_id, &flags);
+            let remote_parent = remote_context(&trace_id, &parent_id, flags);
             return Self { trace_id, flags, remote_parent };
         }
-        let trace_id = if is_hex_id(request_id, 32) { request_id.to_string() } else { random_hex(16) };
-        Self { trace_id, flags: "01".to_string(), remote_parent: None }
+        let trace_id = if is_hex_id(request_id, 32) {
+            request_id.to_string()
+        } else {
+            format!("{:032x}", nonzero_random(rand::random::<u128>))
+        };
+        Self { trace_id, flags: 0x01, remote_parent: None }
     }
 
     /// A `traceparent` for one upstream call (a fresh span id).
     pub fn child_traceparent(&self) -> String {
-        format!("00-{}-{}-{}", self.trace_id, random_hex(8), self.flags)
+        format!("00-{}-{:016x}-{:02x}", self.trace_id, nonzero_random(rand::random::<u64>), self.flags)
     }
 }
 
-fn random_hex(bytes: usize) -> String {
+/// A random id; all zeros is invalid in W3C trace context.
+fn nonzero_random<T: Default + PartialEq>(random: impl Fn() -> T) -> T {
     loop {
-        let value: String = (0..bytes).map(|_| format!("{:02x}", rand::random::<u8>())).collect();
-        if value.bytes().any(|b| b != b'0') {
+        let value = random();
+        if value != T::default() {
             return value;
         }
     }
@@ -50,12 +55,12 @@ fn is_hex_id(text: &str, length: usize) -> bool {
         && text.bytes().any(|b| b != b'0')
 }
 
-fn remote_context(trace_id: &str, parent_id: &str, flags: &str) -> Option<opentelemetry::Context> {
+fn remote_context(trace_id: &str, parent_id: &str, flags: u8) -> Option<opentelemetry::Context> {
     use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
     let span_context = SpanContext::new(
         TraceId::from_hex(trace_id).ok()?,
         SpanId::from_hex(parent_id).ok()?,
-        TraceFlags::new(u8::from_str_radix(flags, 16).ok()?),
+        TraceFlags::new(flags),
         true,
         TraceState::default(),
     );
@@ -63,7 +68,7 @@ fn remote_context(trace_id: &str, parent_id: &str, flags: &str) -> Option<opente
 }
 
 /// `00-<32 hex>-<16 hex>-<2 hex>` (lowercase, not all zeros).
-fn parse(traceparent: &str) -> Option<(String, String, String)> {
+fn parse(traceparent: &str) -> Option<(String, String, u8)> {
     let mut parts = traceparent.trim().split('-');
     let (version, trace_id, parent_id, flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
     if version != "00" || parts.next().is_some() || !is_hex_id(trace_id, 32) || !is_hex_id(parent_id, 16) {
@@ -72,7 +77,7 @@ fn parse(traceparent: &str) -> Option<(String, String, String)> {
     if flags.len() != 2 || !flags.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
-    Some((trace_id.to_string(), parent_id.to_string(), flags.to_ascii_lowercase()))
+    Some((trace_id.to_string(), parent_id.to_string(), u8::from_str_radix(flags, 16).ok()?))
 }
 
 static OTEL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);

@@ -182,7 +182,7 @@ impl CircuitBreaker {
             BreakerState::HalfOpen => return,
         };
         let mut event = crate::telemetry::audit::AuditEvent::new(action, "success");
-        event.upstream = Some(self.name.clone());
+        event.upstream = Some(self.name.as_str().into());
         crate::telemetry::audit::emit(event);
     }
 }

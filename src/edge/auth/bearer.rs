@@ -24,6 +24,8 @@ pub const TOKENS_FILE_POLL: Duration = Duration::from_secs(2);
 struct TokenDigest {
     id: String,
     digest: [u8; 32],
+    /// [`short_id`] of `digest`, computed once.
+    short_id: String,
     scopes: Vec<String>,
 }
 
@@ -56,7 +58,7 @@ fn digest(token: &[u8]) -> [u8; 32] {
 
 /// The first 8 hex digits of a token's SHA-256: names a token without revealing it.
 pub fn short_id(digest: &[u8; 32]) -> String {
-    digest[..4].iter().map(|byte| format!("{byte:02x}")).collect()
+    format!("{:08x}", u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]))
 }
 
 impl BearerTokens {
@@ -69,6 +71,7 @@ impl BearerTokens {
                 TokenDigest {
                     id: token.id.clone().unwrap_or_else(|| short_id(&digest)),
                     digest,
+                    short_id: short_id(&digest),
                     scopes: token.scopes.clone(),
                 }
             })
@@ -102,7 +105,12 @@ impl BearerTokens {
         for line in text.lines().map(str::trim).filter(|line| !line.is_empty() && !line.starts_with('#')) {
             let digest = digest(line.as_bytes());
             if !tokens.iter().any(|known| known.digest == digest) {
-                tokens.push(TokenDigest { id: short_id(&digest), digest, scopes: Vec::new() });
+                tokens.push(TokenDigest {
+                    id: short_id(&digest),
+                    digest,
+                    short_id: short_id(&digest),
+                    scopes: Vec::new(),
+                });
             }
         }
         self.current.store(Arc::new(tokens));
@@ -131,7 +139,7 @@ impl BearerTokens {
             subject: token.id.clone(),
             method: AuthMethod::Bearer,
             scopes: token.scopes.clone(),
-            token_id: short_id(&token.digest),
+            token_id: token.short_id.clone(),
             forwardable_jwt: None,
         })
     }
