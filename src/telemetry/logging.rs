@@ -19,6 +19,11 @@ use crate::config::{LogFormat, Telemetry};
 
 static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
 
+/// Library messages that describe normal traffic, not a problem: rustls warns on every
+/// handshake from a client that connects by IP address (an IP in SNI is ignored, as RFC 6066
+/// requires), which is what probes and sidecar neighbours do.
+const QUIET_TARGETS: &str = "rustls::msgs::handshake=error";
+
 /// Installs the global subscriber once; later calls are ignored (tests, demo restarts).
 pub fn init(telemetry: &Telemetry) {
     // The OTLP exporter's HTTP client needs the rustls provider in place.
@@ -26,7 +31,7 @@ pub fn init(telemetry: &Telemetry) {
     let filter = std::env::var("RUST_LOG")
         .ok()
         .and_then(|directive| EnvFilter::builder().parse(directive).ok())
-        .unwrap_or_else(|| EnvFilter::builder().parse_lossy(&telemetry.log_level));
+        .unwrap_or_else(|| EnvFilter::builder().parse_lossy(format!("{},{QUIET_TARGETS}", telemetry.log_level)));
     let fmt_layer = match telemetry.log_format {
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
