@@ -84,4 +84,10 @@ lines = [
 ]
 for label, nginx, edge, ratio, target, met in table:
     lines.append(f"| {label} | {nginx} | {edge} | {ratio} | {target} | {'yes' if met else ('no' if met is False else '')} |")
+detail = memory.get("idle_edge_kib")
+if detail:
+    report["figures"]["idle_mib"]["mcp-edge_breakdown"] = {kind: mib(value) for kind, value in detail.items()}
+    json.dump(report, open(json_out, "w"), indent=2)
+    lines += ["", f"mcp-edge idle resident memory: {mib(detail['anonymous']):.1f} MiB anonymous (heap, stacks) + "
+              f"{mib(detail['file']):.1f} MiB file-backed (the mapped executable and libraries, clean page cache)."]
 open(md_out, "w").write("\n".join(lines) + "\n")

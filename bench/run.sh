@@ -67,6 +67,8 @@ sleep 2
 nginx_pids() { pgrep -f "nginx.*$work/nginx.conf" | tr '\n' ' '; }
 rss_kib() { local total=0; for pid in "$@"; do total=$((total + $(awk '/^Pss:/ {print $2}' "/proc/$pid/smaps_rollup"))); done; echo "$total"; }
 idle_edge=$(rss_kib "$edge_pid")
+idle_edge_anon=$(awk '/^RssAnon:/ {print $2}' "/proc/$edge_pid/status")
+idle_edge_file=$(awk '/^RssFile:/ {print $2}' "/proc/$edge_pid/status")
 idle_nginx=$(rss_kib $(nginx_pids))
 
 # --- parity -----------------------------------------------------------------------------
@@ -118,7 +120,8 @@ done
 loaded_edge=$(awk '/VmHWM/ {print $2}' "/proc/$edge_pid/status")
 loaded_nginx=$(rss_kib $(nginx_pids))
 cat > "$work/memory.json" <<JSON
-{"idle_pss_kib":{"mcp-edge":$idle_edge,"nginx":$idle_nginx},"loaded_kib":{"mcp-edge":$loaded_edge,"nginx":$loaded_nginx}}
+{"idle_pss_kib":{"mcp-edge":$idle_edge,"nginx":$idle_nginx},"loaded_kib":{"mcp-edge":$loaded_edge,"nginx":$loaded_nginx},
+ "idle_edge_kib":{"anonymous":$idle_edge_anon,"file":$idle_edge_file}}
 JSON
 
 mkdir -p bench/results
