@@ -68,10 +68,11 @@ impl BearerTokens {
             .iter()
             .map(|token| {
                 let digest = digest(token.value.as_bytes());
+                let short_id = short_id(&digest);
                 TokenDigest {
-                    id: token.id.clone().unwrap_or_else(|| short_id(&digest)),
+                    id: token.id.clone().unwrap_or_else(|| short_id.clone()),
                     digest,
-                    short_id: short_id(&digest),
+                    short_id,
                     scopes: token.scopes.clone(),
                 }
             })
