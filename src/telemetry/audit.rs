@@ -4,9 +4,9 @@
 //!
 //! Every event is an [`AuditEvent`] built here; the request events come from the logging
 //! phase (`edge::observe::finish_request`), the others from the few places outside a
-//! request (breaker transitions, reloads, credential sessions). When the writer's buffer is full a line is
-//! dropped and counted (`mcp_edge_audit_dropped_total`); the next line that gets through
-//! carries `audit.dropped` with how many were lost since the last report.
+//! request (breaker transitions, reloads, credential sessions). When the writer's buffer is
+//! full a line is dropped and counted (`mcp_edge_audit_dropped_total`); the next line that
+//! gets through carries `audit.dropped` with how many were lost since the last report.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
