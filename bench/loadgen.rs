@@ -10,6 +10,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
 
 struct Options {
     url: String,
@@ -76,6 +77,31 @@ fn client(options: &Options) -> reqwest::Client {
     builder.build().expect("client")
 }
 
+/// Releases request slots at their scheduled instants from a dedicated thread. tokio's timer
+/// ticks in whole milliseconds, which would add up to 1 ms of pacing error to every latency
+/// measured from the schedule; this thread sleeps until just before each slot and spins the
+/// last stretch, so a slot is released within microseconds of its time.
+fn pace(start: Instant, interval: Duration, total: u64) -> mpsc::UnboundedReceiver<Instant> {
+    const SPIN: Duration = Duration::from_micros(100);
+    let (sender, receiver) = mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for index in 0..total {
+            let scheduled = start + interval * index as u32;
+            let now = Instant::now();
+            if scheduled > now + SPIN {
+                std::thread::sleep(scheduled - now - SPIN);
+            }
+            while Instant::now() < scheduled {
+                std::hint::spin_loop();
+            }
+            if sender.send(scheduled).is_err() {
+                return;
+            }
+        }
+    });
+    receiver
+}
+
 fn percentile(sorted: &[Duration], fraction: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -90,23 +116,20 @@ async fn main() {
     let client = client(&options);
     let total = options.rate * options.seconds;
     let interval = Duration::from_secs_f64(1.0 / options.rate as f64);
-    let next = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
     let start = Instant::now() + Duration::from_millis(50);
+    let schedule = Arc::new(tokio::sync::Mutex::new(pace(start, interval, total)));
     let mut workers = Vec::new();
     for _ in 0..options.connections {
-        let (client, options, next, errors) =
-            (client.clone(), Arc::clone(&options), Arc::clone(&next), Arc::clone(&errors));
+        let (client, options, schedule, errors) =
+            (client.clone(), Arc::clone(&options), Arc::clone(&schedule), Arc::clone(&errors));
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut statuses = std::collections::BTreeMap::<u16, u64>::new();
             loop {
-                let index = next.fetch_add(1, Ordering::Relaxed);
-                if index >= total {
-                    break;
-                }
-                let scheduled = start + interval * index as u32;
-                tokio::time::sleep_until(scheduled.into()).await;
+                // The lock is held only while waiting for the next slot, so the idle
+                // connections queue up behind it in turn.
+                let Some(scheduled) = schedule.lock().await.recv().await else { break };
                 let mut request = client.request(options.method.clone(), &options.url);
                 for (name, value) in &options.headers {
                     request = request.header(name, value);
