@@ -181,7 +181,11 @@ pub async fn write_json(
     body: &serde_json::Value,
     headers: &[(HeaderName, HeaderValue)],
 ) -> Result<()> {
-    write_json_bytes(session, ctx, status, Bytes::from(body.to_string()), headers).await
+    // `to_vec` writes straight into the buffer; `Display` would go through `fmt` per token.
+    let body = serde_json::to_vec(body).map_err(|error| {
+        pingora::Error::because(pingora::ErrorType::InternalError, "serializing a JSON body", error)
+    })?;
+    write_json_bytes(session, ctx, status, Bytes::from(body), headers).await
 }
 
 async fn write_json_bytes(

@@ -136,7 +136,7 @@ async fn post(session: &mut Session, ctx: &mut RequestContext) -> Result<()> {
     };
     match answer {
         Answer::Result(result) => {
-            respond::write_json(session, ctx, 200, &jsonrpc::result(&id, &result), &extra_headers).await
+            respond::write_json(session, ctx, 200, &jsonrpc::result(id, result), &extra_headers).await
         }
         Answer::Error { status, code, message, data } => {
             respond::write_json(session, ctx, status, &jsonrpc::error(&id, code, &message, data), &[]).await

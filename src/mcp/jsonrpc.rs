@@ -81,7 +81,8 @@ fn valid_id(id: &Value) -> bool {
     id.is_string() || id.as_i64().is_some() || id.as_u64().is_some()
 }
 
-pub fn result(id: &Value, result: &Value) -> Value {
+/// Wraps `result` (moved, not copied: a tool result can hold a whole upstream reply).
+pub fn result(id: Value, result: Value) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "result": result})
 }
 

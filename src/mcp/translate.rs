@@ -267,11 +267,11 @@ fn success(reply: &UpstreamReply) -> ToolOutcome {
         is_json(reply.content_type.as_deref()).then(|| serde_json::from_slice::<Value>(&reply.body).ok()).flatten();
     let result = match json {
         Some(Value::Object(object)) => {
-            let text = Value::Object(object.clone()).to_string();
+            let text = serde_json::to_string(&object).unwrap_or_default();
             json!({"content": [{"type": "text", "text": text}], "structuredContent": object, "isError": false})
         }
         Some(other) => {
-            let text = other.to_string();
+            let text = serde_json::to_string(&other).unwrap_or_default();
             json!({"content": [{"type": "text", "text": text}], "structuredContent": {"result": other}, "isError": false})
         }
         None => {
