@@ -81,9 +81,14 @@ fn valid_id(id: &Value) -> bool {
     id.is_string() || id.as_i64().is_some() || id.as_u64().is_some()
 }
 
-/// Wraps `result` (moved, not copied: a tool result can hold a whole upstream reply).
+/// Wraps `result`, moved rather than copied (`json!` would copy it, and a tool result can
+/// hold a whole upstream reply).
 pub fn result(id: Value, result: Value) -> Value {
-    json!({"jsonrpc": "2.0", "id": id, "result": result})
+    let mut envelope = Map::with_capacity(3);
+    envelope.insert("jsonrpc".to_string(), Value::from("2.0"));
+    envelope.insert("id".to_string(), id);
+    envelope.insert("result".to_string(), result);
+    Value::Object(envelope)
 }
 
 pub fn error(id: &Value, code: i64, message: &str, data: Option<Value>) -> Value {

@@ -265,20 +265,24 @@ pub fn map_reply(outcome: Result<UpstreamReply, UpstreamError>) -> ToolOutcome {
 fn success(reply: &UpstreamReply) -> ToolOutcome {
     let json =
         is_json(reply.content_type.as_deref()).then(|| serde_json::from_slice::<Value>(&reply.body).ok()).flatten();
-    let result = match json {
-        Some(Value::Object(object)) => {
-            let text = serde_json::to_string(&object).unwrap_or_default();
-            json!({"content": [{"type": "text", "text": text}], "structuredContent": object, "isError": false})
-        }
+    // Built by hand: `json!` copies every value it interpolates, and `structured` can be a
+    // whole upstream reply.
+    let (text, structured) = match json {
+        Some(Value::Object(object)) => (serde_json::to_string(&object).unwrap_or_default(), Some(object)),
         Some(other) => {
-            let text = serde_json::to_string(&other).unwrap_or_default();
-            json!({"content": [{"type": "text", "text": text}], "structuredContent": {"result": other}, "isError": false})
+            (serde_json::to_string(&other).unwrap_or_default(), Some(Map::from_iter([("result".to_string(), other)])))
         }
-        None => {
-            let text = String::from_utf8_lossy(&reply.body).into_owned();
-            json!({"content": [{"type": "text", "text": text}], "isError": false})
-        }
+        None => (String::from_utf8_lossy(&reply.body).into_owned(), None),
     };
+    let mut result = Map::with_capacity(3);
+    let content =
+        Map::from_iter([("type".to_string(), Value::from("text")), ("text".to_string(), Value::String(text))]);
+    result.insert("content".to_string(), Value::Array(vec![Value::Object(content)]));
+    if let Some(structured) = structured {
+        result.insert("structuredContent".to_string(), Value::Object(structured));
+    }
+    result.insert("isError".to_string(), Value::Bool(false));
+    let result = Value::Object(result);
     ToolOutcome { result, rest_status: 200, retry_after_seconds: None, upstream_status: None, upstream_duration: None }
 }
 
