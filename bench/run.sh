@@ -7,12 +7,12 @@
 # (median, min-max). Before anything is timed, both must give 21 x 200 + 4 x 429 on 25
 # back-to-back requests, 401 for a bad token and 204 for a CORS preflight.
 #
-# Environment: ROUNDS (3), RUN_SECONDS (5), BENCH_DIR (/tmp/mcp-edge-bench).
+# Environment: ROUNDS (3), RUN_SECONDS (4), BENCH_DIR (/tmp/mcp-edge-bench).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 rounds=${ROUNDS:-3}
-seconds=${RUN_SECONDS:-5}
+seconds=${RUN_SECONDS:-4}
 work=${BENCH_DIR:-/tmp/mcp-edge-bench}
 token=BENCHTOKEN
 rm -rf "$work" && mkdir -p "$work"
@@ -65,11 +65,11 @@ wait_up() { for _ in $(seq 100); do curl -sk -o /dev/null "$1" && return 0; slee
 for url in http://127.0.0.1:18080/ https://127.0.0.1:18443/ https://127.0.0.1:18444/ http://127.0.0.1:19901/readyz http://127.0.0.1:19902/readyz; do wait_up "$url"; done
 sleep 2
 nginx_pids() { pgrep -f "nginx.*$work/nginx.conf" | tr '\n' ' '; }
-rss_kib() { local total=0; for pid in "$@"; do total=$((total + $(awk '/^Pss:/ {print $2}' "/proc/$pid/smaps_rollup"))); done; echo "$total"; }
-idle_edge=$(rss_kib "$edge_pid")
+pss_kib() { local total=0; for pid in "$@"; do total=$((total + $(awk '/^Pss:/ {print $2}' "/proc/$pid/smaps_rollup"))); done; echo "$total"; }
+idle_edge=$(awk '/^VmRSS:/ {print $2}' "/proc/$edge_pid/status")
 idle_edge_anon=$(awk '/^RssAnon:/ {print $2}' "/proc/$edge_pid/status")
 idle_edge_file=$(awk '/^RssFile:/ {print $2}' "/proc/$edge_pid/status")
-idle_nginx=$(rss_kib $(nginx_pids))
+idle_nginx=$(pss_kib $(nginx_pids))
 
 # --- parity -----------------------------------------------------------------------------
 ca=$root/certs.example/ca.crt
@@ -118,9 +118,9 @@ for round in $(seq "$rounds"); do
   record "$round" mcp_tools_call mcp-edge "$mcp"
 done
 loaded_edge=$(awk '/VmHWM/ {print $2}' "/proc/$edge_pid/status")
-loaded_nginx=$(rss_kib $(nginx_pids))
+loaded_nginx=$(pss_kib $(nginx_pids))
 cat > "$work/memory.json" <<JSON
-{"idle_pss_kib":{"mcp-edge":$idle_edge,"nginx":$idle_nginx},"loaded_kib":{"mcp-edge":$loaded_edge,"nginx":$loaded_nginx},
+{"idle_kib":{"mcp-edge":$idle_edge,"nginx":$idle_nginx},"loaded_kib":{"mcp-edge":$loaded_edge,"nginx":$loaded_nginx},
  "idle_edge_kib":{"anonymous":$idle_edge_anon,"file":$idle_edge_file}}
 JSON
 
