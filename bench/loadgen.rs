@@ -3,7 +3,10 @@
 //! server is charged for the requests it delayed (no coordinated omission). Prints JSON.
 //!
 //! mcp-edge-loadgen --url URL --rate 1000 --seconds 5 --connections 16 [--ca PEM] [--http2]
-//!         [--header 'Name: value']... [--method POST --body TEXT]
+//!         [--header 'Name: value']... [--method POST --body TEXT] [--samples FILE]
+//!
+//! `--samples` also writes every latency (microseconds, one per line, sorted) so runs can be
+//! pooled: a p99 from one 4-second run rests on its 40 slowest requests.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::print_stdout)]
 
@@ -22,6 +25,7 @@ struct Options {
     headers: Vec<(String, String)>,
     method: reqwest::Method,
     body: Option<String>,
+    samples: Option<String>,
 }
 
 fn options() -> Options {
@@ -35,6 +39,7 @@ fn options() -> Options {
         headers: Vec::new(),
         method: reqwest::Method::GET,
         body: None,
+        samples: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -53,6 +58,7 @@ fn options() -> Options {
             }
             "--method" => options.method = value().parse().expect("method"),
             "--body" => options.body = Some(value()),
+            "--samples" => options.samples = Some(value()),
             other => panic!("unknown flag {other}"),
         }
     }
@@ -174,5 +180,9 @@ async fn main() {
         "p999_ms": percentile(&latencies, 0.999),
         "max_ms": latencies.last().map_or(0.0, |max| max.as_secs_f64() * 1000.0),
     });
+    if let Some(path) = &options.samples {
+        let lines: String = latencies.iter().map(|latency| format!("{}\n", latency.as_micros())).collect();
+        std::fs::write(path, lines).expect("samples file");
+    }
     println!("{report}");
 }

@@ -4,15 +4,17 @@
 # The system under test (nginx or mcp-edge, one worker each) is pinned to CPU 1; the load
 # generators and the upstream stand-in (nginx returning ~1 KB of JSON) share CPU 0. Runs are
 # interleaved A/B over ROUNDS rounds; every figure is reported for both with the ratio
-# (median, min-max). Before anything is timed, both must give 21 x 200 + 4 x 429 on 25
-# back-to-back requests, 401 for a bad token and 204 for a CORS preflight.
+# (median, min-max; latency percentiles over the pooled samples). Before anything is timed, both must give 21 x 200 + 4 x 429 on 25
+# back-to-back requests and 401 for a bad token, or the run stops.
 #
-# Environment: ROUNDS (3), RUN_SECONDS (4), BENCH_DIR (/tmp/mcp-edge-bench).
+# Environment: ROUNDS (3), RUN_SECONDS (3, each saturation run), LATENCY_SECONDS (6, each run
+# at 1000 req/s; latency samples are pooled over the rounds), BENCH_DIR (/tmp/mcp-edge-bench).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 rounds=${ROUNDS:-3}
-seconds=${RUN_SECONDS:-4}
+seconds=${RUN_SECONDS:-3}
+latency_seconds=${LATENCY_SECONDS:-6}
 work=${BENCH_DIR:-/tmp/mcp-edge-bench}
 token=BENCHTOKEN
 rm -rf "$work" && mkdir -p "$work"
@@ -92,27 +94,31 @@ results=$work/results.jsonl
 load() { taskset -c "$load_cpu" "$@"; }
 wrk_rps() { load wrk -t1 -c64 -d"${seconds}s" -H "Authorization: Bearer $1" "$2" | awk '/Requests\/sec/ {print $2}'; }
 h2_rps() { load h2load -c16 -m10 -D "$seconds" -H "authorization: Bearer $token" "$1" 2>/dev/null | awk '/^finished in/ {gsub(",", "", $4); print $4}'; }
-latency() { load "$loadgen" --rate 1000 --seconds "$seconds" --connections 16 "$@"; }
+mkdir -p "$work/samples"
+latency() { # scenario system round loadgen-args... (keeps every sample for pooling across rounds)
+  local file="$work/samples/$1-$2-$3.txt"; shift 3
+  load "$loadgen" --rate 1000 --seconds "$latency_seconds" --connections 16 --samples "$file" "$@"
+}
 record() { echo "{\"round\":$1,\"scenario\":\"$2\",\"system\":\"$3\",\"value\":$4}" >> "$results"; }
 port_of() { [ "$1" = nginx ] && echo "$2" || echo "$3"; }
 
 for round in $(seq "$rounds"); do
   order=(nginx mcp-edge); [ $((round % 2)) = 0 ] && order=(mcp-edge nginx)
   say "round $round/$rounds (${order[*]})"
-  direct=$(latency --url http://127.0.0.1:18080/items)
+  direct=$(latency direct upstream "$round" --url http://127.0.0.1:18080/items)
   echo "{\"round\":$round,\"scenario\":\"direct\",\"system\":\"upstream\",\"value\":$direct}" >> "$results"
   for system in "${order[@]}"; do
     fast=$(port_of "$system" 18443 19443); strict=$(port_of "$system" 18444 19444)
     record "$round" h1_rps "$system" "$(wrk_rps "$token" "https://127.0.0.1:$fast/items")"
     record "$round" h2_rps "$system" "$(h2_rps "https://127.0.0.1:$fast/items")"
-    record "$round" latency_1000rps "$system" "$(latency --url "https://127.0.0.1:$fast/items" --ca "$ca" --header "Authorization: Bearer $token")"
+    record "$round" latency_1000rps "$system" "$(latency latency_1000rps "$system" "$round" --url "https://127.0.0.1:$fast/items" --ca "$ca" --header "Authorization: Bearer $token")"
     record "$round" rps_401 "$system" "$(wrk_rps wrong "https://127.0.0.1:$fast/items")"
     record "$round" rps_429 "$system" "$(wrk_rps "$token" "https://127.0.0.1:$strict/items")"
   done
-  rest=$(latency --url http://127.0.0.1:18080/api/items/1)
+  rest=$(latency rest_direct upstream "$round" --url http://127.0.0.1:18080/api/items/1)
   echo "{\"round\":$round,\"scenario\":\"rest_direct\",\"system\":\"upstream\",\"value\":$rest}" >> "$results"
   call='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_item","arguments":{"id":"1"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}'
-  mcp=$(latency --url https://127.0.0.1:19443/mcp --ca "$ca" --method POST --body "$call" \
+  mcp=$(latency mcp_tools_call mcp-edge "$round" --url https://127.0.0.1:19443/mcp --ca "$ca" --method POST --body "$call" \
         --header "Authorization: Bearer $token" --header "Content-Type: application/json" \
         --header "MCP-Protocol-Version: 2026-07-28" --header "Mcp-Method: tools/call" --header "Mcp-Name: get_item")
   record "$round" mcp_tools_call mcp-edge "$mcp"
@@ -126,6 +132,6 @@ JSON
 
 mkdir -p bench/results
 machine="$(nproc) CPUs, $(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | xargs), $(uname -r), nginx $("$nginx_bin" -v 2>&1 | cut -d/ -f2), $(rustc --version)"
-python3 bench/report.py "$results" "$work/memory.json" "$machine" "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+python3 bench/report.py "$results" "$work/samples" "$work/memory.json" "$machine" "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
   bench/results/latest.json bench/results/latest.md
 cat bench/results/latest.md
