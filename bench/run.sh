@@ -4,8 +4,9 @@
 # The system under test (nginx or mcp-edge, one worker each) is pinned to CPU 1; the load
 # generators and the upstream stand-in (nginx returning ~1 KB of JSON) share CPU 0. Runs are
 # interleaved A/B over ROUNDS rounds; every figure is reported for both with the ratio
-# (median, min-max; latency percentiles over the pooled samples). Before anything is timed, both must give 21 x 200 + 4 x 429 on 25
-# back-to-back requests and 401 for a bad token, or the run stops.
+# (throughput: median and min-max; latency: percentiles of the pooled samples). Before anything
+# is timed, both must give 21 x 200 + 4 x 429 on 25 back-to-back requests and 401 for a bad
+# token, or the run stops.
 #
 # Environment: ROUNDS (3), RUN_SECONDS (3, each saturation run), LATENCY_SECONDS (6, each run
 # at 1000 req/s; latency samples are pooled over the rounds), BENCH_DIR (/tmp/mcp-edge-bench).
