@@ -149,8 +149,12 @@ pub fn finish_request(ctx: &RequestContext, method: &str, path: &str, status: u1
     let route = ctx.route.name();
     METRICS.requests.get_or_create(&RouteCode { route, code: status }).inc();
     METRICS.request_duration.get_or_create(&RouteLabel { route }).observe(elapsed.as_secs_f64());
-    let mut event =
-        base_event(ctx, action::HTTP_REQUEST, if status < 400 { "success" } else { "failure" }, method, path);
+    // Status 0: no response went out because the client hung up first (nginx's 499).
+    let outcome = if (1..400).contains(&status) { "success" } else { "failure" };
+    let mut event = base_event(ctx, action::HTTP_REQUEST, outcome, method, path);
+    if status == 0 {
+        event.reason = Some("client_closed_request".into());
+    }
     event.status = Some(status);
     event.duration_ns = Some(elapsed.as_nanos() as u64);
     event.mcp_method = ctx.mcp_method.as_deref().map(Into::into);

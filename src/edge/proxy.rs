@@ -111,6 +111,13 @@ impl ProxyHttp for EdgeProxy {
     }
 
     async fn fail_to_proxy(&self, session: &mut Session, error: &Error, ctx: &mut RequestContext) -> FailToProxy {
+        if client_went_away(error) {
+            // Nobody is left to answer, and a client hanging up is not the proxy failing: no
+            // response and no warning (a load balancer's or a load test's every disconnect
+            // would otherwise log one).
+            tracing::debug!(request_id = %ctx.request_id, error = %error, "Client went away during the passthrough");
+            return FailToProxy { error_code: 0, can_reuse_downstream: false };
+        }
         let edge_error = match error.etype() {
             ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => {
                 EdgeError::GatewayTimeout
@@ -136,8 +143,9 @@ impl ProxyHttp for EdgeProxy {
     }
 
     fn suppress_error_log(&self, _session: &Session, _ctx: &RequestContext, error: &Error) -> bool {
-        // Upstream failures are already logged once, with the request id, by fail_to_proxy.
-        matches!(error.esource(), pingora::ErrorSource::Upstream)
+        // Upstream failures are already logged once, with the request id, by fail_to_proxy;
+        // a client that went away is not an error of the proxy.
+        matches!(error.esource(), pingora::ErrorSource::Upstream) || client_went_away(error)
     }
 
     async fn logging(&self, session: &mut Session, error: Option<&Error>, ctx: &mut RequestContext) {
@@ -163,4 +171,14 @@ impl ProxyHttp for EdgeProxy {
             "Request done"
         );
     }
+}
+
+/// The downstream connection broke (reset, closed, or its h2 stream cancelled) while the
+/// request was being proxied.
+fn client_went_away(error: &Error) -> bool {
+    matches!(error.esource(), pingora::ErrorSource::Downstream)
+        && matches!(
+            error.etype(),
+            ErrorType::ReadError | ErrorType::WriteError | ErrorType::ConnectionClosed | ErrorType::H2Error
+        )
 }

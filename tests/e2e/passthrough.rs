@@ -128,3 +128,27 @@ async fn bearer_mode_refuses_requests_without_a_valid_token_but_not_health() {
     }
     assert_eq!(http.get(edge.https_url("/health")).send().await.expect("health").status(), 200);
 }
+
+// Multi-threaded: `wait_audit` blocks while the mock API still has to answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_hanging_up_mid_request_is_not_logged_as_a_proxy_failure() {
+    let api = MockApi::start().await;
+    let edge = TestEdge::new("auth: {mode: none}\n").passthrough(&api.url()).audit_file(None, 1000).start();
+    for protocol in [Protocol::Http1, Protocol::Http2] {
+        let impatient = client(protocol);
+        let abandoned = impatient.get(edge.https_url("/slow?ms=1500")).timeout(Duration::from_millis(200)).send().await;
+        assert!(abandoned.is_err(), "{protocol:?}: the client gave up first");
+    }
+    // Both abandoned requests are audited as failures with no response.
+    let events = edge.wait_audit(|events| events.iter().filter(|event| event["url.path"] == "/slow").count() == 2);
+    for event in events.iter().filter(|event| event["url.path"] == "/slow") {
+        assert_eq!(event["http.response.status_code"], 0, "{event}");
+        assert_eq!(event["event.outcome"], "failure", "{event}");
+        assert_eq!(event["event.reason"], "client_closed_request", "{event}");
+    }
+    let stderr = edge.stderr();
+    assert!(!stderr.contains("Passthrough failed"), "{stderr}");
+    assert!(!stderr.contains("Fail to proxy"), "{stderr}");
+    let response = client(Protocol::Http2).get(edge.https_url("/health")).send().await.expect("health");
+    assert_eq!(response.status(), 200);
+}
