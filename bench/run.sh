@@ -46,6 +46,12 @@ edge_bin=$root/target/release/mcp-edge
 loadgen=$root/target/release/mcp-edge-loadgen
 
 # --- services ---------------------------------------------------------------------------
+# A port already taken would let the readiness checks below talk to somebody else's server.
+for port in 18080 18443 18444 19443 19444 19901 19902; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    say "port $port is already in use (an earlier run still going?); stop it first"; exit 1
+  fi
+done
 body=$(python3 -c 'import json; print(json.dumps({"jsonrpc":"2.0","id":1,"result":{"items":[{"id":i,"name":"item-%04d"%i,"tags":["a","b"]} for i in range(22)]}}, separators=(",",":")))')
 render() { sed -e "s#__WORK__#$work#g" -e "s#__ROOT__#$root#g" -e "s#__BODY__#${body//\"/\\\"}#g" "$1"; }
 render bench/nginx-upstream.conf > "$work/upstream.conf"
