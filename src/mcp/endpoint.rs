@@ -297,18 +297,9 @@ async fn tools_call(ctx: &mut RequestContext, params: &Map<String, Value>, sessi
             HeaderValue::try_from(scopes::insufficient_scope_challenge(&tool.tool.scopes)).ok(),
         );
     }
-    let target = match translate::resolve_target(&policy, ctx.principal.as_ref(), session_id.as_deref()) {
-        Ok(target) => target,
-        Err(translate::TargetError::UnknownSession) => return Answer::UnknownSession,
-        Err(translate::TargetError::Credential(error)) => {
-            tracing::warn!(request_id = %ctx.request_id, tool = name, %error, "No upstream credential for a tool call");
-            let outcome = translate::ToolOutcome::unavailable_credential();
-            ctx.tool_record = Some(outcome.record(name, &Value::Object(arguments)));
-            return Answer::Result(outcome.result);
-        }
+    let Some(outcome) = translate::invoke(ctx, tool, &arguments, session_id.as_deref()).await else {
+        return Answer::UnknownSession;
     };
-    let traceparent = ctx.trace.as_ref().map(crate::telemetry::trace_context::TraceContext::child_traceparent);
-    let outcome = translate::call_tool(&target, tool, &arguments, &ctx.request_id, traceparent).await;
     ctx.tool_record = Some(outcome.record(name, &Value::Object(arguments)));
     Answer::Result(outcome.result)
 }

@@ -52,18 +52,8 @@ pub async fn call(session: &mut Session, ctx: &mut RequestContext, name: &str) -
     };
     let session_id =
         session.req_header().headers.get("x-session-id").and_then(|value| value.to_str().ok()).map(str::to_string);
-    let outcome = match translate::resolve_target(&policy, ctx.principal.as_ref(), session_id.as_deref()) {
-        Ok(target) => {
-            let traceparent = ctx.trace.as_ref().map(crate::telemetry::trace_context::TraceContext::child_traceparent);
-            translate::call_tool(&target, tool, &arguments, &ctx.request_id, traceparent).await
-        }
-        Err(translate::TargetError::UnknownSession) => {
-            return respond::write_error(session, ctx, EdgeError::UnknownSession).await;
-        }
-        Err(translate::TargetError::Credential(error)) => {
-            tracing::warn!(request_id = %ctx.request_id, tool = name, %error, "No upstream credential for a tool call");
-            translate::ToolOutcome::unavailable_credential()
-        }
+    let Some(outcome) = translate::invoke(ctx, tool, &arguments, session_id.as_deref()).await else {
+        return respond::write_error(session, ctx, EdgeError::UnknownSession).await;
     };
     ctx.tool_record = Some(outcome.record(name, &Value::Object(arguments)));
     let headers: Vec<_> = outcome

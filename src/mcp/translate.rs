@@ -16,6 +16,8 @@ use std::sync::Arc;
 use crate::config::{Tool, UpstreamAuth};
 use crate::edge::Policy;
 use crate::edge::auth::Principal;
+use crate::edge::context::RequestContext;
+use crate::telemetry::trace_context::TraceContext;
 use crate::upstream::{UpstreamClient, UpstreamError, UpstreamReply, UpstreamRequest, credentials};
 
 /// Longest upstream error text passed on to the client.
@@ -38,7 +40,7 @@ pub struct ToolOutcome {
 
 impl ToolOutcome {
     /// The call cannot carry the credential its `upstream.auth` mode needs.
-    pub fn unavailable_credential() -> Self {
+    fn unavailable_credential() -> Self {
         Self::error("the upstream credential for this call is not available", 502)
     }
 
@@ -67,14 +69,14 @@ impl ToolOutcome {
 }
 
 /// Where a tool call goes and with which credential.
-pub struct CallTarget {
-    pub client: Arc<UpstreamClient>,
-    pub authorization: Option<HeaderValue>,
+struct CallTarget {
+    client: Arc<UpstreamClient>,
+    authorization: Option<HeaderValue>,
 }
 
 /// Why a call has no target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TargetError {
+enum TargetError {
     /// `upstream.auth.mode: session` and no live credential session for `X-Session-Id` (401).
     UnknownSession,
     /// No credential for the configured mode (a tool error).
@@ -83,7 +85,7 @@ pub enum TargetError {
 
 /// The upstream and credential for a call: the session's API and token with
 /// `upstream.auth.mode: session`, else `upstream.base_url` with `upstream.auth`.
-pub fn resolve_target(
+fn resolve_target(
     policy: &Policy,
     principal: Option<&Principal>,
     session_id: Option<&str>,
@@ -107,8 +109,31 @@ pub fn resolve_target(
     Ok(CallTarget { client, authorization: Some(authorization) })
 }
 
+/// Calls `tool` for this request: to the upstream [`resolve_target`] picks, or, without the
+/// credential its `upstream.auth` mode needs, a tool error (logged). `None` when
+/// `X-Session-Id` (`session_id`) names no live credential session of the caller: a 401.
+pub async fn invoke(
+    ctx: &RequestContext,
+    tool: &CatalogueTool,
+    arguments: &Map<String, Value>,
+    session_id: Option<&str>,
+) -> Option<ToolOutcome> {
+    match resolve_target(&ctx.policy, ctx.principal.as_ref(), session_id) {
+        Ok(target) => {
+            let traceparent = ctx.trace.as_ref().map(TraceContext::child_traceparent);
+            Some(call_tool(&target, tool, arguments, &ctx.request_id, traceparent).await)
+        }
+        Err(TargetError::UnknownSession) => None,
+        Err(TargetError::Credential(error)) => {
+            let request_id = &ctx.request_id;
+            tracing::warn!(request_id, tool = %tool.tool.name, %error, "No upstream credential for a tool call");
+            Some(ToolOutcome::unavailable_credential())
+        }
+    }
+}
+
 /// Validates, calls the upstream and maps the reply.
-pub async fn call_tool(
+async fn call_tool(
     target: &CallTarget,
     tool: &CatalogueTool,
     arguments: &Map<String, Value>,
