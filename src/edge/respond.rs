@@ -168,9 +168,8 @@ pub async fn write_error(session: &mut Session, ctx: &RequestContext, error: Edg
         error: &'static str,
         request_id: &'a str,
     }
-    let body = serde_json::to_vec(&ErrorBody { error: error.public_message(), request_id: &ctx.request_id })
-        .map_err(|_| pingora::Error::new(pingora::ErrorType::InternalError))?;
-    write_json_bytes(session, ctx, error.status(), Bytes::from(body), &error.extra_headers(ctx)).await
+    let body = ErrorBody { error: error.public_message(), request_id: &ctx.request_id };
+    write_json(session, ctx, error.status(), &body, &error.extra_headers(ctx)).await
 }
 
 /// Writes a JSON response and keeps the connection reusable.
@@ -178,23 +177,13 @@ pub async fn write_json(
     session: &mut Session,
     ctx: &RequestContext,
     status: u16,
-    body: &serde_json::Value,
+    body: &(impl serde::Serialize + ?Sized),
     headers: &[(HeaderName, HeaderValue)],
 ) -> Result<()> {
     // `to_vec` writes straight into the buffer; `Display` would go through `fmt` per token.
-    let body = serde_json::to_vec(body).map_err(|error| {
+    let body = Bytes::from(serde_json::to_vec(body).map_err(|error| {
         pingora::Error::because(pingora::ErrorType::InternalError, "serializing a JSON body", error)
-    })?;
-    write_json_bytes(session, ctx, status, Bytes::from(body), headers).await
-}
-
-async fn write_json_bytes(
-    session: &mut Session,
-    ctx: &RequestContext,
-    status: u16,
-    body: Bytes,
-    headers: &[(HeaderName, HeaderValue)],
-) -> Result<()> {
+    })?);
     let mut response = ResponseHeader::build(status, Some(12 + headers.len()))?;
     response.insert_header(http::header::CONTENT_TYPE, "application/json")?;
     response.insert_header(http::header::CONTENT_LENGTH, body.len())?;
