@@ -106,12 +106,15 @@ impl Policy {
 
     fn build(config: Arc<Config>, previous: Option<&Policy>, changed: ChangedFiles) -> Result<Self, String> {
         crate::tls::install_crypto_providers();
-        let old = previous.map(|policy| policy.config.as_ref());
+        // The previous policy, when `unchanged(old config, new config)` holds: its part is kept.
+        let keep =
+            |unchanged: fn(&Config, &Config) -> bool| previous.filter(|previous| unchanged(&previous.config, &config));
         let forward_jwt = config.upstream.auth == UpstreamAuth::Forward;
-        let same_auth = old.is_some_and(|old| old.auth == config.auth && old.upstream.auth == config.upstream.auth);
-        let auth = match previous {
-            Some(previous) if same_auth && !changed.jwks_file => Arc::clone(&previous.auth),
-            _ => Arc::new(Authenticator::new(&config.auth, forward_jwt)?),
+        let auth = match keep(|old, new| old.auth == new.auth && old.upstream.auth == new.upstream.auth)
+            .filter(|_| !changed.jwks_file)
+        {
+            Some(previous) => Arc::clone(&previous.auth),
+            None => Arc::new(Authenticator::new(&config.auth, forward_jwt)?),
         };
         let resource_metadata =
             config.auth.jwt.as_ref().and_then(|jwt| jwt.resource_metadata.as_ref()).map(|metadata| {
@@ -138,58 +141,43 @@ impl Policy {
             unauthorized_challenge,
             resource_metadata,
             cors: CorsPolicy::new(&config.cors),
-            rate_limiter: match previous {
-                Some(previous) if old.is_some_and(|old| old.rate_limit == *rate_limit) => previous.rate_limiter.clone(),
-                _ => rate_limit.enabled.then(|| Arc::new(ClientRateLimiter::new(rate_limit))),
+            rate_limiter: match keep(|old, new| old.rate_limit == new.rate_limit) {
+                Some(previous) => previous.rate_limiter.clone(),
+                None => rate_limit.enabled.then(|| Arc::new(ClientRateLimiter::new(rate_limit))),
             },
             rate_limit_policy,
             passthrough: config.passthrough.clone(),
             catalogue: catalogue_with_zero_series(&config)?,
-            upstream: match previous {
-                Some(previous) if old.is_some_and(|old| old.upstream == config.upstream) => {
-                    Arc::clone(&previous.upstream)
-                }
-                _ => Arc::new(UpstreamClient::new(&config.upstream)?),
+            upstream: match keep(|old, new| old.upstream == new.upstream) {
+                Some(previous) => Arc::clone(&previous.upstream),
+                None => Arc::new(UpstreamClient::new(&config.upstream)?),
             },
-            passthrough_breaker: match previous {
-                Some(previous)
-                    if old.is_some_and(|old| {
-                        old.passthrough == config.passthrough
-                            && old.upstream.circuit_breaker == config.upstream.circuit_breaker
-                    }) =>
-                {
-                    previous.passthrough_breaker.clone()
-                }
-                _ => config
+            passthrough_breaker: match keep(|old, new| {
+                old.passthrough == new.passthrough && old.upstream.circuit_breaker == new.upstream.circuit_breaker
+            }) {
+                Some(previous) => previous.passthrough_breaker.clone(),
+                None => config
                     .passthrough
                     .as_ref()
                     .map(|target| CircuitBreaker::new(target.url.as_str(), &config.upstream.circuit_breaker)),
             },
-            sessions: match previous {
-                Some(previous)
-                    if old.is_some_and(|old| {
-                        old.mcp.session_key == config.mcp.session_key && old.mcp.session_ttl == config.mcp.session_ttl
-                    }) =>
-                {
-                    Arc::clone(&previous.sessions)
-                }
-                _ => Arc::new(SessionKeys::new(
+            sessions: match keep(|old, new| {
+                old.mcp.session_key == new.mcp.session_key && old.mcp.session_ttl == new.mcp.session_ttl
+            }) {
+                Some(previous) => Arc::clone(&previous.sessions),
+                None => Arc::new(SessionKeys::new(
                     config.mcp.session_key.as_ref().map(|key| key.0.as_str()),
                     config.mcp.session_ttl,
                 )),
             },
-            sessions_service: match previous {
-                Some(previous) if old.is_some_and(|old| old.sessions == config.sessions) => {
-                    previous.sessions_service.clone()
-                }
-                _ if config.sessions.enabled => Some(Arc::new(SessionService::new(&config.sessions)?)),
-                _ => None,
+            sessions_service: match keep(|old, new| old.sessions == new.sessions) {
+                Some(previous) => previous.sessions_service.clone(),
+                None if config.sessions.enabled => Some(Arc::new(SessionService::new(&config.sessions)?)),
+                None => None,
             },
-            session_upstreams: match previous {
-                Some(previous) if old.is_some_and(|old| old.upstream == config.upstream) => {
-                    Arc::clone(&previous.session_upstreams)
-                }
-                _ => Arc::new(SessionUpstreams::new(&config.upstream)),
+            session_upstreams: match keep(|old, new| old.upstream == new.upstream) {
+                Some(previous) => Arc::clone(&previous.session_upstreams),
+                None => Arc::new(SessionUpstreams::new(&config.upstream)),
             },
             config,
         })
