@@ -106,12 +106,8 @@ impl BearerTokens {
         for line in text.lines().map(str::trim).filter(|line| !line.is_empty() && !line.starts_with('#')) {
             let digest = digest(line.as_bytes());
             if !tokens.iter().any(|known| known.digest == digest) {
-                tokens.push(TokenDigest {
-                    id: short_id(&digest),
-                    digest,
-                    short_id: short_id(&digest),
-                    scopes: Vec::new(),
-                });
+                let short_id = short_id(&digest);
+                tokens.push(TokenDigest { id: short_id.clone(), digest, short_id, scopes: Vec::new() });
             }
         }
         self.current.store(Arc::new(tokens));
