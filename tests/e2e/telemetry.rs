@@ -53,6 +53,14 @@ fn actions(events: &[Value], request_id: &str) -> Vec<String> {
         .collect()
 }
 
+/// The request's event with `action`.
+fn event<'a>(events: &'a [Value], request_id: &str, action: &str) -> &'a Value {
+    events
+        .iter()
+        .find(|event| event["http.request.id"] == request_id && event["event.action"] == action)
+        .unwrap_or_else(|| panic!("no {action} event for {request_id}"))
+}
+
 fn request_id(response: &crate::support::raw_http::RawResponse) -> String {
     response.header("x-request-id").expect("x-request-id").to_string()
 }
@@ -69,10 +77,7 @@ async fn each_kind_of_request_produces_its_audit_events() {
     let bad_id = request_id(&bad);
     let events = edge.wait_audit(|events| actions(events, &bad_id).contains(&"HTTP_REQUEST".to_string()));
     assert_eq!(actions(&events, &bad_id), ["AUTH_FAILED", "HTTP_REQUEST"]);
-    let failed = events
-        .iter()
-        .find(|e| e["http.request.id"] == bad_id.as_str() && e["event.action"] == "AUTH_FAILED")
-        .expect("event");
+    let failed = event(&events, &bad_id, "AUTH_FAILED");
     assert_eq!(failed["event.reason"], "invalid_token");
     assert_eq!(failed["event.outcome"], "failure");
     assert_eq!(failed["source.ip"], "127.0.0.1");
@@ -88,10 +93,7 @@ async fn each_kind_of_request_produces_its_audit_events() {
     let good_id = request_id(&good);
     let events = edge.wait_audit(|events| actions(events, &good_id).len() == 3);
     assert_eq!(actions(&events, &good_id), ["AUTH_SUCCESS", "TOOL_EXECUTE", "HTTP_REQUEST"]);
-    let tool = events
-        .iter()
-        .find(|e| e["http.request.id"] == good_id.as_str() && e["event.action"] == "TOOL_EXECUTE")
-        .expect("event");
+    let tool = event(&events, &good_id, "TOOL_EXECUTE");
     assert_eq!(tool["gen_ai.tool.name"], "login_check");
     assert_eq!(tool["user.id"], "auditor");
     assert_eq!(tool["auth.method"], "bearer");
