@@ -197,6 +197,9 @@ pub struct CircuitBreaker {
     pub failure_threshold: u32,
     pub open_for: Duration,
     pub half_open_probes: u32,
+    /// Upstream statuses that count as failures, besides connect errors and try timeouts.
+    /// 500 is not among the defaults: a caller can make the API answer it on purpose.
+    pub failure_statuses: Vec<u16>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -239,6 +239,7 @@ pub struct RawBreaker {
     pub failure_threshold: Option<Located<u32>>,
     pub open_for: Option<Located<String>>,
     pub half_open_probes: Option<Located<u32>>,
+    pub failure_statuses: Option<Vec<Located<u16>>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -16,6 +16,7 @@ use super::policy::PolicyHandle;
 use super::respond::{self, EdgeError};
 use super::{limits, passthrough};
 use crate::lifecycle::Lifecycle;
+use crate::upstream::breaker::CallOutcome;
 
 /// The public listener's request handler.
 pub struct EdgeProxy {
@@ -151,11 +152,15 @@ impl ProxyHttp for EdgeProxy {
     async fn logging(&self, session: &mut Session, error: Option<&Error>, ctx: &mut RequestContext) {
         if let Some(permit) = ctx.breaker_permit.take() {
             // A client that went away says nothing about the upstream: the permit is dropped.
+            // An answer counts by the breaker's `failure_statuses` (not the server's own 500).
             let upstream_failed = error.is_some_and(|error| matches!(error.esource(), pingora::ErrorSource::Upstream));
-            if upstream_failed || ctx.upstream_status.is_some_and(|status| status >= 500) {
-                permit.record(crate::upstream::breaker::CallOutcome::Failure);
+            if upstream_failed {
+                permit.record(CallOutcome::Failure);
+            } else if let Some(status) = ctx.upstream_status {
+                let outcome = permit.outcome_for_status(status);
+                permit.record(outcome);
             } else if error.is_none() {
-                permit.record(crate::upstream::breaker::CallOutcome::Success);
+                permit.record(CallOutcome::Success);
             }
         }
         let status = session.response_written().map_or(0, |response| response.status.as_u16());

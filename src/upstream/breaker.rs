@@ -2,8 +2,10 @@
 //! open = rejecting without touching the upstream, half-open = probing with at most
 //! `half_open_probes` calls at once.
 //!
-//! Closed → open after `failure_threshold` consecutive failures (connect errors, timeouts,
-//! 5xx; never 4xx, never a call the client abandoned). Open → half-open once `open_for` has
+//! Closed → open after `failure_threshold` consecutive failures: connect errors, timeouts,
+//! broken connections and the configured `failure_statuses` (502, 503, 504 by default). Never
+//! a 4xx, never the API's 500 unless configured (any caller can provoke one with a bad input,
+//! and must not be able to open the breaker for everyone), never a call the client abandoned. Open → half-open once `open_for` has
 //! passed. In half-open a successful probe closes the breaker and a failed one re-opens it.
 //! Every call takes a [`Permit`] first and reports how it went; a permit dropped without a
 //! report (the client went away) frees its probe slot and counts as nothing.
@@ -69,6 +71,7 @@ pub struct CircuitBreaker {
     failure_threshold: u32,
     open_for: Duration,
     half_open_probes: u32,
+    failure_statuses: Vec<u16>,
     clock: Arc<dyn Clock>,
 }
 
@@ -95,8 +98,15 @@ impl CircuitBreaker {
             failure_threshold: config.failure_threshold.max(1),
             open_for: config.open_for,
             half_open_probes: config.half_open_probes.max(1),
+            failure_statuses: config.failure_statuses.clone(),
             clock,
         })
+    }
+
+    /// How an upstream answer with `status` counts: a failure only if it is one of the
+    /// configured `failure_statuses`.
+    pub fn outcome_for_status(&self, status: u16) -> CallOutcome {
+        if self.failure_statuses.contains(&status) { CallOutcome::Failure } else { CallOutcome::Success }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -188,6 +198,11 @@ impl CircuitBreaker {
 }
 
 impl Permit {
+    /// [`CircuitBreaker::outcome_for_status`] of the breaker this permit is for.
+    pub fn outcome_for_status(&self, status: u16) -> CallOutcome {
+        self.breaker.outcome_for_status(status)
+    }
+
     pub fn record(mut self, outcome: CallOutcome) {
         self.recorded = true;
         self.breaker.record(self.probe, Some(outcome));
@@ -209,8 +224,12 @@ mod tests {
 
     fn breaker(threshold: u32, probes: u32) -> (Arc<CircuitBreaker>, ManualClock) {
         let clock = ManualClock::default();
-        let config =
-            BreakerConfig { failure_threshold: threshold, open_for: Duration::from_secs(30), half_open_probes: probes };
+        let config = BreakerConfig {
+            failure_threshold: threshold,
+            open_for: Duration::from_secs(30),
+            half_open_probes: probes,
+            failure_statuses: vec![502, 503, 504],
+        };
         (CircuitBreaker::with_clock("api", &config, Arc::new(clock.clone())), clock)
     }
 

@@ -138,7 +138,7 @@ impl UpstreamClient {
                 Ok(outcome) => outcome,
                 Err(_) => Err(UpstreamError::Timeout),
             };
-            let (health, retryable) = classify(&outcome, request.idempotent);
+            let (health, retryable) = classify(&outcome, request.idempotent, &self.breaker);
             permit.record(health);
             if !retryable || attempt >= self.attempts {
                 return outcome;
@@ -181,14 +181,19 @@ impl UpstreamClient {
     }
 }
 
-/// What a try says about the upstream's health, and whether to try again.
-fn classify(outcome: &Result<UpstreamReply, UpstreamError>, idempotent: bool) -> (CallOutcome, bool) {
+/// What a try says about the upstream's health (as `breaker` counts statuses), and whether to
+/// try again.
+fn classify(
+    outcome: &Result<UpstreamReply, UpstreamError>,
+    idempotent: bool,
+    breaker: &CircuitBreaker,
+) -> (CallOutcome, bool) {
     match outcome {
-        Ok(reply) if reply.status.is_server_error() => {
+        Ok(reply) => {
             let transient = matches!(reply.status.as_u16(), 502..=504);
-            (CallOutcome::Failure, transient && idempotent)
+            (breaker.outcome_for_status(reply.status.as_u16()), transient && idempotent)
         }
-        Ok(_) | Err(UpstreamError::ReplyTooLarge) => (CallOutcome::Success, false),
+        Err(UpstreamError::ReplyTooLarge) => (CallOutcome::Success, false),
         // Nothing was sent: safe to retry whatever the method.
         Err(UpstreamError::Connect(_)) => (CallOutcome::Failure, true),
         Err(UpstreamError::Timeout | UpstreamError::Protocol(_)) => (CallOutcome::Failure, idempotent),
@@ -245,6 +250,7 @@ mod tests {
                 failure_threshold: 5,
                 open_for: Duration::from_secs(1),
                 half_open_probes: 1,
+                failure_statuses: vec![502, 503, 504],
             },
         };
         let client = UpstreamClient::new(&upstream).expect("client");
@@ -260,19 +266,28 @@ mod tests {
     }
 
     #[test]
-    fn classification_follows_idempotency() {
+    fn classification_follows_idempotency_and_the_failure_statuses() {
+        let config = crate::config::CircuitBreaker {
+            failure_threshold: 5,
+            open_for: Duration::from_secs(1),
+            half_open_probes: 1,
+            failure_statuses: vec![502, 503, 504],
+        };
+        let breaker = CircuitBreaker::new("api", &config);
         let cases = [
             (reply(200), true, (CallOutcome::Success, false)),
             (reply(404), true, (CallOutcome::Success, false)),
             (reply(503), true, (CallOutcome::Failure, true)),
             (reply(503), false, (CallOutcome::Failure, false)),
-            (reply(500), true, (CallOutcome::Failure, false)),
+            (reply(500), true, (CallOutcome::Success, false)),
+            (reply(502), false, (CallOutcome::Failure, false)),
+            (reply(504), true, (CallOutcome::Failure, true)),
             (Err(UpstreamError::Connect("refused".into())), false, (CallOutcome::Failure, true)),
             (Err(UpstreamError::Timeout), false, (CallOutcome::Failure, false)),
             (Err(UpstreamError::Timeout), true, (CallOutcome::Failure, true)),
         ];
         for (outcome, idempotent, expected) in cases {
-            assert_eq!(classify(&outcome, idempotent), expected, "{outcome:?} idempotent={idempotent}");
+            assert_eq!(classify(&outcome, idempotent, &breaker), expected, "{outcome:?} idempotent={idempotent}");
         }
     }
 }

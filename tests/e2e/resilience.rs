@@ -168,3 +168,72 @@ async fn the_passthrough_is_behind_its_own_breaker() {
     assert_eq!(body["error"], "upstream unavailable");
     assert_eq!(api.flaky_hits("pass"), 2, "the open breaker kept the third request away");
 }
+
+/// DESIGN §15: a caller who makes the API answer 500 must not open the breaker for everyone.
+#[tokio::test]
+async fn ten_calls_answered_500_leave_the_breaker_closed() {
+    let api = MockApi::start().await;
+    let retry = "{attempts: 1, backoff: 10ms, max_backoff: 50ms, budget_percent: 20}";
+    let breaker = "{failure_threshold: 5, open_for: 30s, half_open_probes: 1}";
+    let edge = TestEdge::new(&policy(&api.url(), retry, breaker)).start();
+    for _ in 0..10 {
+        let (status, _, result) = call(&edge, "flaky_get", r#"{"key":"bug","failures":1000,"code":500}"#).await;
+        assert_ne!(status, 503, "the breaker stayed closed: {result}");
+    }
+    assert_eq!(api.flaky_hits("bug"), 10, "every call reached the API");
+    let (status, _, result) = call(&edge, "flaky_get", r#"{"key":"other","failures":0,"code":200}"#).await;
+    assert_eq!(status, 200, "another user's call still works: {result}");
+    let readiness = admin_body(edge.admin, "/readyz").expect("readyz");
+    assert!(!readiness.contains(r#""circuit":"open""#), "{readiness}");
+}
+
+#[tokio::test]
+async fn a_502_or_a_refused_connection_still_opens_the_breaker() {
+    let api = MockApi::start().await;
+    let retry = "{attempts: 1, backoff: 10ms, max_backoff: 50ms, budget_percent: 20}";
+    let breaker = "{failure_threshold: 3, open_for: 30s, half_open_probes: 1}";
+    let edge = TestEdge::new(&policy(&api.url(), retry, breaker)).start();
+    for _ in 0..3 {
+        call(&edge, "flaky_get", r#"{"key":"gw","failures":1000,"code":502}"#).await;
+    }
+    let (status, headers, _) = call(&edge, "flaky_get", r#"{"key":"gw","failures":0,"code":200}"#).await;
+    assert_eq!(status, 503, "three 502s opened it");
+    assert!(headers.contains_key("retry-after"));
+    assert_eq!(api.flaky_hits("gw"), 3);
+
+    let refused = TestEdge::new(&policy("http://127.0.0.1:1", retry, breaker)).start();
+    for _ in 0..3 {
+        assert_eq!(call(&refused, "flaky_get", r#"{"key":"x","failures":0,"code":200}"#).await.0, 502);
+    }
+    assert_eq!(call(&refused, "flaky_get", r#"{"key":"x","failures":0,"code":200}"#).await.0, 503);
+}
+
+#[tokio::test]
+async fn failure_statuses_choose_what_opens_the_breaker() {
+    let api = MockApi::start().await;
+    let retry = "{attempts: 1, backoff: 10ms, max_backoff: 50ms, budget_percent: 20}";
+    let breaker = "{failure_threshold: 2, open_for: 30s, half_open_probes: 1, failure_statuses: [500]}";
+    let edge = TestEdge::new(&policy(&api.url(), retry, breaker)).start();
+    for _ in 0..3 {
+        call(&edge, "flaky_get", r#"{"key":"bad-gw","failures":1000,"code":503}"#).await;
+    }
+    assert_eq!(api.flaky_hits("bad-gw"), 3, "503 is not listed: it no longer counts");
+    for _ in 0..2 {
+        call(&edge, "flaky_get", r#"{"key":"bug","failures":1000,"code":500}"#).await;
+    }
+    assert_eq!(call(&edge, "flaky_get", r#"{"key":"bug","failures":0,"code":200}"#).await.0, 503);
+}
+
+#[tokio::test]
+async fn the_passthrough_breaker_ignores_the_servers_own_500s() {
+    let api = MockApi::start().await;
+    let policy =
+        "auth: {mode: none}\nupstream: {circuit_breaker: {failure_threshold: 2, open_for: 30s, half_open_probes: 1}}\n";
+    let edge = TestEdge::new(policy).passthrough(&api.url()).start();
+    let http = client(Protocol::Http1);
+    for _ in 0..10 {
+        let response = http.get(edge.https_url("/flaky/pass500/1000/500")).send().await.expect("GET");
+        assert_eq!(response.status(), 500, "the server's own 500, passed on");
+    }
+    assert_eq!(api.flaky_hits("pass500"), 10, "the breaker never opened");
+}

@@ -2,6 +2,10 @@
 
 use super::*;
 
+/// What opens the breaker besides connect errors and timeouts: the gateway's own failures, not
+/// the API's 500, which any caller can provoke with a bad input.
+const DEFAULT_FAILURE_STATUSES: [u16; 3] = [502, 503, 504];
+
 impl Builder<'_> {
     pub(super) fn build_upstream(&mut self, raw: &RawUpstream) -> Upstream {
         let base_url = if let Some(value) = self.environment.get("API_BASE_URL").filter(|v| !v.is_empty()) {
@@ -100,6 +104,7 @@ impl Builder<'_> {
                 1,
                 (1, 100),
             ),
+            failure_statuses: self.failure_statuses(raw_breaker.failure_statuses.as_deref()),
         };
         Upstream {
             base_url: base_url.unwrap_or_else(default_base_url),
@@ -202,5 +207,26 @@ impl Builder<'_> {
             ),
             max_sessions: self.number("sessions.max_sessions", &raw.max_sessions, 10_000, (1, 1_000_000)) as usize,
         }
+    }
+
+    /// `upstream.circuit_breaker.failure_statuses`: 5xx statuses only, default 502, 503, 504.
+    fn failure_statuses(&mut self, raw: Option<&[Located<u16>]>) -> Vec<u16> {
+        const KEY: &str = "upstream.circuit_breaker.failure_statuses";
+        let Some(raw) = raw else { return DEFAULT_FAILURE_STATUSES.to_vec() };
+        let mut statuses = Vec::with_capacity(raw.len());
+        for located in raw {
+            if (500..=599).contains(&located.value) {
+                statuses.push(located.value);
+            } else {
+                self.at(
+                    located,
+                    KEY,
+                    format!("{} is not a 5xx status; only server errors can open the breaker", located.value),
+                );
+            }
+        }
+        statuses.sort_unstable();
+        statuses.dedup();
+        statuses
     }
 }
