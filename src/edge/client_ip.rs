@@ -4,25 +4,35 @@
 //! The leftmost entry is never believed on its own: anyone can write it. Walking from the
 //! right means every hop we skip was added by a proxy we trust, so the first address we stop
 //! at was written by a trusted proxy about its own peer.
+//!
+//! Every line of the header counts, in order, as one comma-joined list (RFC 9110 §5.3). Some
+//! trusted proxies (HAProxy's `option forwardfor`) add a line of their own instead of
+//! appending to the client's: reading only the first line would believe the client.
 
 use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-/// The client address for policy decisions (rate limiting, audit).
-pub fn resolve(peer: IpAddr, forwarded_for: Option<&[u8]>, trusted_proxies: &[IpNet]) -> IpAddr {
+/// The client address for policy decisions (rate limiting, audit). `forwarded_for` holds the
+/// `X-Forwarded-For` lines in the order they arrived.
+pub fn resolve<'a>(
+    peer: IpAddr,
+    forwarded_for: impl IntoIterator<Item = &'a [u8]>,
+    trusted_proxies: &[IpNet],
+) -> IpAddr {
     let peer = canonical(peer);
     if !is_trusted(peer, trusted_proxies) {
         return peer;
     }
-    let Some(header) = forwarded_for else { return peer };
-    let Ok(text) = std::str::from_utf8(header) else { return peer };
     let mut hops = Vec::new();
-    for entry in text.split(',') {
-        match parse_hop(entry.trim()) {
-            Some(address) => hops.push(canonical(address)),
-            // A malformed list cannot be walked safely: fall back to the peer.
-            None => return peer,
+    for line in forwarded_for {
+        let Ok(text) = std::str::from_utf8(line) else { return peer };
+        for entry in text.split(',') {
+            match parse_hop(entry.trim()) {
+                Some(address) => hops.push(canonical(address)),
+                // A malformed list cannot be walked safely: fall back to the peer.
+                None => return peer,
+            }
         }
     }
     for address in hops.iter().rev() {
@@ -60,9 +70,13 @@ mod tests {
     use super::*;
 
     fn check(peer: &str, forwarded_for: Option<&str>, trusted: &[&str], expected: &str) {
+        check_lines(peer, forwarded_for.as_slice(), trusted, expected);
+    }
+
+    fn check_lines(peer: &str, forwarded_for: &[&str], trusted: &[&str], expected: &str) {
         let trusted: Vec<IpNet> = trusted.iter().map(|cidr| cidr.parse().expect("cidr")).collect();
         let peer: IpAddr = peer.parse().expect("peer");
-        let resolved = resolve(peer, forwarded_for.map(str::as_bytes), &trusted);
+        let resolved = resolve(peer, forwarded_for.iter().map(|line| line.as_bytes()), &trusted);
         assert_eq!(resolved, expected.parse::<IpAddr>().expect("expected"), "peer {peer} xff {forwarded_for:?}");
     }
 
@@ -78,6 +92,15 @@ mod tests {
         // The leftmost entry is a spoof attempt; the rightmost untrusted one is the client.
         check("10.0.0.2", Some("1.1.1.1, 198.51.100.1, 10.0.0.7"), &["10.0.0.0/8"], "198.51.100.1");
         check("10.0.0.2", Some("198.51.100.1,10.1.2.3,10.0.0.7"), &["10.0.0.0/8"], "198.51.100.1");
+    }
+
+    #[test]
+    fn every_header_line_is_part_of_the_list() {
+        // A trusted proxy that adds its own line after the client's spoofed one.
+        check_lines("10.0.0.2", &["203.0.113.1", "198.51.100.7"], &["10.0.0.0/8"], "198.51.100.7");
+        check_lines("10.0.0.2", &["203.0.113.1, 10.0.0.9", "198.51.100.7, 10.0.0.8"], &["10.0.0.0/8"], "198.51.100.7");
+        check_lines("10.0.0.2", &["198.51.100.7", "10.0.0.8"], &["10.0.0.0/8"], "198.51.100.7");
+        check_lines("10.0.0.2", &["198.51.100.7", "junk"], &["10.0.0.0/8"], "10.0.0.2");
     }
 
     #[test]

@@ -39,12 +39,18 @@ pub fn prepare_request(request: &mut RequestHeader, passthrough: &Passthrough, c
         request.insert_header("x-forwarded-host", host)?;
     }
     request.insert_header(http::header::HOST, passthrough.authority.as_str())?;
-    // Like nginx's $proxy_add_x_forwarded_for: what arrived, plus the socket peer.
+    // Like nginx's $proxy_add_x_forwarded_for: what arrived (every line, in order), plus the
+    // socket peer, as one line.
     if let Some(client_ip) = ctx.peer_ip {
-        let forwarded_for = match request.headers.get("x-forwarded-for").and_then(|value| value.to_str().ok()) {
-            Some(existing) if !existing.trim().is_empty() => format!("{existing}, {client_ip}"),
-            _ => client_ip.to_string(),
-        };
+        let mut forwarded_for = String::new();
+        for line in request.headers.get_all("x-forwarded-for") {
+            let Ok(text) = line.to_str() else { continue };
+            if !text.trim().is_empty() {
+                forwarded_for.push_str(text.trim());
+                forwarded_for.push_str(", ");
+            }
+        }
+        forwarded_for.push_str(&client_ip.to_string());
         request.insert_header("x-forwarded-for", forwarded_for)?;
     }
     request.insert_header("x-forwarded-proto", if ctx.downstream_tls { "https" } else { "http" })?;

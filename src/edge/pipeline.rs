@@ -26,18 +26,25 @@ pub enum Decision {
 /// The order is deliberate, cheapest and most general first:
 /// 1. Identity (request id, client address) first: every response and log line needs it.
 /// 2. Hygiene limits next: nothing else should parse an oversized or malformed head.
-/// 3. CORS before rate limiting and authentication: preflights carry no credentials and must
-///    be answered here, and a disallowed `Origin` is refused before it costs anything.
-/// 4. Rate limiting before authentication, so floods of bad tokens are limited and never
-///    reach token verification (nginx runs `limit_req` before `auth_request` for the same
-///    reason). `/health` is exempt so probes never starve.
-/// 5. Authentication, for every route that is not public.
-/// 6. The route.
+/// 3. The CORS decision and the route, which cost nothing to compute.
+/// 4. Rate limiting before anything is answered or verified: preflights and refused origins
+///    count against the client like any request (each writes audit lines, so an unmetered
+///    kind of request would be free log flooding), and floods of bad tokens never reach token
+///    verification (nginx runs `limit_req` before `auth_request` for the same reason).
+///    `/health` is exempt so probes never starve.
+/// 5. CORS answers before authentication: preflights carry no credentials and are answered
+///    here, and a disallowed `Origin` is refused before it costs a token check.
+/// 6. Authentication, for every route that is not public.
+/// 7. The route.
 pub async fn run(session: &mut Session, ctx: &mut RequestContext) -> Result<Decision> {
     if let Err(error) = limits::check_head(session.req_header(), &ctx.policy.config.limits) {
         return reject(session, ctx, error).await;
     }
     ctx.cors = ctx.policy.cors.decide(session.req_header());
+    ctx.route = Route::decide(&session.req_header().method, session.req_header().uri.path(), &ctx.policy);
+    if let Some(retry_after_seconds) = rate_limit(ctx) {
+        return reject(session, ctx, EdgeError::TooManyRequests { retry_after_seconds }).await;
+    }
     match ctx.cors {
         CorsDecision::Rejected => return reject(session, ctx, EdgeError::OriginNotAllowed).await,
         CorsDecision::Preflight(_) => {
@@ -45,10 +52,6 @@ pub async fn run(session: &mut Session, ctx: &mut RequestContext) -> Result<Deci
             return Ok(Decision::Responded);
         }
         CorsDecision::NoOrigin | CorsDecision::Allowed(_) => {}
-    }
-    ctx.route = Route::decide(&session.req_header().method, session.req_header().uri.path(), &ctx.policy);
-    if let Some(retry_after_seconds) = rate_limit(ctx) {
-        return reject(session, ctx, EdgeError::TooManyRequests { retry_after_seconds }).await;
     }
     // `/init` needs the edge's own credentials only with `sessions.auth: edge`.
     let session_route_is_public = matches!(ctx.route, Route::Init | Route::SessionEnd)
@@ -80,7 +83,7 @@ pub fn identify(session: &Session, ctx: &mut RequestContext) {
     };
     let trusted = &ctx.policy.config.trusted_proxies;
     let headers = &session.req_header().headers;
-    let forwarded_for = headers.get("x-forwarded-for").map(|value| value.as_bytes());
+    let forwarded_for = headers.get_all("x-forwarded-for").iter().map(http::HeaderValue::as_bytes);
     ctx.peer_ip = Some(client_ip::canonical(peer));
     ctx.client_ip = Some(client_ip::resolve(peer, forwarded_for, trusted));
     let peer_trusted = trusted.iter().any(|network| network.contains(&client_ip::canonical(peer)));
@@ -110,7 +113,7 @@ fn rate_limit(ctx: &mut RequestContext) -> Option<u64> {
     }
 }
 
-/// Step 6.
+/// Step 7.
 async fn route(session: &mut Session, ctx: &mut RequestContext) -> Result<Decision> {
     match ctx.route {
         Route::Passthrough => {

@@ -231,3 +231,75 @@ async fn a_401_keeps_the_connection_alive() {
     assert_eq!(connection.get("/health", &[]).await.status, 200);
     assert!(!connection.is_closed().await);
 }
+
+/// DESIGN §15: every `X-Forwarded-For` line counts. A trusted proxy that adds its own line
+/// (HAProxy `option forwardfor`) must not let the client pick its address with a first line.
+#[tokio::test]
+async fn every_forwarded_for_line_counts_so_a_spoofed_first_line_is_not_the_client() {
+    let api = MockApi::start().await;
+    let policy =
+        "auth: {mode: none}\ntrusted_proxies: [127.0.0.1/32]\nrate_limit: {requests_per_minute: 1, burst: 1}\n";
+    let edge = TestEdge::new(policy).passthrough(&api.url()).audit_file(None, 1024).start();
+    let mut proxy = RawConnection::connect(edge.https).await;
+    let mut statuses = Vec::new();
+    for n in 1..=5 {
+        let spoofed = format!("X-Forwarded-For: 203.0.113.{n}");
+        let response = proxy.get("/a", &[&spoofed, "X-Forwarded-For: 198.51.100.7"]).await;
+        if response.status == 200 {
+            assert_eq!(
+                response.json()["headers"]["x-forwarded-for"],
+                format!("203.0.113.{n}, 198.51.100.7, 127.0.0.1"),
+                "both lines are passed on, in order, with the peer appended"
+            );
+        }
+        statuses.push(response.status);
+    }
+    assert_eq!(statuses, [200, 200, 429, 429, 429], "one client, 198.51.100.7, whatever the first line says");
+    let events =
+        edge.wait_audit(|events| events.iter().filter(|event| event["event.action"] == "HTTP_REQUEST").count() >= 5);
+    for event in events.iter().filter(|event| event["event.action"] == "HTTP_REQUEST") {
+        assert_eq!(event["source.ip"], "198.51.100.7", "the audit names the resolved client: {event}");
+    }
+}
+
+/// DESIGN §15: a full rate-limit table evicts; newcomers never share one bucket.
+#[tokio::test]
+async fn a_full_rate_limit_table_gives_every_newcomer_its_own_bucket() {
+    let api = MockApi::start().await;
+    let policy = "auth: {mode: none}\nrate_limit: {requests_per_minute: 1, burst: 20, max_tracked_clients: 10}\n";
+    let edge = TestEdge::new(policy).passthrough(&api.url()).start();
+    for n in 2..=11 {
+        let address: IpAddr = format!("127.0.0.{n}").parse().expect("ip");
+        let mut connection = RawConnection::connect_from(edge.https, Some(address)).await;
+        assert_eq!(connection.get("/fill", &[]).await.status, 200);
+    }
+    let mut statuses = Vec::new();
+    for n in 100..=103 {
+        let address: IpAddr = format!("127.0.0.{n}").parse().expect("ip");
+        let mut newcomer = RawConnection::connect_from(edge.https, Some(address)).await;
+        for _ in 0..21 {
+            statuses.push(newcomer.get("/new", &[]).await.status);
+        }
+    }
+    assert!(statuses.iter().all(|status| *status == 200), "each newcomer had its own burst of 21: {statuses:?}");
+}
+
+/// DESIGN §15: preflights and refused origins count against the client's limit.
+#[tokio::test]
+async fn preflights_and_refused_origins_count_against_the_rate_limit() {
+    let policy = "auth:\n  mode: bearer\n  bearer: {tokens: [cors-test-token-123]}\n\
+                  cors: {allowed_origins: [\"https://app.example\"]}\n\
+                  rate_limit: {requests_per_minute: 1, burst: 2}\n";
+    let edge = TestEdge::new(policy).start();
+    let mut connection = RawConnection::connect(edge.https).await;
+    let preflight = b"OPTIONS /mcp HTTP/1.1\r\nHost: localhost\r\nOrigin: https://app.example\r\n\
+                      Access-Control-Request-Method: POST\r\n\r\n";
+    assert_eq!(connection.send(preflight).await.status, 204);
+    assert_eq!(connection.get("/mcp", &["Origin: https://evil.example"]).await.status, 403);
+    assert_eq!(connection.send(preflight).await.status, 204);
+    let limited = connection.send(preflight).await;
+    assert_eq!(limited.status, 429, "three requests used the burst of 3");
+    assert_eq!(connection.get("/mcp", &["Origin: https://evil.example"]).await.status, 429);
+    let mut other = RawConnection::connect_from(edge.https, second_client()).await;
+    assert_eq!(other.send(preflight).await.status, 204, "another client is unaffected");
+}
