@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use jsonschema::error::ValidationErrorKind;
 use serde_json::{Value, json};
 
 use crate::config::Tool;
@@ -27,7 +28,13 @@ impl CatalogueTool {
             .map(|error| {
                 let path = error.instance_path().to_string();
                 let field = if path.is_empty() { "arguments".to_string() } else { format!("arguments{path}") };
-                format!("{field}: {}", error.masked())
+                match error.kind() {
+                    ValidationErrorKind::UnevaluatedProperties { unexpected }
+                    | ValidationErrorKind::AdditionalProperties { unexpected } => {
+                        format!("{field}: not declared by the tool: {}", quoted_names(unexpected))
+                    }
+                    _ => format!("{field}: {}", error.masked()),
+                }
             })
             .collect();
         if problems.is_empty() { Ok(()) } else { Err(format!("invalid arguments: {}", problems.join("; "))) }
@@ -42,6 +49,35 @@ impl CatalogueTool {
     pub fn allowed_for(&self, principal: Option<&Principal>) -> bool {
         missing_scopes(principal, &self.tool.scopes).is_empty()
     }
+}
+
+/// The schema call arguments are checked against: the tool's own, closed to arguments it
+/// does not declare unless it says otherwise with `additionalProperties` or
+/// `unevaluatedProperties`. Without this, `input_schema` looks like an allow-list but is
+/// not: a caller could add `"role": "admin"` or `includeDeleted=true` and the API's model
+/// binding would take it (mass assignment). `unevaluatedProperties` rather than
+/// `additionalProperties`, so properties declared through `allOf` or `$ref` still count.
+/// The published `inputSchema` stays as written.
+fn closed_to_undeclared(schema: &Value) -> Value {
+    let mut schema = schema.clone();
+    if let Some(object) = schema.as_object_mut()
+        && !object.contains_key("additionalProperties")
+        && !object.contains_key("unevaluatedProperties")
+    {
+        object.insert("unevaluatedProperties".to_string(), Value::Bool(false));
+    }
+    schema
+}
+
+/// `"a", "b"`, each name cut to 64 characters and at most five of them: the names are the
+/// caller's own input, echoed back in an error.
+fn quoted_names(names: &[String]) -> String {
+    let mut listed: Vec<String> =
+        names.iter().take(5).map(|name| format!("{:?}", name.chars().take(64).collect::<String>())).collect();
+    if names.len() > 5 {
+        listed.push(format!("and {} more", names.len() - 5));
+    }
+    listed.join(", ")
 }
 
 /// Every configured tool.
@@ -61,7 +97,7 @@ impl Catalogue {
     pub fn new(tools: &[Tool]) -> Result<Self, String> {
         let mut catalogue = Catalogue::default();
         for tool in tools {
-            let validator = jsonschema::draft202012::new(&tool.input_schema)
+            let validator = jsonschema::draft202012::new(&closed_to_undeclared(&tool.input_schema))
                 .map_err(|error| format!("tool {}: input_schema: {error}", tool.name))?;
             let mut definition = json!({
                 "name": tool.name,
@@ -101,5 +137,72 @@ impl Catalogue {
     /// The `Tool` objects this principal may call.
     pub fn list(&self, principal: Option<&Principal>) -> Vec<Value> {
         self.tools.iter().filter(|tool| tool.allowed_for(principal)).map(|tool| tool.definition.clone()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mcp::template::PathTemplate;
+
+    fn tool(input_schema: Value) -> CatalogueTool {
+        let tool = Tool {
+            name: "t".to_string(),
+            description: String::new(),
+            method: http::Method::POST,
+            path: PathTemplate::parse("/t").expect("template"),
+            input_schema,
+            output_schema: None,
+            idempotent: false,
+            scopes: Vec::new(),
+            query: None,
+            body: None,
+            headers: std::collections::BTreeMap::new(),
+        };
+        Catalogue::new(&[tool]).expect("catalogue").tools.remove(0)
+    }
+
+    #[test]
+    fn undeclared_arguments_are_refused_by_name() {
+        let tool = tool(json!({"type": "object", "properties": {"employeeId": {"type": "string"}}}));
+        assert_eq!(tool.validate(&json!({"employeeId": "e-1"})), Ok(()));
+        let refused = tool.validate(&json!({"employeeId": "e-1", "approved": true})).expect_err("mass assignment");
+        assert!(refused.contains(r#"not declared by the tool: "approved""#), "{refused}");
+        assert!(!refused.contains("true"), "values are not echoed: {refused}");
+        assert!(tool.validate(&json!({"x": 1})).is_err(), "a schema without properties declares nothing");
+        assert_eq!(tool.definition["inputSchema"].get("unevaluatedProperties"), None, "published as written");
+    }
+
+    #[test]
+    fn a_schema_that_opens_itself_stays_open() {
+        let open = tool(json!({"type": "object", "properties": {"a": {}}, "additionalProperties": true}));
+        assert_eq!(open.validate(&json!({"a": 1, "b": 2})), Ok(()));
+        let typed = tool(json!({"type": "object", "additionalProperties": {"type": "string"}}));
+        assert_eq!(typed.validate(&json!({"b": "x"})), Ok(()));
+        assert!(typed.validate(&json!({"b": 2})).is_err());
+        let closed = tool(json!({"type": "object", "properties": {"a": {}}, "additionalProperties": false}));
+        assert!(closed.validate(&json!({"b": 2})).expect_err("closed").contains(r#""b""#));
+    }
+
+    #[test]
+    fn properties_declared_through_all_of_count_as_declared() {
+        let tool = tool(json!({
+            "type": "object",
+            "allOf": [{"properties": {"a": {"type": "string"}}}, {"properties": {"b": {"type": "integer"}}}],
+        }));
+        assert_eq!(tool.validate(&json!({"a": "x", "b": 1})), Ok(()));
+        assert!(tool.validate(&json!({"a": "x", "c": 1})).expect_err("c").contains(r#""c""#));
+    }
+
+    #[test]
+    fn long_and_many_undeclared_names_are_cut() {
+        let tool = tool(json!({"type": "object"}));
+        let mut arguments = serde_json::Map::new();
+        for n in 0..9 {
+            arguments.insert(format!("{n}{}", "x".repeat(500)), json!(1));
+        }
+        let refused = tool.validate(&Value::Object(arguments)).expect_err("undeclared");
+        assert!(refused.len() < 600, "{} bytes", refused.len());
+        assert!(refused.contains("and 4 more"), "{refused}");
     }
 }

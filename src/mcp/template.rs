@@ -81,6 +81,11 @@ impl PathTemplate {
                     if value.is_empty() || value.bytes().all(|b| b == b'.') {
                         return Err(format!("argument {name} must not be empty, `.` or `..`"));
                     }
+                    // `\` is a path separator to HTTP.sys and IIS, which decode `%5C`: `..\..`
+                    // would be traversal there. Control characters have no business in a path.
+                    if value.chars().any(|c| c == '\\' || c.is_control()) {
+                        return Err(format!("argument {name} must not contain `\\` or control characters"));
+                    }
                     path.extend(utf8_percent_encode(&value, PATH_VALUE));
                 }
             }
@@ -130,6 +135,15 @@ mod tests {
         assert!(render("/files/{f}", &serde_json::json!({"f": ""})).is_err());
         assert!(render("/files/{f}", &serde_json::json!({})).expect_err("missing").contains("argument f is required"));
         assert!(render("/files/{f}", &serde_json::json!({"f": {"x": 1}})).is_err());
+    }
+
+    #[test]
+    fn backslashes_and_control_characters_are_refused() {
+        for value in ["..\\..", "a\\..\\b", "\\", "a\u{0}b", "a\nb", "a\rb", "a\tb", "a\u{7f}b", "a\u{85}b"] {
+            let refused = render("/files/{f}", &serde_json::json!({ "f": value })).expect_err(value);
+            assert!(refused.contains("argument f must not contain"), "{value:?}: {refused}");
+        }
+        assert_eq!(render("/files/{f}", &serde_json::json!({"f": "a b"})), Ok("/files/a%20b".into()));
     }
 
     #[test]

@@ -466,3 +466,69 @@ async fn unreachable_and_slow_upstreams_are_502_and_504() {
     assert_eq!(result["isError"], true);
     assert_eq!(result["content"][0]["text"], "the upstream API failed");
 }
+
+/// DESIGN §15 (mass assignment): arguments the tool's schema does not declare never reach the
+/// API, over MCP and REST, for bodies and query strings alike.
+#[tokio::test]
+async fn undeclared_arguments_are_refused_and_never_reach_the_api() {
+    let api = MockApi::start().await;
+    let edge = TestEdge::new(&policy(&api)).start();
+    let session = initialize(&edge, READER).await;
+    let headers = [("mcp-session-id", session.as_str())];
+    let call = |name: &str, arguments: Value| {
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": arguments}})
+            .to_string()
+    };
+    let before = api.request_count();
+    let (status, _, reply) = post(
+        &edge,
+        READER,
+        &headers,
+        &call("create_shift", json!({"companyId": "42", "employeeId": "e-1", "approved": true, "role": "admin"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(reply["result"]["isError"], true);
+    let text = reply["result"]["content"][0]["text"].as_str().expect("text");
+    assert!(text.contains(r#""approved""#) && text.contains(r#""role""#), "names each argument: {text}");
+    let (_, _, reply) =
+        post(&edge, READER, &headers, &call("get_shifts", json!({"companyId": "42", "includeDeleted": "true"}))).await;
+    assert_eq!(reply["result"]["isError"], true, "{reply}");
+
+    let response = client(Protocol::Http1)
+        .post(edge.https_url("/api/tools/create_shift"))
+        .bearer_auth(READER)
+        .header("content-type", "application/json")
+        .body(r#"{"companyId":"42","employeeId":"e-1","approved":true}"#)
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status(), 400);
+    assert_eq!(api.request_count(), before, "the API was never called");
+
+    let (_, _, reply) =
+        post(&edge, READER, &headers, &call("create_shift", json!({"companyId": "42", "employeeId": "e-1"}))).await;
+    assert_eq!(reply["result"]["isError"], false, "declared arguments still work: {reply}");
+    assert!(reply["result"]["structuredContent"]["body"].get("approved").is_none());
+}
+
+/// DESIGN §15: `\` (a separator to HTTP.sys/IIS) and control characters are refused in path
+/// variables.
+#[tokio::test]
+async fn backslashes_and_control_characters_in_path_variables_are_refused() {
+    let api = MockApi::start().await;
+    let edge = TestEdge::new(&policy(&api)).start();
+    let session = initialize(&edge, READER).await;
+    let headers = [("mcp-session-id", session.as_str())];
+    let before = api.request_count();
+    for company in ["..\\..\\admin", "a\\b", "a\u{0}b", "a\r\nX-Injected: 1"] {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                          "params": {"name": "get_shifts", "arguments": {"companyId": company}}})
+        .to_string();
+        let (_, _, reply) = post(&edge, READER, &headers, &body).await;
+        assert_eq!(reply["result"]["isError"], true, "{company:?}: {reply}");
+        let text = reply["result"]["content"][0]["text"].as_str().expect("text");
+        assert!(text.contains("companyId"), "{text}");
+    }
+    assert_eq!(api.request_count(), before, "the API was never called");
+}
