@@ -78,7 +78,9 @@ mod tests {
         ] {
             assert_eq!(list.find(spelling).map(Url::as_str), Some(entry), "{spelling}");
         }
-        for spelling in ["https://other.example", "https://other.example/", "https://other.example:443//", "HTTPS://OTHER.EXAMPLE"] {
+        for spelling in
+            ["https://other.example", "https://other.example/", "https://other.example:443//", "HTTPS://OTHER.EXAMPLE"]
+        {
             assert_eq!(list.find(spelling).map(Url::as_str), Some("https://other.example/"), "{spelling}");
         }
     }

@@ -9,8 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 /// The rule a client-chosen id must follow, as `/init` states it in its 400.
-pub const RULE: &str =
-    "session_id must match ^[A-Za-z0-9._~-]{32,128}$ (or be left out, and the edge makes one)";
+pub const RULE: &str = "session_id must match ^[A-Za-z0-9._~-]{32,128}$ (or be left out, and the edge makes one)";
 
 /// Longest session id accepted, with or without `allow_short_ids`.
 pub const MAX_CHARS: usize = 128;

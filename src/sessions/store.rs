@@ -259,7 +259,9 @@ impl SessionStore {
         let mut ended = None;
         let removed = {
             let mut sessions = self.lock();
-            let owned = self.live(&mut sessions, id, Instant::now(), &mut ended).is_some_and(|session| session.owned_by(caller));
+            let owned = self
+                .live(&mut sessions, id, Instant::now(), &mut ended)
+                .is_some_and(|session| session.owned_by(caller));
             owned && sessions.remove(id).is_some()
         };
         self.report_expired(ended);
