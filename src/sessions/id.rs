@@ -11,6 +11,15 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 /// The rule a client-chosen id must follow, as `/init` states it in its 400.
 pub const RULE: &str = "session_id must match ^[A-Za-z0-9._~-]{32,128}$ (or be left out, and the edge makes one)";
 
+/// The rule with `sessions.allow_short_ids`.
+pub const SHORT_RULE: &str =
+    "session_id must be 1 to 128 characters, none of them control characters (or be left out, and the edge makes one)";
+
+/// The rule `/init` states for this setting.
+pub fn rule(allow_short_ids: bool) -> &'static str {
+    if allow_short_ids { SHORT_RULE } else { RULE }
+}
+
 /// Longest session id accepted, with or without `allow_short_ids`.
 pub const MAX_CHARS: usize = 128;
 

@@ -201,7 +201,7 @@ pub async fn init(session: &mut Session, ctx: &mut RequestContext) -> Result<()>
         }
         Some(_) => {
             reject(ctx, None, "malformed_field");
-            return write_session_error(session, ctx, 400, super::id::RULE).await;
+            return write_session_error(session, ctx, 400, super::id::rule(service.allow_short_ids)).await;
         }
     };
     if token.len() > crate::edge::auth::MAX_AUTHORIZATION_BYTES {

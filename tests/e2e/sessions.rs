@@ -393,7 +393,9 @@ async fn short_or_odd_session_ids_are_refused_unless_allow_short_ids() {
         let (status, result) = call_tool(&lenient, "get_shifts", Some(id)).await;
         assert_eq!((status, authorization(&result)), (200, &json!(format!("Bearer {TOKEN}"))), "{result}");
     }
-    assert_eq!(init(&lenient, &body(&"a".repeat(129), &ok, TOKEN)).await.0, 400, "still at most 128");
+    let (status, reply) = init(&lenient, &body(&"a".repeat(129), &ok, TOKEN)).await;
+    assert_eq!(status, 400, "still at most 128: {reply}");
+    assert!(reply["error"].as_str().is_some_and(|error| error.contains("1 to 128 characters")), "{reply}");
 }
 
 #[tokio::test]
