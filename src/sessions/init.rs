@@ -236,7 +236,8 @@ pub async fn init(session: &mut Session, ctx: &mut RequestContext) -> Result<()>
     let guard = lock.lock().await;
     let outcome = match service.store.peek(id.as_str()) {
         Some(live) if live.owner != owner => Outcome::Exists,
-        Some(_) if service.store.matches(id.as_str(), &api_url, token, owner.as_deref()) => Outcome::Accepted,
+        // Validated meanwhile by a concurrent `/init` with the same credentials.
+        Some(live) if live.same_credentials(&api_url, token, owner.as_deref()) => Outcome::Accepted,
         _ => match service.validate(&api_url, token).await {
             Validation::Accepted => {
                 let new = NewSession { api_url, token, subject: token_subject(token), owner };

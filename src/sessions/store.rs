@@ -47,7 +47,7 @@ impl std::fmt::Debug for CredentialSession {
 
 impl CredentialSession {
     /// Exactly these credentials (and owner): a repeated `/init`.
-    fn same_credentials(&self, api_url: &url::Url, token: &str, owner: Option<&str>) -> bool {
+    pub fn same_credentials(&self, api_url: &url::Url, token: &str, owner: Option<&str>) -> bool {
         self.api_url == *api_url && self.token_digest == token_digest(token) && self.owner.as_deref() == owner
     }
 
