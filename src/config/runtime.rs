@@ -261,6 +261,9 @@ pub enum SessionAuth {
 pub struct Sessions {
     pub enabled: bool,
     pub auth: SessionAuth,
+    /// Client-chosen ids need not follow the id rule (DESIGN.md §16): unsafe, for clients
+    /// that send user names as ids.
+    pub allow_short_ids: bool,
     pub allowed_api_urls: Vec<Url>,
     pub validate_path: String,
     pub validate_timeout: Duration,

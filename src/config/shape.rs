@@ -284,6 +284,8 @@ pub struct RawTool {
 pub struct RawSessions {
     pub enabled: Option<bool>,
     pub auth: Option<SessionAuthName>,
+    /// Accept client-chosen session ids shorter than 32 characters (unsafe; compatibility).
+    pub allow_short_ids: Option<bool>,
     pub allowed_api_urls: Option<Vec<Located<String>>>,
     pub validate_path: Option<Located<String>>,
     pub validate_timeout: Option<Located<String>>,

@@ -39,39 +39,43 @@ pub struct Policy {
     pub sessions: Arc<SessionKeys>,
     /// Credential sessions (`POST /init`), when `sessions.enabled`.
     pub sessions_service: Option<Arc<SessionService>>,
-    /// One upstream client (pool, breaker) per credential-session API base URL.
+    /// One upstream client (pool, breaker) per allowed credential-session API.
     pub session_upstreams: Arc<SessionUpstreams>,
 }
 
-/// Upstream clients for credential-session APIs, made on first use. Bounded: only URLs in
-/// `sessions.allowed_api_urls` ever get one.
-#[derive(Debug)]
+/// Upstream clients for credential-session APIs: one (pool, breaker, connection slots) per
+/// `sessions.allowed_api_urls` entry, made when the policy is built, so their number, the
+/// breaker metric series and `/readyz` are bounded by the allow-list (a session stores the
+/// entry its `apiUrl` matched, never the caller's spelling). Only with
+/// `upstream.auth.mode: session`, the one mode whose tool calls use them.
+#[derive(Debug, Default)]
 pub struct SessionUpstreams {
-    upstream: crate::config::Upstream,
-    clients: std::sync::Mutex<std::collections::HashMap<String, Arc<UpstreamClient>>>,
+    clients: std::collections::BTreeMap<url::Url, Arc<UpstreamClient>>,
 }
 
 impl SessionUpstreams {
-    fn new(upstream: &crate::config::Upstream) -> Self {
-        Self { upstream: upstream.clone(), clients: std::sync::Mutex::default() }
+    fn new(config: &Config) -> Result<Self, String> {
+        if config.upstream.auth != UpstreamAuth::Session {
+            return Ok(Self::default());
+        }
+        let allow_list = crate::sessions::allow_list::AllowList::new(&config.sessions.allowed_api_urls);
+        let mut clients = std::collections::BTreeMap::new();
+        for entry in allow_list.entries() {
+            let mut upstream = config.upstream.clone();
+            upstream.base_url = entry.clone();
+            clients.insert(entry.clone(), Arc::new(UpstreamClient::new(&upstream)?));
+        }
+        Ok(Self { clients })
     }
 
-    /// The client for `base_url` (the same one for every call to that API).
-    pub fn client_for(&self, base_url: &url::Url) -> Result<Arc<UpstreamClient>, String> {
-        let mut clients = self.clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(client) = clients.get(base_url.as_str()) {
-            return Ok(Arc::clone(client));
-        }
-        let mut upstream = self.upstream.clone();
-        upstream.base_url = base_url.clone();
-        let client = Arc::new(UpstreamClient::new(&upstream)?);
-        clients.insert(base_url.to_string(), Arc::clone(&client));
-        Ok(client)
+    /// The client for the allow-list entry `api_url` (the same one for every call to that API);
+    /// `None` for anything that is not an entry.
+    pub fn client_for(&self, api_url: &url::Url) -> Option<Arc<UpstreamClient>> {
+        self.clients.get(api_url).cloned()
     }
 
     pub fn breakers(&self) -> Vec<Arc<CircuitBreaker>> {
-        let clients = self.clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        clients.values().map(|client| Arc::clone(&client.breaker)).collect()
+        self.clients.values().map(|client| Arc::clone(&client.breaker)).collect()
     }
 }
 
@@ -175,9 +179,11 @@ impl Policy {
                 None if config.sessions.enabled => Some(Arc::new(SessionService::new(&config.sessions)?)),
                 None => None,
             },
-            session_upstreams: match keep(|old, new| old.upstream == new.upstream) {
+            session_upstreams: match keep(|old, new| {
+                old.upstream == new.upstream && old.sessions.allowed_api_urls == new.sessions.allowed_api_urls
+            }) {
                 Some(previous) => Arc::clone(&previous.session_upstreams),
-                None => Arc::new(SessionUpstreams::new(&config.upstream)),
+                None => Arc::new(SessionUpstreams::new(&config)?),
             },
             config,
         })

@@ -84,7 +84,8 @@ enum TargetError {
 }
 
 /// The upstream and credential for a call: the session's API and token with
-/// `upstream.auth.mode: session`, else `upstream.base_url` with `upstream.auth`.
+/// `upstream.auth.mode: session`, else `upstream.base_url` with `upstream.auth`. Another
+/// principal's session is as unknown as a missing one (and is not marked used).
 fn resolve_target(
     policy: &Policy,
     principal: Option<&Principal>,
@@ -96,13 +97,12 @@ fn resolve_target(
         return Ok(CallTarget { client: Arc::clone(&policy.upstream), authorization });
     }
     let service = policy.sessions_service.as_ref().ok_or(TargetError::UnknownSession)?;
-    let session =
-        service.store.get(session_id.ok_or(TargetError::UnknownSession)?).ok_or(TargetError::UnknownSession)?;
-    let caller = principal.map(|principal| format!("{}:{}", principal.method.as_str(), principal.subject));
-    if session.owner.is_some() && session.owner != caller {
-        return Err(TargetError::UnknownSession);
-    }
-    let client = policy.session_upstreams.client_for(&session.api_url).map_err(|_| TargetError::UnknownSession)?;
+    let caller = crate::sessions::owner_of(principal);
+    let session = service
+        .store
+        .use_session(session_id.ok_or(TargetError::UnknownSession)?, caller.as_deref())
+        .ok_or(TargetError::UnknownSession)?;
+    let client = policy.session_upstreams.client_for(&session.api_url).ok_or(TargetError::UnknownSession)?;
     let mut authorization = HeaderValue::try_from(format!("Bearer {}", session.token.0))
         .map_err(|_| TargetError::Credential(credentials::CredentialError::InvalidHeader))?;
     authorization.set_sensitive(true);

@@ -190,6 +190,7 @@ impl Builder<'_> {
                 None | Some(SessionAuthName::None) => SessionAuth::None,
                 Some(SessionAuthName::Edge) => SessionAuth::Edge,
             },
+            allow_short_ids: raw.allow_short_ids.unwrap_or(false),
             allowed_api_urls,
             validate_path,
             validate_timeout: self.bounded_duration(
