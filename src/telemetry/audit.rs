@@ -203,7 +203,7 @@ pub fn install(audit: &Audit) -> Result<(), String> {
     };
     let writer = BatchWriter::start(sink, audit.buffer_lines, "audit-writer")
         .map_err(|error| format!("cannot start the audit writer: {error}"))?;
-    let redact_keys = audit.redact_keys.iter().map(|key| key.to_ascii_lowercase()).collect();
+    let redact_keys = audit.redact_keys.iter().map(|key| redaction_form(key)).filter(|key| !key.is_empty()).collect();
     let _ = AUDITOR.set(Auditor { writer, redact_keys });
     Ok(())
 }
@@ -231,7 +231,7 @@ pub fn dropped_total() -> u64 {
     AUDITOR.get().map_or(0, |auditor| auditor.writer.dropped_total())
 }
 
-/// The configured `redact_keys`, lower-cased (empty until installed).
+/// The configured `redact_keys` in [`redaction_form`] (empty until installed).
 pub fn redact_keys() -> &'static [String] {
     AUDITOR.get().map_or(&[], |auditor| auditor.redact_keys.as_slice())
 }
@@ -256,16 +256,28 @@ fn serialize_bounded(event: &AuditEvent, line: &mut Vec<u8>) -> bool {
     serde_json::to_writer(&mut *line, &smaller).is_ok() && line.len() <= MAX_EVENT_BYTES
 }
 
-/// A copy of `value` where every object key in `redact_keys` (any depth, case-insensitive)
-/// holds `"[REDACTED]"` and every string is cut at 256 characters.
+/// A key as redaction compares it: lower-case, without `_` and `-`, so `access_token`,
+/// `accessToken` and `Access-Token` are one key.
+pub fn redaction_form(key: &str) -> String {
+    key.chars().filter(|c| *c != '_' && *c != '-').map(|c| c.to_ascii_lowercase()).collect()
+}
+
+/// Whether `key` holds a secret: its [`redaction_form`] contains any of `redact_keys`
+/// (already in that form), so `token` covers `access_token`, `jwtToken` and `refresh-token`.
+fn is_secret_key(key: &str, redact_keys: &[String]) -> bool {
+    let key = redaction_form(key);
+    redact_keys.iter().any(|entry| key.contains(entry.as_str()))
+}
+
+/// A copy of `value` where every object key that [`is_secret_key`] (any depth) holds
+/// `"[REDACTED]"` and every string is cut at 256 characters.
 pub fn redact(value: &Value, redact_keys: &[String]) -> Value {
     match value {
         Value::Object(object) => Value::Object(
             object
                 .iter()
                 .map(|(key, value)| {
-                    let lower = key.to_ascii_lowercase();
-                    if redact_keys.contains(&lower) {
+                    if is_secret_key(key, redact_keys) {
                         (key.clone(), Value::String("[REDACTED]".to_string()))
                     } else {
                         (key.clone(), redact(value, redact_keys))
@@ -303,6 +315,33 @@ mod tests {
         assert_eq!(redacted["nested"]["list"][0]["TOKEN"], "[REDACTED]");
         assert_eq!(redacted["nested"]["list"][1], "plain");
         assert_eq!(redacted["long"].as_str().map(str::len), Some(256));
+    }
+
+    #[test]
+    fn a_key_containing_an_entry_in_any_spelling_is_redacted() {
+        let defaults = ["password", "secret", "token", "authorization", "jwt", "apiKey", "session", "cookie"];
+        let keys: Vec<String> = defaults.iter().map(|key| redaction_form(key)).collect();
+        let secret_keys = [
+            "access_token",
+            "refresh-token",
+            "client_secret",
+            "jwtToken",
+            "x-api-key",
+            "api_key",
+            "API-KEY",
+            "idToken",
+            "sessionId",
+            "Set-Cookie",
+            "user_password",
+            "Proxy-Authorization",
+        ];
+        for key in secret_keys {
+            let redacted = redact(&json!({ key: "s3cr3t" }), &keys);
+            assert_eq!(redacted[key], "[REDACTED]", "{key}");
+        }
+        for key in ["companyId", "from", "author", "keyword"] {
+            assert_eq!(redact(&json!({ key: "plain" }), &keys)[key], "plain", "{key}");
+        }
     }
 
     #[test]
