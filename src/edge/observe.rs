@@ -129,6 +129,8 @@ pub fn finish_request(ctx: &RequestContext, method: &str, path: &str, status: u1
                 .inc();
             let mut event = base_event(ctx, action::AUTH_FAILED, "failure", method, path);
             event.reason = Some(failure.reason().into());
+            // 401, or 0 when the client hung up before the answer went out.
+            event.status = Some(status);
             audit::emit(event);
         }
     }
