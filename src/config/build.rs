@@ -263,18 +263,6 @@ pub(super) fn parse_origin(text: &str) -> Result<String, String> {
     Ok(url.origin().ascii_serialization())
 }
 
-pub(super) fn bearer_token_problem(value: &str) -> Option<&'static str> {
-    if value.is_empty() {
-        Some("a token is empty")
-    } else if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        Some("a token contains whitespace or control characters")
-    } else if value.len() > 8 * 1024 {
-        Some("a token is longer than 8 KiB")
-    } else {
-        None
-    }
-}
-
 pub(crate) fn is_tool_name(name: &str) -> bool {
     (1..=128).contains(&name.len())
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
