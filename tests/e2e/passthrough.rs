@@ -152,3 +152,35 @@ async fn a_client_hanging_up_mid_request_is_not_logged_as_a_proxy_failure() {
     let response = client(Protocol::Http2).get(edge.https_url("/health")).send().await.expect("health");
     assert_eq!(response.status(), 200);
 }
+
+const WEBSOCKET_UPGRADE: &[u8] = b"GET /ws HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+
+#[tokio::test]
+async fn a_websocket_upgrade_is_stripped_by_default_and_the_server_answers_plain_http() {
+    let api = MockApi::start().await;
+    let edge = TestEdge::new("auth: {mode: none}\n").passthrough(&api.url()).start();
+    let mut connection = crate::support::raw_http::RawConnection::connect(edge.https).await;
+    let response = connection.send(WEBSOCKET_UPGRADE).await;
+    assert_eq!(response.status, 200);
+    let seen = response.json();
+    assert_eq!(seen["path"], "/ws");
+    assert!(seen["headers"].get("upgrade").is_none(), "Upgrade was forwarded: {seen}");
+    assert!(
+        seen["headers"].get("connection").is_none_or(|value| !value.to_string().to_ascii_lowercase().contains("upgrade")),
+        "Connection: Upgrade was forwarded: {seen}"
+    );
+    assert_eq!(connection.get("/after", &[]).await.status, 200, "the connection is still plain HTTP");
+}
+
+#[tokio::test]
+async fn with_websocket_true_the_upgrade_reaches_the_server() {
+    let api = MockApi::start().await;
+    let policy = format!("auth: {{mode: none}}\npassthrough: {{url: \"{}\", websocket: true}}\n", api.url());
+    let edge = TestEdge::new(&policy).start();
+    let mut connection = crate::support::raw_http::RawConnection::connect(edge.https).await;
+    let response = connection.send(WEBSOCKET_UPGRADE).await;
+    assert_eq!(response.status, 200, "the mock answers plain HTTP even to an upgrade");
+    let seen = response.json();
+    assert_eq!(seen["headers"]["upgrade"], "websocket", "{seen}");
+}
