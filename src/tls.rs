@@ -69,7 +69,8 @@ impl TlsMaterial {
                 .map_err(|message| problems.push(TlsProblem { file: TlsFile::ClientCa, message }))
                 .ok(),
         };
-        let (client_verifier, client_ca_certs) = client_verifier.map_or((None, Vec::new()), |(verifier, certs)| (Some(verifier), certs));
+        let (client_verifier, client_ca_certs) =
+            client_verifier.map_or((None, Vec::new()), |(verifier, certs)| (Some(verifier), certs));
         let (Some(certs), Some(key)) = (certs, key) else { return Err(problems) };
         let provider = rustls::crypto::ring::default_provider();
         let certified_key = match CertifiedKey::from_der(certs, key, &provider) {
@@ -96,12 +97,7 @@ impl TlsMaterial {
         if !problems.is_empty() {
             return Err(problems);
         }
-        Ok(Self {
-            paths: paths.clone(),
-            certified_key: Arc::new(certified_key),
-            client_verifier,
-            client_ca_certs,
-        })
+        Ok(Self { paths: paths.clone(), certified_key: Arc::new(certified_key), client_verifier, client_ca_certs })
     }
 }
 

@@ -153,7 +153,8 @@ async fn a_client_hanging_up_mid_request_is_not_logged_as_a_proxy_failure() {
     assert_eq!(response.status(), 200);
 }
 
-const WEBSOCKET_UPGRADE: &[u8] = b"GET /ws HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+const WEBSOCKET_UPGRADE: &[u8] =
+    b"GET /ws HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
 Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
 
 #[tokio::test]
@@ -167,7 +168,9 @@ async fn a_websocket_upgrade_is_stripped_by_default_and_the_server_answers_plain
     assert_eq!(seen["path"], "/ws");
     assert!(seen["headers"].get("upgrade").is_none(), "Upgrade was forwarded: {seen}");
     assert!(
-        seen["headers"].get("connection").is_none_or(|value| !value.to_string().to_ascii_lowercase().contains("upgrade")),
+        seen["headers"]
+            .get("connection")
+            .is_none_or(|value| !value.to_string().to_ascii_lowercase().contains("upgrade")),
         "Connection: Upgrade was forwarded: {seen}"
     );
     assert_eq!(connection.get("/after", &[]).await.status, 200, "the connection is still plain HTTP");

@@ -361,9 +361,8 @@ tools:
     );
     let edge = TestEdge::new(&policy).audit_file(None, 1024).env("RUST_LOG", "debug").start();
     let mut connection = RawConnection::connect(edge.https).await;
-    let body =
-        json!({"account": "acct-7731", "access_token": QUERY_SECRET, "clientSecret": "client-secret-value-99"})
-            .to_string();
+    let body = json!({"account": "acct-7731", "access_token": QUERY_SECRET, "clientSecret": "client-secret-value-99"})
+        .to_string();
     let request = format!(
         "POST /api/tools/lookup HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()

@@ -130,7 +130,11 @@ impl Builder<'_> {
                             self.at(located, "auth.bearer.tokens_file", format!("{}: {problem}", path.display()));
                         }
                         Err(error) => {
-                            self.at(located, "auth.bearer.tokens_file", format!("cannot read {}: {error}", path.display()));
+                            self.at(
+                                located,
+                                "auth.bearer.tokens_file",
+                                format!("cannot read {}: {error}", path.display()),
+                            );
                         }
                     }
                     Some(path)

@@ -257,8 +257,7 @@ mod tests {
     fn a_tokens_file_with_a_short_token_is_refused_by_line_and_the_old_tokens_stay() {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("tokens");
-        std::fs::write(&path, "first-token-1111
-").expect("write");
+        std::fs::write(&path, "first-token-1111\n").expect("write");
         let tokens =
             BearerTokens::new(&Bearer { tokens: Vec::new(), tokens_file: Some(path.clone()) }).expect("tokens");
         let next = dir.path().join("tokens.next");
@@ -276,6 +275,9 @@ mod tests {
             "a fixed file loads"
         );
         std::fs::write(&path, "tiny\n").expect("write");
-        assert!(BearerTokens::new(&Bearer { tokens: Vec::new(), tokens_file: Some(path) }).is_err(), "refused at start");
+        assert!(
+            BearerTokens::new(&Bearer { tokens: Vec::new(), tokens_file: Some(path) }).is_err(),
+            "refused at start"
+        );
     }
 }
