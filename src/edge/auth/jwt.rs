@@ -167,8 +167,7 @@ impl JwtVerifier {
             None if self.require_iat => return Err(AuthFailure::MissingClaim),
             _ => {}
         }
-        if self.require_jti && !claims.get("jti").and_then(serde_json::Value::as_str).is_some_and(|jti| !jti.is_empty())
-        {
+        if self.require_jti && claims.get("jti").and_then(serde_json::Value::as_str).is_none_or(str::is_empty) {
             return Err(AuthFailure::MissingClaim);
         }
         if let Some(subject) = claims.get("sub")
