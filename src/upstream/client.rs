@@ -277,6 +277,17 @@ mod tests {
         assert_eq!(client.send(request).await.map(|_| ()), Err(UpstreamError::Unavailable { retry_after_seconds: 1 }));
     }
 
+    #[tokio::test]
+    async fn a_transport_error_carries_no_url_and_keeps_its_cause() {
+        crate::tls::install_crypto_providers();
+        let client = reqwest::Client::builder().build().expect("client");
+        let error = client.get("http://127.0.0.1:1/accounts/42?access_token=secret-in-query").send().await;
+        let error = transport_error(error.expect_err("nothing listens on port 1"));
+        let UpstreamError::Connect(text) = &error else { panic!("a connect error: {error:?}") };
+        assert!(!text.contains("secret-in-query") && !text.contains("/accounts"), "{text}");
+        assert!(text.len() > "error sending request".len(), "the cause is kept: {text}");
+    }
+
     #[test]
     fn classification_follows_idempotency() {
         let cases = [
