@@ -425,3 +425,29 @@ async fn a_9_kb_json_rpc_method_still_gives_its_request_an_audit_line() {
     let metrics = admin_body(edge.admin, "/metrics").expect("metrics");
     assert_eq!(metric(&metrics, "mcp_edge_audit_dropped_total"), 0.0, "nothing was dropped");
 }
+
+#[tokio::test]
+async fn pingora_s_own_error_line_for_a_failed_passthrough_has_no_query() {
+    let api = MockApi::start().await;
+    let edge = TestEdge::new("auth: {mode: none}\nlimits: {max_body_bytes: 1KiB}\n").passthrough(&api.url()).start();
+    let mut connection = RawConnection::connect(edge.https).await;
+    let chunk = "z".repeat(800);
+    // Streamed past the body limit: the passthrough fails inside pingora, which logs it.
+    let request = format!(
+        "POST /upload?access_token=query-secret-in-passthrough HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n\
+         {len:x}\r\n{chunk}\r\n{len:x}\r\n{chunk}\r\n0\r\n\r\n",
+        len = chunk.len()
+    );
+    assert_eq!(connection.send(request.as_bytes()).await.status, 413);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let line = loop {
+        let stderr = edge.stderr();
+        if let Some(line) = stderr.lines().find(|line| line.contains("Fail to proxy")) {
+            break line.to_string();
+        }
+        assert!(std::time::Instant::now() < deadline, "pingora logged no failure:\n{stderr}");
+        std::thread::sleep(Duration::from_millis(25));
+    };
+    assert!(line.contains("POST /upload, Host: localhost"), "{line}");
+    assert!(!edge.stderr().contains("query-secret-in-passthrough"), "the query reached the log");
+}
