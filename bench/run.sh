@@ -17,7 +17,7 @@ rounds=${ROUNDS:-3}
 seconds=${RUN_SECONDS:-3}
 latency_seconds=${LATENCY_SECONDS:-6}
 work=${BENCH_DIR:-/tmp/mcp-edge-bench}
-token=BENCHTOKEN
+token=BENCHTOKEN-0123456789
 rm -rf "$work" && mkdir -p "$work"
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }

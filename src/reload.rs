@@ -7,8 +7,10 @@
 //!
 //! Kubernetes updates a mounted Secret or ConfigMap by swapping the `..data` symlink, so the
 //! file's identity (inode, device), size and mtime are compared through the symlink rather
-//! than waiting for in-place writes. Listen addresses, worker threads and the client CA are
-//! fixed when the listeners start: a change to them is reported as needing a restart.
+//! than waiting for in-place writes. A changed client CA bundle is swapped into the
+//! listener's verifier for new handshakes. Listen addresses, worker threads and whether
+//! client certificates are required at all are fixed when the listeners start: a change to
+//! them is reported as needing a restart.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -169,6 +171,7 @@ impl Reloader {
             tracing::warn!(key, "This change takes effect only after a restart; the running value stays");
         }
         self.swap_certificate(&current.config, &config);
+        self.swap_client_ca(&current.config, &config);
         self.policy.store(Arc::new(policy));
         if policy_event {
             METRICS.config_reloads.get_or_create(&OutcomeLabel { outcome: "success" }).inc();
@@ -209,6 +212,29 @@ impl Reloader {
     }
 }
 
+impl Reloader {
+    /// Checks new handshakes against the new client CA bundle when its content changed.
+    fn swap_client_ca(&self, old: &Config, new: &Config) {
+        let Some(resolver) = &self.certificates else { return };
+        let (Some(previous), Some(material)) = (&old.tls, &new.tls) else { return };
+        let Some(verifier) = &material.client_verifier else { return };
+        if previous.client_verifier.is_none() || previous.client_ca_certs == material.client_ca_certs {
+            // Turning mTLS on is reported by restart_only_changes; unchanged needs nothing.
+            return;
+        }
+        if resolver.replace_client_verifier(Arc::clone(verifier)) {
+            let mut event = AuditEvent::new(action::CERT_RELOAD, "success");
+            event.reason = Some("client_ca".into());
+            audit::emit(event);
+            tracing::info!(
+                client_ca = ?material.paths.client_ca,
+                certificates = material.client_ca_certs.len(),
+                "Client CA reloaded: new handshakes are checked against it"
+            );
+        }
+    }
+}
+
 /// Settings fixed when the listeners start.
 fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     let mut keys = Vec::new();
@@ -224,8 +250,11 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     if old.listen.threads != new.listen.threads {
         keys.push("listen.threads");
     }
-    let client_ca = |config: &Config| config.tls.as_ref().and_then(|material| material.paths.client_ca.clone());
-    if client_ca(old) != client_ca(new) {
+    // A changed bundle is swapped in (`swap_client_ca`); requiring client certificates or not
+    // is fixed with the listener.
+    let requires_client_certificates =
+        |config: &Config| config.tls.as_ref().is_some_and(|material| material.client_verifier.is_some());
+    if requires_client_certificates(old) != requires_client_certificates(new) {
         keys.push("tls.client_ca");
     }
     if old.shutdown != new.shutdown {

@@ -28,7 +28,22 @@ mod service;
 mod tools;
 mod upstream;
 
-pub(super) const DEFAULT_REDACT_KEYS: [&str; 6] = ["password", "secret", "token", "authorization", "jwt", "apiKey"];
+/// Matched as parts of a key (`access_token`, `client_secret`, `x-api-key`, `sessionId`), so
+/// a short list covers the usual spellings.
+pub(super) const DEFAULT_REDACT_KEYS: [&str; 12] = [
+    "password",
+    "passwd",
+    "passphrase",
+    "secret",
+    "token",
+    "authorization",
+    "jwt",
+    "apiKey",
+    "privateKey",
+    "credential",
+    "cookie",
+    "session",
+];
 pub(super) const JWT_ALGORITHMS: [&str; 12] =
     ["HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"];
 pub(super) const JWT_CLAIMS: [&str; 7] = ["exp", "nbf", "iat", "iss", "aud", "sub", "jti"];
@@ -246,18 +261,6 @@ pub(super) fn parse_origin(text: &str) -> Result<String, String> {
         ));
     }
     Ok(url.origin().ascii_serialization())
-}
-
-pub(super) fn bearer_token_problem(value: &str) -> Option<&'static str> {
-    if value.is_empty() {
-        Some("a token is empty")
-    } else if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        Some("a token contains whitespace or control characters")
-    } else if value.len() > 8 * 1024 {
-        Some("a token is longer than 8 KiB")
-    } else {
-        None
-    }
 }
 
 pub(crate) fn is_tool_name(name: &str) -> bool {

@@ -116,6 +116,43 @@ impl std::fmt::Debug for BearerToken {
     }
 }
 
+/// The shortest bearer token accepted. A short token can be guessed, and the audit log's
+/// `user.id` for an unnamed token is an unsalted digest prefix, which makes an offline search
+/// of a short token space cheap.
+pub const MIN_BEARER_TOKEN_CHARS: usize = 16;
+
+/// What is wrong with a bearer token value, if anything. The message never quotes the value.
+pub fn bearer_token_problem(value: &str) -> Option<&'static str> {
+    if value.is_empty() {
+        Some("a token is empty")
+    } else if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Some("a token contains whitespace or control characters")
+    } else if value.len() > 8 * 1024 {
+        Some("a token is longer than 8 KiB")
+    } else if value.chars().count() < MIN_BEARER_TOKEN_CHARS {
+        Some("a token is shorter than 16 characters; use a long random value (e.g. openssl rand -hex 32)")
+    } else {
+        None
+    }
+}
+
+/// The tokens of a `tokens_file` (one a line; blank lines and `#` comments skipped), or the
+/// first line that is not a usable token, named by its number only.
+pub fn tokens_file_entries(text: &str) -> Result<Vec<&str>, String> {
+    let mut tokens = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(problem) = bearer_token_problem(line) {
+            return Err(format!("line {}: {problem}", index + 1));
+        }
+        tokens.push(line);
+    }
+    Ok(tokens)
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Bearer {
     pub tokens: Vec<BearerToken>,
@@ -225,6 +262,11 @@ pub struct Passthrough {
     pub authority: String,
     /// Scopes a principal must hold to be proxied (403 `insufficient_scope` otherwise).
     pub scopes: Vec<String>,
+    /// Whether a WebSocket upgrade is forwarded. Off, the `Upgrade` and `Connection` headers
+    /// are removed and the server answers the request as plain HTTP: after a 101 the
+    /// connection is a raw tunnel that no per-request policy (auth expiry, rate limit, body
+    /// limit, audit) sees again.
+    pub websocket: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

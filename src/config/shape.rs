@@ -249,6 +249,8 @@ pub struct RawPassthrough {
     /// Scopes a principal needs to reach the passthrough (extension; default none).
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// Forward WebSocket upgrades (default false: the upgrade headers are removed).
+    pub websocket: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

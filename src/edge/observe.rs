@@ -90,6 +90,18 @@ fn base_event<'a>(
     event
 }
 
+/// What pingora's own error lines say about a request: method, path and host. pingora's
+/// default prints the path with its query, which may carry credentials (`?access_token=`).
+pub fn request_summary(request: &pingora::http::RequestHeader) -> String {
+    let host = request
+        .headers
+        .get(http::header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .or_else(|| request.uri.authority().map(|authority| authority.as_str()))
+        .unwrap_or("-");
+    format!("{} {}, Host: {host}", request.method, request.uri.path())
+}
+
 /// Emits the request's audit events and records its metrics.
 pub fn finish_request(ctx: &RequestContext, method: &str, path: &str, status: u16) {
     let elapsed = ctx.started.elapsed();
@@ -117,6 +129,8 @@ pub fn finish_request(ctx: &RequestContext, method: &str, path: &str, status: u1
                 .inc();
             let mut event = base_event(ctx, action::AUTH_FAILED, "failure", method, path);
             event.reason = Some(failure.reason().into());
+            // 401, or 0 when the client hung up before the answer went out.
+            event.status = Some(status);
             audit::emit(event);
         }
     }
@@ -159,4 +173,17 @@ pub fn finish_request(ctx: &RequestContext, method: &str, path: &str, status: u1
     event.duration_ns = Some(elapsed.as_nanos() as u64);
     event.mcp_method = ctx.mcp_method.as_deref().map(Into::into);
     audit::emit(event);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_request_summary_leaves_out_the_query() {
+        let mut request =
+            pingora::http::RequestHeader::build("GET", b"/sse?access_token=secret-in-query", None).expect("request");
+        request.insert_header("host", "edge.example").expect("host");
+        assert_eq!(request_summary(&request), "GET /sse, Host: edge.example");
+    }
 }

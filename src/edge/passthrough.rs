@@ -3,13 +3,14 @@
 //! The peer address was resolved when the config was loaded, so nothing here does DNS.
 //! `Host` becomes the upstream's authority (as nginx's default `proxy_set_header Host
 //! $proxy_host` does), which keeps local MCP servers with DNS-rebinding protection happy;
-//! the original host travels in `X-Forwarded-Host`.
+//! the original host travels in `X-Forwarded-Host`. WebSocket upgrades are forwarded only
+//! with `passthrough.websocket: true`.
 
 use std::time::Duration;
 
 use pingora::Result;
 use pingora::http::RequestHeader;
-use pingora::upstreams::peer::HttpPeer;
+use pingora::upstreams::peer::{HttpPeer, HttpUpstreamRequestPolicy};
 
 use super::context::RequestContext;
 use crate::config::Passthrough;
@@ -24,6 +25,12 @@ pub fn peer(passthrough: &Passthrough, connect_timeout: Duration) -> Box<HttpPee
     peer.options.idle_timeout = Some(UPSTREAM_IDLE_TIMEOUT);
     // No read timeout: MCP SSE streams may stay quiet for a long time.
     peer.options.read_timeout = None;
+    // An upgrade is forwarded only when asked for (`passthrough.websocket`); otherwise its
+    // headers are stripped, as nginx does unless told to pass `Upgrade`, so the server
+    // answers plain HTTP and the request stays under the edge's policy.
+    if !passthrough.websocket {
+        peer.options.http_upstream_request_policy = HttpUpstreamRequestPolicy::deny_upgrades();
+    }
     Box::new(peer)
 }
 

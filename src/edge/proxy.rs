@@ -143,6 +143,10 @@ impl ProxyHttp for EdgeProxy {
         FailToProxy { error_code: edge_error.status(), can_reuse_downstream: false }
     }
 
+    fn request_summary(&self, session: &Session, _ctx: &RequestContext) -> String {
+        super::observe::request_summary(session.req_header())
+    }
+
     fn suppress_error_log(&self, _session: &Session, _ctx: &RequestContext, error: &Error) -> bool {
         // Upstream failures are already logged once, with the request id, by fail_to_proxy;
         // a client that went away is not an error of the proxy.

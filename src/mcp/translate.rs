@@ -161,7 +161,7 @@ async fn call_tool(
     let outcome = upstream.send(request).await;
     let upstream_duration = started.elapsed();
     if let Err(error) = &outcome {
-        tracing::warn!(request_id, tool = %tool.tool.name, %error, "Upstream call failed");
+        tracing::warn!(request_id, tool = %tool.tool.name, url.path = %tool.tool.path, %error, "Upstream call failed");
     }
     let mut outcome = map_reply(outcome);
     outcome.upstream_duration = Some(upstream_duration);

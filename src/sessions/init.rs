@@ -104,7 +104,7 @@ impl SessionService {
                 Validation::Failed
             }
             Err(error) => {
-                tracing::warn!(timeout = error.is_timeout(), connect = error.is_connect(), "Session validation failed");
+                tracing::warn!(timeout = error.is_timeout(), connect = error.is_connect(), url.path = %self.validate_path, "Session validation failed");
                 Validation::Failed
             }
         }

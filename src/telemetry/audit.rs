@@ -6,7 +6,8 @@
 //! phase (`edge::observe::finish_request`), the others from the few places outside a
 //! request (breaker transitions, reloads, credential sessions). When the writer's buffer is
 //! full a line is dropped and counted (`mcp_edge_audit_dropped_total`); the next line that
-//! gets through carries `audit.dropped` with how many were lost since the last report.
+//! gets through carries `audit.dropped` with how many were lost since the last report. An
+//! event over 8 KiB is shortened to fit, never dropped.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -203,7 +204,7 @@ pub fn install(audit: &Audit) -> Result<(), String> {
     };
     let writer = BatchWriter::start(sink, audit.buffer_lines, "audit-writer")
         .map_err(|error| format!("cannot start the audit writer: {error}"))?;
-    let redact_keys = audit.redact_keys.iter().map(|key| key.to_ascii_lowercase()).collect();
+    let redact_keys = audit.redact_keys.iter().map(|key| redaction_form(key)).filter(|key| !key.is_empty()).collect();
     let _ = AUDITOR.set(Auditor { writer, redact_keys });
     Ok(())
 }
@@ -216,10 +217,11 @@ pub fn emit(mut event: AuditEvent) {
         event.dropped = Some(unreported);
     }
     LINE.with_borrow_mut(|line| {
-        line.clear();
         if serialize_bounded(&event, line) {
             line.push(b'\n');
             auditor.writer.push(line, unreported);
+        } else {
+            auditor.writer.count_lost_line();
         }
         // One huge event must not pin its buffer for the thread's life.
         line.shrink_to(MAX_EVENT_BYTES + 1);
@@ -231,7 +233,7 @@ pub fn dropped_total() -> u64 {
     AUDITOR.get().map_or(0, |auditor| auditor.writer.dropped_total())
 }
 
-/// The configured `redact_keys`, lower-cased (empty until installed).
+/// The configured `redact_keys` in [`redaction_form`] (empty until installed).
 pub fn redact_keys() -> &'static [String] {
     AUDITOR.get().map_or(&[], |auditor| auditor.redact_keys.as_slice())
 }
@@ -243,29 +245,86 @@ pub fn flush() {
     }
 }
 
-/// Serialises `event` into `line`, cutting the arguments (then the path) of an event over
-/// [`MAX_EVENT_BYTES`]; false if even that is too big.
+/// Serialises `event` into `line`; an event over [`MAX_EVENT_BYTES`] is shortened rather
+/// than lost: its arguments become `"[TRUNCATED]"`, then its longest string is cut (ending in
+/// `…`) until it fits, whichever field that is (a 9 KB JSON-RPC method, a long JWT `sub`), so
+/// the request id and status survive. False only if it cannot be serialised at all.
 fn serialize_bounded(event: &AuditEvent, line: &mut Vec<u8>) -> bool {
+    line.clear();
     if serde_json::to_writer(&mut *line, event).is_ok() && line.len() <= MAX_EVENT_BYTES {
         return true;
     }
     let mut smaller = event.clone();
-    smaller.arguments = Some(Cow::Owned(Value::String("[TRUNCATED]".to_string())));
-    smaller.path = smaller.path.map(|path| Cow::Owned(path.chars().take(MAX_STRING_CHARS).collect()));
-    line.clear();
-    serde_json::to_writer(&mut *line, &smaller).is_ok() && line.len() <= MAX_EVENT_BYTES
+    if smaller.arguments.is_some() {
+        smaller.arguments = Some(Cow::Owned(Value::String("[TRUNCATED]".to_string())));
+    }
+    // Each round removes at least the excess from one string, so a round per field suffices.
+    for _ in 0..=string_fields(&mut smaller).len() {
+        line.clear();
+        if serde_json::to_writer(&mut *line, &smaller).is_err() {
+            return false;
+        }
+        if line.len() <= MAX_EVENT_BYTES {
+            return true;
+        }
+        let excess = line.len() - MAX_EVENT_BYTES;
+        let mut fields = string_fields(&mut smaller);
+        let Some(longest) = fields
+            .iter_mut()
+            .filter_map(|field| field.as_mut())
+            .max_by_key(|text| text.len())
+            .filter(|text| text.len() > TRUNCATION_MARK.len())
+        else {
+            return false;
+        };
+        let keep = longest.chars().count().saturating_sub(excess + TRUNCATION_MARK.len());
+        let cut: String = longest.chars().take(keep).chain(TRUNCATION_MARK.chars()).collect();
+        *longest = Cow::Owned(cut);
+    }
+    false
 }
 
-/// A copy of `value` where every object key in `redact_keys` (any depth, case-insensitive)
-/// holds `"[REDACTED]"` and every string is cut at 256 characters.
+/// Ends a string the audit log had to cut.
+const TRUNCATION_MARK: &str = "…";
+
+/// Every string field of an event, for shortening.
+fn string_fields<'e, 'a>(event: &'e mut AuditEvent<'a>) -> [&'e mut Option<Cow<'a, str>>; 10] {
+    [
+        &mut event.reason,
+        &mut event.request_id,
+        &mut event.method,
+        &mut event.path,
+        &mut event.user_id,
+        &mut event.tool,
+        &mut event.mcp_method,
+        &mut event.session_id,
+        &mut event.upstream,
+        &mut event.trace_id,
+    ]
+}
+
+/// A key as redaction compares it: lower-case, without `_` and `-`, so `access_token`,
+/// `accessToken` and `Access-Token` are one key.
+pub fn redaction_form(key: &str) -> String {
+    key.chars().filter(|c| *c != '_' && *c != '-').map(|c| c.to_ascii_lowercase()).collect()
+}
+
+/// Whether `key` holds a secret: its [`redaction_form`] contains any of `redact_keys`
+/// (already in that form), so `token` covers `access_token`, `jwtToken` and `refresh-token`.
+fn is_secret_key(key: &str, redact_keys: &[String]) -> bool {
+    let key = redaction_form(key);
+    redact_keys.iter().any(|entry| key.contains(entry.as_str()))
+}
+
+/// A copy of `value` where every object key that [`is_secret_key`] (any depth) holds
+/// `"[REDACTED]"` and every string is cut at 256 characters.
 pub fn redact(value: &Value, redact_keys: &[String]) -> Value {
     match value {
         Value::Object(object) => Value::Object(
             object
                 .iter()
                 .map(|(key, value)| {
-                    let lower = key.to_ascii_lowercase();
-                    if redact_keys.contains(&lower) {
+                    if is_secret_key(key, redact_keys) {
                         (key.clone(), Value::String("[REDACTED]".to_string()))
                     } else {
                         (key.clone(), redact(value, redact_keys))
@@ -306,6 +365,33 @@ mod tests {
     }
 
     #[test]
+    fn a_key_containing_an_entry_in_any_spelling_is_redacted() {
+        let defaults = ["password", "secret", "token", "authorization", "jwt", "apiKey", "session", "cookie"];
+        let keys: Vec<String> = defaults.iter().map(|key| redaction_form(key)).collect();
+        let secret_keys = [
+            "access_token",
+            "refresh-token",
+            "client_secret",
+            "jwtToken",
+            "x-api-key",
+            "api_key",
+            "API-KEY",
+            "idToken",
+            "sessionId",
+            "Set-Cookie",
+            "user_password",
+            "Proxy-Authorization",
+        ];
+        for key in secret_keys {
+            let redacted = redact(&json!({ key: "s3cr3t" }), &keys);
+            assert_eq!(redacted[key], "[REDACTED]", "{key}");
+        }
+        for key in ["companyId", "from", "author", "keyword"] {
+            assert_eq!(redact(&json!({ key: "plain" }), &keys)[key], "plain", "{key}");
+        }
+    }
+
+    #[test]
     fn events_use_ecs_names_and_stay_under_8_kib() {
         let mut event = AuditEvent::new(action::TOOL_EXECUTE, "success");
         event.request_id = Some("abc".into());
@@ -320,6 +406,33 @@ mod tests {
         assert_eq!(parsed["gen_ai.tool.name"], "get_shifts");
         assert_eq!(parsed["tool.arguments"], "[TRUNCATED]");
         assert!(parsed.get("user.id").is_none(), "absent fields are omitted");
+    }
+
+    #[test]
+    fn an_event_with_huge_strings_is_shortened_longest_first_and_keeps_its_request_id() {
+        let mut event = AuditEvent::new(action::HTTP_REQUEST, "success");
+        event.request_id = Some("req-123".into());
+        event.status = Some(200);
+        event.mcp_method = Some("m".repeat(9000).into());
+        event.user_id = Some("u".repeat(6000).into());
+        event.path = Some("/mcp".into());
+        let mut line = Vec::new();
+        assert!(serialize_bounded(&event, &mut line), "shortened, not dropped");
+        assert!(line.len() <= MAX_EVENT_BYTES, "{} bytes", line.len());
+        let parsed: Value = serde_json::from_slice(&line).expect("json");
+        assert_eq!(parsed["http.request.id"], "req-123");
+        assert_eq!(parsed["http.response.status_code"], 200);
+        assert_eq!(parsed["url.path"], "/mcp");
+        let method = parsed["mcp.method.name"].as_str().expect("method kept");
+        let user = parsed["user.id"].as_str().expect("user kept");
+        assert!(method.starts_with("mmm") && method.ends_with(TRUNCATION_MARK), "{method}");
+        assert!(user.starts_with("uuu"), "{user}");
+
+        // Escaped characters count as what they serialise to.
+        event.mcp_method = Some("\u{1}".repeat(5000).into());
+        event.user_id = None;
+        assert!(serialize_bounded(&event, &mut line));
+        assert!(line.len() <= MAX_EVENT_BYTES, "{} bytes", line.len());
     }
 
     #[test]

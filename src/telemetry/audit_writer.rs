@@ -93,6 +93,12 @@ impl BatchWriter {
         true
     }
 
+    /// Counts a line that never reached [`push`](Self::push) (it could not be serialised).
+    pub fn count_lost_line(&self) {
+        let _state = self.shared.lock();
+        self.shared.count_dropped(1);
+    }
+
     /// Writes what is queued and stops the thread, waiting at most `wait` for the sink.
     pub fn close(&self, wait: Duration) {
         self.shared.lock().closing = true;

@@ -24,14 +24,26 @@ static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
 /// requires), which is what probes and sidecar neighbours do.
 const QUIET_TARGETS: &str = "rustls::msgs::handshake=error";
 
+/// pingora's debug lines dump raw request heads (`Authorization` included) and path+query;
+/// they stay out of the log at any general level unless a directive names pingora itself
+/// (`RUST_LOG=debug,pingora_core=debug`).
+const PINGORA_AT_INFO: &str = "pingora_core=info,pingora_proxy=info";
+
+/// `directive` with pingora capped at info, unless it already says what pingora should log.
+fn with_pingora_capped(directive: &str) -> String {
+    if directive.contains("pingora") { directive.to_string() } else { format!("{directive},{PINGORA_AT_INFO}") }
+}
+
 /// Installs the global subscriber once; later calls are ignored (tests, demo restarts).
 pub fn init(telemetry: &Telemetry) {
     // The OTLP exporter's HTTP client needs the rustls provider in place.
     crate::tls::install_crypto_providers();
     let filter = std::env::var("RUST_LOG")
         .ok()
-        .and_then(|directive| EnvFilter::builder().parse(directive).ok())
-        .unwrap_or_else(|| EnvFilter::builder().parse_lossy(format!("{},{QUIET_TARGETS}", telemetry.log_level)));
+        .and_then(|directive| EnvFilter::builder().parse(with_pingora_capped(&directive)).ok())
+        .unwrap_or_else(|| {
+            EnvFilter::builder().parse_lossy(with_pingora_capped(&format!("{},{QUIET_TARGETS}", telemetry.log_level)))
+        });
     let fmt_layer = match telemetry.log_format {
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
@@ -92,5 +104,16 @@ pub fn shutdown_tracing() {
     if let Some(provider) = PROVIDER.get() {
         let _ = provider.force_flush();
         let _ = provider.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pingora_is_capped_at_info_unless_named() {
+        assert_eq!(with_pingora_capped("debug"), "debug,pingora_core=info,pingora_proxy=info");
+        assert_eq!(with_pingora_capped("debug,pingora_proxy=debug"), "debug,pingora_proxy=debug");
     }
 }

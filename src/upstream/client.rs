@@ -164,14 +164,14 @@ impl UpstreamClient {
         if let Some(body) = &request.body {
             builder = builder.body(body.clone());
         }
-        let mut response = builder.send().await.map_err(|error| transport_error(&error))?;
+        let mut response = builder.send().await.map_err(transport_error)?;
         let status = response.status();
         let header = |name| response.headers().get(name).and_then(|value: &http::HeaderValue| value.to_str().ok());
         let content_type = header(http::header::CONTENT_TYPE).map(str::to_string);
         let retry_after =
             header(http::header::RETRY_AFTER).and_then(|value| value.trim().parse().ok()).map(Duration::from_secs);
         let mut body = BytesMut::new();
-        while let Some(chunk) = response.chunk().await.map_err(|error| transport_error(&error))? {
+        while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
             if body.len() + chunk.len() > MAX_REPLY_BYTES {
                 return Err(UpstreamError::ReplyTooLarge);
             }
@@ -201,14 +201,32 @@ fn classify(
     }
 }
 
-fn transport_error(error: &reqwest::Error) -> UpstreamError {
+/// The error without its URL: reqwest's `Display` appends the full URL, whose query holds
+/// tool arguments (tokens, passwords). The text is reqwest's description and its causes,
+/// and the caller's log line names the tool and the URL path.
+fn transport_error(error: reqwest::Error) -> UpstreamError {
     if error.is_timeout() {
-        UpstreamError::Timeout
-    } else if error.is_connect() {
-        UpstreamError::Connect(error.to_string())
-    } else {
-        UpstreamError::Protocol(error.to_string())
+        return UpstreamError::Timeout;
     }
+    let connect = error.is_connect();
+    let text = error_text(&error.without_url());
+    if connect { UpstreamError::Connect(text) } else { UpstreamError::Protocol(text) }
+}
+
+/// `error` and its causes, `: `-separated (hyper's "connection reset" is a cause, not the
+/// top-level text).
+fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let part = inner.to_string();
+        if !text.ends_with(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = inner.source();
+    }
+    text
 }
 
 pub fn ceil_seconds(duration: Duration) -> u64 {
@@ -263,6 +281,17 @@ mod tests {
             idempotent: true,
         };
         assert_eq!(client.send(request).await.map(|_| ()), Err(UpstreamError::Unavailable { retry_after_seconds: 1 }));
+    }
+
+    #[tokio::test]
+    async fn a_transport_error_carries_no_url_and_keeps_its_cause() {
+        crate::tls::install_crypto_providers();
+        let client = reqwest::Client::builder().build().expect("client");
+        let error = client.get("http://127.0.0.1:1/accounts/42?access_token=secret-in-query").send().await;
+        let error = transport_error(error.expect_err("nothing listens on port 1"));
+        let UpstreamError::Connect(text) = &error else { panic!("a connect error: {error:?}") };
+        assert!(!text.contains("secret-in-query") && !text.contains("/accounts"), "{text}");
+        assert!(text.len() > "error sending request".len(), "the cause is kept: {text}");
     }
 
     #[test]

@@ -287,3 +287,113 @@ async fn a_scope_protected_route_answers_403_with_the_challenge_and_keeps_the_co
     let response = connection.get("/anything", &["Authorization: Bearer admin-token-0001"]).await;
     assert_eq!(response.status, 200, "same connection, principal with the scope");
 }
+
+/// Serves `app` on a free loopback port and returns its base URL.
+async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{address}")
+}
+
+fn jwks_policy(jwks_url: &str) -> String {
+    format!(
+        "auth:\n  mode: jwt\n  jwt:\n    issuer: {ISSUER}\n    audiences: [{AUDIENCE}]\n    jwks_url: \"{jwks_url}\"\n    \
+         algorithms: [RS256, ES256]\n"
+    )
+}
+
+/// Waits (bounded: 15 s) until the edge's log has a line containing `text`.
+fn wait_log(edge: &TestEdge, text: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let logged = edge.stderr();
+        if let Some(line) = logged.lines().find(|line| line.contains(text)) {
+            return line.to_string();
+        }
+        assert!(Instant::now() < deadline, "no log line with {text:?}:\n{logged}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test]
+async fn a_jwks_over_1_mib_without_a_length_is_refused_while_it_streams() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use futures_util::StreamExt;
+    let served = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&served);
+    // A chunked body that never ends: only a cap applied while reading can refuse it.
+    let app = axum::Router::new().route(
+        "/jwks.json",
+        axum::routing::get(move || {
+            let counter = Arc::clone(&counter);
+            async move {
+                let chunk = axum::body::Bytes::from(vec![b' '; 64 * 1024]);
+                let stream = futures_util::stream::repeat(chunk).map(move |chunk| {
+                    counter.fetch_add(chunk.len(), Ordering::Relaxed);
+                    Ok::<_, std::convert::Infallible>(chunk)
+                });
+                axum::response::Response::new(axum::body::Body::from_stream(stream))
+            }
+        }),
+    );
+    let url = format!("{}/jwks.json", serve(app).await);
+    let edge = TestEdge::new(&jwks_policy(&url)).start();
+    // The token's kid is unknown, so the edge fetches the key set now (the startup fetch may
+    // have found this test's runtime still busy starting the edge).
+    refused(&edge, Some(&sign(Algorithm::RS256, Some("rsa-1"), &claims())), "unknown_kid").await;
+    let line = wait_log(&edge, "JWKS document larger than 1 MiB");
+    assert!(line.contains("keeping the last good keys"), "{line}");
+    assert!(served.load(Ordering::Relaxed) > 1 << 20, "the server did stream past the cap");
+}
+
+#[tokio::test]
+async fn a_redirecting_jwks_url_is_not_followed() {
+    let jwks = JwksServer::start("jwks.json").await;
+    let target = jwks.url();
+    let app = axum::Router::new().route(
+        "/jwks.json",
+        axum::routing::get(move || {
+            let target = target.clone();
+            async move { axum::response::Redirect::temporary(&target) }
+        }),
+    );
+    let url = format!("{}/jwks.json", serve(app).await);
+    let edge = TestEdge::new(&jwks_policy(&url)).start();
+    refused(&edge, Some(&sign(Algorithm::RS256, Some("rsa-1"), &claims())), "unknown_kid").await;
+    let line = wait_log(&edge, "redirects are not followed");
+    assert!(line.contains("307"), "{line}");
+    assert_eq!(jwks.fetch_count(), 0, "the redirect target was never fetched");
+}
+
+#[tokio::test]
+async fn a_token_without_kid_is_refused_when_the_key_set_has_two_keys() {
+    let api = MockApi::start().await;
+    let jwks = JwksServer::start("jwks.json").await;
+    let edge = jwt_edge(&api, &jwks, "jwt").await;
+    assert_eq!(call(&edge, Some(&sign(Algorithm::RS256, Some("rsa-1"), &claims()))).await.0, 200);
+    refused(&edge, Some(&sign(Algorithm::RS256, None, &claims())), "invalid_token").await;
+    refused(&edge, Some(&sign(Algorithm::ES256, None, &claims())), "invalid_token").await;
+}
+
+#[tokio::test]
+async fn required_iat_and_jti_are_enforced() {
+    let api = MockApi::start().await;
+    let secret = "hs256-test-secret-with-32-bytes-at-least";
+    let policy = format!(
+        "auth:\n  mode: jwt\n  jwt: {{issuer: {ISSUER}, audiences: [{AUDIENCE}], hs256_secret: {secret}, algorithms: [HS256], \
+         required_claims: [exp, iss, aud, sub, iat, jti]}}\n"
+    );
+    let edge = TestEdge::new(&policy).passthrough(&api.url()).start();
+    let mut complete = claims();
+    complete["jti"] = serde_json::json!("token-id-1");
+    assert_eq!(call(&edge, Some(&jwt::sign_hs256(secret.as_bytes(), &complete))).await.0, 200);
+    refused(&edge, Some(&jwt::sign_hs256(secret.as_bytes(), &claims())), "missing_claim").await;
+    let mut no_iat = complete.clone();
+    no_iat.as_object_mut().expect("object").remove("iat");
+    refused(&edge, Some(&jwt::sign_hs256(secret.as_bytes(), &no_iat)), "missing_claim").await;
+}

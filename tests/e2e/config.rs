@@ -118,3 +118,12 @@ fn usage_errors_exit_2() {
     let output = Command::new(BINARY).args(["no-such-command"]).output().expect("run");
     assert_eq!(output.status.code(), Some(2));
 }
+
+#[test]
+fn a_refused_bearer_token_is_never_printed() {
+    let (code, stdout, stderr) = validate(&repo_root().join("tests/fixtures/bad/short-bearer-tokens.yaml"));
+    assert_eq!(code, 78, "{stderr}");
+    for token in ["abc123", "ci-short-1", "short-7"] {
+        assert!(!stderr.contains(token) && !stdout.contains(token), "{token} was printed:\n{stderr}");
+    }
+}

@@ -152,3 +152,124 @@ async fn a_client_hanging_up_mid_request_is_not_logged_as_a_proxy_failure() {
     let response = client(Protocol::Http2).get(edge.https_url("/health")).send().await.expect("health");
     assert_eq!(response.status(), 200);
 }
+
+const WEBSOCKET_UPGRADE: &[u8] =
+    b"GET /ws HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+
+#[tokio::test]
+async fn a_websocket_upgrade_is_stripped_by_default_and_the_server_answers_plain_http() {
+    let api = MockApi::start().await;
+    let edge = TestEdge::new("auth: {mode: none}\n").passthrough(&api.url()).start();
+    let mut connection = crate::support::raw_http::RawConnection::connect(edge.https).await;
+    let response = connection.send(WEBSOCKET_UPGRADE).await;
+    assert_eq!(response.status, 200);
+    let seen = response.json();
+    assert_eq!(seen["path"], "/ws");
+    assert!(seen["headers"].get("upgrade").is_none(), "Upgrade was forwarded: {seen}");
+    assert!(
+        seen["headers"]
+            .get("connection")
+            .is_none_or(|value| !value.to_string().to_ascii_lowercase().contains("upgrade")),
+        "Connection: Upgrade was forwarded: {seen}"
+    );
+    assert_eq!(connection.get("/after", &[]).await.status, 200, "the connection is still plain HTTP");
+}
+
+#[tokio::test]
+async fn with_websocket_true_the_upgrade_reaches_the_server() {
+    let api = MockApi::start().await;
+    let policy = format!("auth: {{mode: none}}\npassthrough: {{url: \"{}\", websocket: true}}\n", api.url());
+    let edge = TestEdge::new(&policy).start();
+    let mut connection = crate::support::raw_http::RawConnection::connect(edge.https).await;
+    let response = connection.send(WEBSOCKET_UPGRADE).await;
+    assert_eq!(response.status, 200, "the mock answers plain HTTP even to an upgrade");
+    let seen = response.json();
+    assert_eq!(seen["headers"]["upgrade"], "websocket", "{seen}");
+}
+
+/// A server that accepts a WebSocket upgrade (101) and then echoes bytes, or answers 200
+/// `no upgrade` when the request carries none.
+async fn websocket_echo_server() -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if stream.read(&mut byte).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+                if !head.contains("upgrade: websocket") {
+                    let _ = stream
+                        .write_all(
+                            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nContent-Type: text/plain\r\n\r\nno upgrade",
+                        )
+                        .await;
+                    return;
+                }
+                let _ = stream
+                    .write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+                    .await;
+                let mut buffer = [0u8; 1024];
+                while let Ok(read) = stream.read(&mut buffer).await {
+                    if read == 0 || stream.write_all(&buffer[..read]).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    address
+}
+
+/// Sends the upgrade over TLS by hand and returns what came back within a few seconds,
+/// after also sending `after_head` once the response head arrived.
+async fn upgrade_exchange(edge: &TestEdge, after_head: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let tcp = tokio::net::TcpStream::connect(edge.https).await.expect("connect");
+    let connector = tokio_rustls::TlsConnector::from(crate::support::tls_client::raw_config(Protocol::Http1));
+    let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
+    let mut stream = connector.connect(name, tcp).await.expect("TLS");
+    stream.write_all(WEBSOCKET_UPGRADE).await.expect("write");
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut sent = false;
+    loop {
+        let text = String::from_utf8_lossy(&received).to_string();
+        if !sent && text.contains("\r\n\r\n") {
+            sent = true;
+            stream.write_all(after_head).await.expect("write after the head");
+        }
+        if sent && (text.contains("ping-through-the-tunnel") || text.contains("no upgrade")) {
+            return text;
+        }
+        match tokio::time::timeout_at(deadline, stream.read(&mut buffer)).await {
+            Ok(Ok(read)) if read > 0 => received.extend_from_slice(&buffer[..read]),
+            _ => return text,
+        }
+    }
+}
+
+#[tokio::test]
+async fn with_websocket_true_a_101_tunnels_bytes_both_ways_and_by_default_no_101_happens() {
+    let server = websocket_echo_server().await;
+    let url = format!("http://{server}");
+    let tunnelling =
+        TestEdge::new(&format!("auth: {{mode: none}}\npassthrough: {{url: \"{url}\", websocket: true}}\n")).start();
+    let text = upgrade_exchange(&tunnelling, b"ping-through-the-tunnel").await;
+    assert!(text.starts_with("HTTP/1.1 101"), "{text}");
+    assert!(text.contains("ping-through-the-tunnel"), "the tunnel echoes: {text}");
+
+    let guarded = TestEdge::new("auth: {mode: none}\n").passthrough(&url).start();
+    let text = upgrade_exchange(&guarded, b"").await;
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("no upgrade"), "{text}");
+}

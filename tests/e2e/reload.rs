@@ -100,3 +100,44 @@ async fn sighup_reloads_when_files_are_not_watched() {
     edge.signal(nix::sys::signal::Signal::SIGHUP);
     eventually("the reload on SIGHUP", async || limited(&edge).await).await;
 }
+
+/// A new self-signed CA in `folder`; returns its certificate's path.
+fn other_ca(folder: &std::path::Path) -> std::path::PathBuf {
+    let cert = folder.join("other-ca.crt");
+    let key = folder.join("other-ca.key");
+    let output = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
+        .args(["-subj", "/CN=another test CA", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    assert!(output.status.success(), "openssl: {}", String::from_utf8_lossy(&output.stderr));
+    cert
+}
+
+#[tokio::test]
+async fn a_client_ca_bundle_replaced_in_place_applies_to_new_handshakes() {
+    use crate::support::tls_client::{Protocol, client_with_certificate};
+    let folder = tempfile::tempdir().expect("dir");
+    let bundle = folder.path().join("client-ca.crt");
+    std::fs::copy(crate::support::repo_root().join("certs.example/ca.crt"), &bundle).expect("copy CA");
+    let edge = TestEdge::new(GENEROUS).client_ca_file(bundle.clone()).audit_file(None, 1024).start();
+    let health = edge.https_url("/health");
+    let admitted = client_with_certificate(Protocol::Http1).get(&health).send().await.expect("mTLS");
+    assert_eq!(admitted.status(), 200);
+
+    // The CA that signed the client's certificate leaves the bundle (same path, new content).
+    let next = folder.path().join("client-ca.next");
+    std::fs::copy(other_ca(folder.path()), &next).expect("copy");
+    std::fs::rename(&next, &bundle).expect("replace the bundle");
+    eventually("the client certificate is refused", async || {
+        client_with_certificate(Protocol::Http1).get(&health).send().await.is_err()
+    })
+    .await;
+    let events = edge.wait_audit(|events| events.iter().any(|event| event["event.action"] == "CERT_RELOAD"));
+    let reload = events.iter().find(|event| event["event.action"] == "CERT_RELOAD").expect("event");
+    assert_eq!(reload["event.outcome"], "success");
+    assert_eq!(reload["event.reason"], "client_ca");
+}

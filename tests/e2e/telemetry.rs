@@ -81,6 +81,7 @@ async fn each_kind_of_request_produces_its_audit_events() {
     assert_eq!(failed["event.reason"], "invalid_token");
     assert_eq!(failed["event.outcome"], "failure");
     assert_eq!(failed["source.ip"], "127.0.0.1");
+    assert_eq!(failed["http.response.status_code"], 401);
 
     // A good tool call: AUTH_SUCCESS and TOOL_EXECUTE with the password redacted.
     let body = json!({"user": "ada", "password": PASSWORD, "nested": {"Token": "nested-secret-1"}}).to_string();
@@ -321,4 +322,132 @@ async fn spans_are_exported_to_an_otlp_receiver_and_continue_the_callers_trace()
         bodies.iter().any(|body| body.windows(16).any(|window| window == trace_bytes.as_slice())),
         "the exported span does not continue the caller's trace"
     );
+}
+
+/// An upstream that reads each request and closes the connection without answering.
+async fn closing_upstream() -> std::net::SocketAddr {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = [0u8; 4096];
+                let _ = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut head)).await;
+            });
+        }
+    });
+    address
+}
+
+#[tokio::test]
+async fn a_failed_upstream_call_logs_no_query_or_argument_secret() {
+    const QUERY_SECRET: &str = "query-secret-access-token-0042";
+    let upstream = closing_upstream().await;
+    let policy = format!(
+        r#"auth: {{mode: bearer, bearer: {{tokens: [{TOKEN}]}}}}
+upstream:
+  base_url: "http://{upstream}/api"
+  retry: {{attempts: 2, backoff: 10ms, max_backoff: 10ms}}
+tools:
+  - name: lookup
+    method: GET
+    path: /accounts/{{account}}
+    input_schema:
+      type: object
+      required: [account]
+      properties: {{account: {{type: string}}, access_token: {{type: string}}, clientSecret: {{type: string}}}}
+"#
+    );
+    let edge = TestEdge::new(&policy).audit_file(None, 1024).env("RUST_LOG", "debug").start();
+    let mut connection = RawConnection::connect(edge.https).await;
+    let body = json!({"account": "acct-7731", "access_token": QUERY_SECRET, "clientSecret": "client-secret-value-99"})
+        .to_string();
+    let request = format!(
+        "POST /api/tools/lookup HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let response = connection.send(request.as_bytes()).await;
+    assert_eq!(response.status, 502, "{}", String::from_utf8_lossy(&response.body));
+    let id = request_id(&response);
+    let events = edge.wait_audit(|events| actions(events, &id).contains(&"HTTP_REQUEST".to_string()));
+    let tool = event(&events, &id, "TOOL_EXECUTE");
+    assert_eq!(tool["tool.arguments"]["access_token"], "[REDACTED]");
+    assert_eq!(tool["tool.arguments"]["clientSecret"], "[REDACTED]");
+    let stderr = edge.stderr();
+    let failure = stderr.lines().find(|line| line.contains("Upstream call failed")).expect("the failure is logged");
+    assert!(failure.contains("lookup") && failure.contains("/accounts/{account}"), "{failure}");
+    let audit = std::fs::read_to_string(edge.audit_path.as_ref().expect("audit")).expect("audit file");
+    for (name, output) in [("stdout", edge.stdout()), ("stderr", stderr), ("audit", audit)] {
+        for secret in [QUERY_SECRET, "client-secret-value-99", TOKEN] {
+            assert!(!output.contains(secret), "{secret} appeared in {name}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_head_with_credentials_leaves_them_out_of_the_debug_log() {
+    let edge = TestEdge::new("auth: {mode: none}\n").env("RUST_LOG", "debug").start();
+    let mut connection = RawConnection::connect(edge.https).await;
+    let response = connection
+        .send(b"GET /health?access_token=query-secret-in-head-1 HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer header-secret-in-head-2\r\nBad\x01: x\r\n\r\n")
+        .await;
+    assert_eq!(response.status, 400);
+    // A later request proves the edge logged the failed one before we look.
+    let mut next = RawConnection::connect(edge.https).await;
+    assert_eq!(next.get("/health", &[]).await.status, 200);
+    let stderr = edge.stderr();
+    assert!(stderr.contains("DEBUG"), "the edge ran at debug level");
+    for secret in ["query-secret-in-head-1", "header-secret-in-head-2"] {
+        assert!(!stderr.contains(secret), "{secret} appeared in the log");
+    }
+}
+
+#[tokio::test]
+async fn a_9_kb_json_rpc_method_still_gives_its_request_an_audit_line() {
+    let edge = TestEdge::new(
+        "auth: {mode: none}\ntools:\n  - {name: ping, method: GET, path: /ping, input_schema: {type: object}}\n",
+    )
+    .audit_file(None, 1024)
+    .start();
+    let mut connection = RawConnection::connect(edge.https).await;
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "x".repeat(9000)}).to_string();
+    let request = format!(
+        "POST /mcp HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let response = connection.send(request.as_bytes()).await;
+    let id = request_id(&response);
+    let events = edge.wait_audit(|events| actions(events, &id).contains(&"HTTP_REQUEST".to_string()));
+    let line = event(&events, &id, "HTTP_REQUEST");
+    assert_eq!(line["http.response.status_code"], response.status);
+    assert!(line["mcp.method.name"].as_str().is_some_and(|method| method.starts_with("xxxx")), "{line}");
+    let metrics = admin_body(edge.admin, "/metrics").expect("metrics");
+    assert_eq!(metric(&metrics, "mcp_edge_audit_dropped_total"), 0.0, "nothing was dropped");
+}
+
+#[tokio::test]
+async fn pingora_s_own_error_line_for_a_failed_passthrough_has_no_query() {
+    let api = MockApi::start().await;
+    let edge = TestEdge::new("auth: {mode: none}\nlimits: {max_body_bytes: 1KiB}\n").passthrough(&api.url()).start();
+    let mut connection = RawConnection::connect(edge.https).await;
+    let chunk = "z".repeat(800);
+    // Streamed past the body limit: the passthrough fails inside pingora, which logs it.
+    let request = format!(
+        "POST /upload?access_token=query-secret-in-passthrough HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n\
+         {len:x}\r\n{chunk}\r\n{len:x}\r\n{chunk}\r\n0\r\n\r\n",
+        len = chunk.len()
+    );
+    assert_eq!(connection.send(request.as_bytes()).await.status, 413);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let line = loop {
+        let stderr = edge.stderr();
+        if let Some(line) = stderr.lines().find(|line| line.contains("Fail to proxy")) {
+            break line.to_string();
+        }
+        assert!(std::time::Instant::now() < deadline, "pingora logged no failure:\n{stderr}");
+        std::thread::sleep(Duration::from_millis(25));
+    };
+    assert!(line.contains("POST /upload, Host: localhost"), "{line}");
+    assert!(!edge.stderr().contains("query-secret-in-passthrough"), "the query reached the log");
 }

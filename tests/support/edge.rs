@@ -19,7 +19,7 @@ pub struct TestEdgeBuilder {
     passthrough: Option<String>,
     passthrough_scopes: Option<String>,
     plain_http: bool,
-    client_ca: bool,
+    client_ca: Option<PathBuf>,
     tls_files: Option<(PathBuf, PathBuf)>,
     audit: Option<String>,
     otlp: Option<String>,
@@ -52,7 +52,7 @@ impl TestEdge {
             passthrough: None,
             passthrough_scopes: None,
             plain_http: false,
-            client_ca: false,
+            client_ca: None,
             tls_files: None,
             audit: None,
             otlp: None,
@@ -157,7 +157,13 @@ impl TestEdgeBuilder {
 
     /// Requires client certificates signed by the development CA (mTLS).
     pub fn client_ca(mut self) -> Self {
-        self.client_ca = true;
+        self.client_ca = Some(super::repo_root().join("certs.example/ca.crt"));
+        self
+    }
+
+    /// Requires client certificates signed by a CA in the bundle at `path`.
+    pub fn client_ca_file(mut self, path: PathBuf) -> Self {
+        self.client_ca = Some(path);
         self
     }
 
@@ -214,8 +220,8 @@ impl TestEdgeBuilder {
             delay = self.drain_delay,
             timeout = self.drain_timeout,
         );
-        if self.client_ca {
-            yaml = yaml.replace("tls:\n", &format!("tls:\n  client_ca: {}\n", certs.join("ca.crt").display()));
+        if let Some(client_ca) = &self.client_ca {
+            yaml = yaml.replace("tls:\n", &format!("tls:\n  client_ca: {}\n", client_ca.display()));
         }
         if let Some(url) = &self.passthrough {
             yaml.push_str(&format!("passthrough:\n  url: {url}\n"));

@@ -94,6 +94,11 @@ impl Builder<'_> {
                 }
             };
             if let Some(message) = bearer_token_problem(&token.value) {
+                // The entry is named by its position (and id), never by its value.
+                let message = match &token.id {
+                    Some(id) => format!("token {id:?}: {message}"),
+                    None => message.to_string(),
+                };
                 self.at(located, "auth.bearer.tokens", message);
                 continue;
             }
@@ -116,7 +121,24 @@ impl Builder<'_> {
         let tokens_file = raw.and_then(|raw| raw.tokens_file.as_ref()).and_then(|located| {
             let path = self.path(&located.value);
             match std::fs::metadata(&path) {
-                Ok(metadata) if metadata.is_file() => Some(path),
+                Ok(metadata) if metadata.is_file() => {
+                    // Checked here too, so `validate` names the line; the file is re-checked
+                    // on every re-read (`BearerTokens::reload_file`).
+                    match std::fs::read_to_string(&path).map(|text| tokens_file_entries(&text).map(|_| ())) {
+                        Ok(Ok(())) => {}
+                        Ok(Err(problem)) => {
+                            self.at(located, "auth.bearer.tokens_file", format!("{}: {problem}", path.display()));
+                        }
+                        Err(error) => {
+                            self.at(
+                                located,
+                                "auth.bearer.tokens_file",
+                                format!("cannot read {}: {error}", path.display()),
+                            );
+                        }
+                    }
+                    Some(path)
+                }
                 Ok(_) => {
                     self.at(located, "auth.bearer.tokens_file", format!("{} is not a file", path.display()));
                     None

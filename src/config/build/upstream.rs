@@ -156,7 +156,14 @@ impl Builder<'_> {
             Some(port) => format!("{host}:{port}"),
             None => host,
         };
-        Some(Passthrough { url, address, tls, authority, scopes: raw.scopes.clone() })
+        Some(Passthrough {
+            url,
+            address,
+            tls,
+            authority,
+            scopes: raw.scopes.clone(),
+            websocket: raw.websocket.unwrap_or(false),
+        })
     }
     pub(super) fn build_sessions(&mut self, raw: &RawSessions) -> Sessions {
         let enabled = raw.enabled.unwrap_or(false);

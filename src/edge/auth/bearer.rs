@@ -102,8 +102,17 @@ impl BearerTokens {
             return Ok(false);
         }
         let text = std::fs::read_to_string(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+        let entries = match crate::config::tokens_file_entries(&text) {
+            Ok(entries) => entries,
+            Err(problem) => {
+                // This version of the file is refused as a whole (a half-applied rotation is
+                // worse than none) and reported once, not on every poll.
+                *last = Some(stamp);
+                return Err(format!("{}: {problem}; the file is ignored until fixed", path.display()));
+            }
+        };
         let mut tokens = self.configured.clone();
-        for line in text.lines().map(str::trim).filter(|line| !line.is_empty() && !line.starts_with('#')) {
+        for line in entries {
             let digest = digest(line.as_bytes());
             if !tokens.iter().any(|known| known.digest == digest) {
                 let short_id = short_id(&digest);
@@ -168,7 +177,7 @@ impl pingora::services::background::BackgroundService for TokensFileWatcher {
                 }
                 Ok(Ok(false)) => {}
                 Ok(Err(error)) => {
-                    tracing::warn!(%error, "Bearer tokens file unreadable; keeping the tokens already loaded");
+                    tracing::warn!(%error, "Bearer tokens file refused; keeping the tokens already loaded");
                 }
                 Err(error) => tracing::warn!(%error, "Bearer tokens file reload failed"),
             }
@@ -242,5 +251,33 @@ mod tests {
         std::fs::write(&path, "second-token-2222\n").expect("write");
         assert_eq!(tokens.reload_file(), Ok(true));
         assert_eq!(tokens.check(b"first-token-1111"), Err(AuthFailure::InvalidToken), "a removed token stops working");
+    }
+
+    #[test]
+    fn a_tokens_file_with_a_short_token_is_refused_by_line_and_the_old_tokens_stay() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("tokens");
+        std::fs::write(&path, "first-token-1111\n").expect("write");
+        let tokens =
+            BearerTokens::new(&Bearer { tokens: Vec::new(), tokens_file: Some(path.clone()) }).expect("tokens");
+        let next = dir.path().join("tokens.next");
+        std::fs::write(&next, "# rotation\nsecond-token-2222\nshort-tok\n").expect("write");
+        std::fs::rename(&next, &path).expect("swap");
+        let error = tokens.reload_file().expect_err("a short token is refused");
+        assert!(error.contains("line 3: a token is shorter than 16 characters"), "{error}");
+        assert!(!error.contains("short-tok"), "the message names the line, never the token: {error}");
+        assert!(tokens.check(b"first-token-1111").is_ok(), "the old tokens keep working");
+        assert_eq!(tokens.check(b"second-token-2222"), Err(AuthFailure::InvalidToken), "nothing of the file applies");
+        assert_eq!(tokens.reload_file(), Ok(false), "reported once per version of the file");
+        std::fs::write(&path, "second-token-2222\n").expect("write");
+        assert!(
+            BearerTokens::new(&Bearer { tokens: Vec::new(), tokens_file: Some(path.clone()) }).is_ok(),
+            "a fixed file loads"
+        );
+        std::fs::write(&path, "tiny\n").expect("write");
+        assert!(
+            BearerTokens::new(&Bearer { tokens: Vec::new(), tokens_file: Some(path) }).is_err(),
+            "refused at start"
+        );
     }
 }

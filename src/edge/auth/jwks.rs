@@ -47,7 +47,7 @@ pub enum Lookup<'a> {
     Found(&'a DecodingKey),
     /// No key with that `kid` (or none at all).
     UnknownKid,
-    /// No `kid` in the token and more than one candidate key.
+    /// No `kid` in the token and more than one key in the set.
     Ambiguous,
 }
 
@@ -80,15 +80,14 @@ impl KeySet {
                 .filter(usable)
                 .find(|entry| entry.kid.as_deref() == Some(kid))
                 .map_or(Lookup::UnknownKid, |entry| Lookup::Found(&entry.key)),
-            None => {
-                let mut candidates =
-                    self.keys.iter().filter(usable).filter(|entry| entry.key.family() == algorithm.family());
-                match (candidates.next(), candidates.next()) {
-                    (Some(entry), None) => Lookup::Found(&entry.key),
-                    (None, _) => Lookup::UnknownKid,
-                    (Some(_), Some(_)) => Lookup::Ambiguous,
-                }
-            }
+            // DESIGN.md §7: `kid` is required when the set holds more than one key, whatever
+            // their types; only a single-key set may be used without one.
+            None => match self.keys.as_slice() {
+                [] => Lookup::UnknownKid,
+                [entry] if usable(&entry) && entry.key.family() == algorithm.family() => Lookup::Found(&entry.key),
+                [_] => Lookup::UnknownKid,
+                _ => Lookup::Ambiguous,
+            },
         }
     }
 }
@@ -160,9 +159,12 @@ impl KeyStore {
             }
             KeySource::Url(_) => KeySet::default(),
         };
+        // No redirects: a redirect could move the fetch to any host, or from https to http,
+        // and an issuer's key set has one published address.
         let client = reqwest::Client::builder()
             .timeout(FETCH_TIMEOUT)
             .connect_timeout(FETCH_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|error| format!("cannot build the JWKS client: {error}"))?;
         Ok(Self {
@@ -191,8 +193,11 @@ impl KeyStore {
     pub async fn refresh(&self) -> Result<Duration, String> {
         let KeySource::Url(url) = &self.source else { return Ok(MAX_TTL) };
         self.fetches.fetch_add(1, Ordering::Relaxed);
-        let response =
+        let mut response =
             self.client.get(url.clone()).send().await.map_err(|error| format!("JWKS fetch failed: {error}"))?;
+        if response.status().is_redirection() {
+            return Err(format!("JWKS fetch answered {}; redirects are not followed", response.status()));
+        }
         if !response.status().is_success() {
             return Err(format!("JWKS fetch answered {}", response.status()));
         }
@@ -202,10 +207,7 @@ impl KeyStore {
             .and_then(|value| value.to_str().ok())
             .and_then(max_age)
             .map_or(DEFAULT_TTL, |ttl| ttl.clamp(MIN_TTL, MAX_TTL));
-        let bytes = response.bytes().await.map_err(|error| format!("JWKS body unreadable: {error}"))?;
-        if bytes.len() > MAX_JWKS_BYTES {
-            return Err("JWKS document larger than 1 MiB".to_string());
-        }
+        let bytes = read_capped(&mut response).await?;
         let keys = KeySet::parse(&bytes)?;
         if keys.keys.is_empty() {
             return Err("JWKS holds no usable key".to_string());
@@ -229,6 +231,23 @@ impl KeyStore {
             tracing::warn!(%error, "JWKS refresh after an unknown kid failed; keeping the last good keys");
         }
     }
+}
+
+/// The response body, refused as soon as it passes [`MAX_JWKS_BYTES`] (announced or while it
+/// streams), so a huge or endless key set costs at most that much memory.
+async fn read_capped(response: &mut reqwest::Response) -> Result<Vec<u8>, String> {
+    const TOO_LARGE: &str = "JWKS document larger than 1 MiB";
+    if response.content_length().is_some_and(|length| length > MAX_JWKS_BYTES as u64) {
+        return Err(TOO_LARGE.to_string());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|error| format!("JWKS body unreadable: {error}"))? {
+        if body.len() + chunk.len() > MAX_JWKS_BYTES {
+            return Err(TOO_LARGE.to_string());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// `max-age` from a `Cache-Control` value, unless caching is forbidden.
@@ -300,7 +319,17 @@ mod tests {
         assert!(matches!(keys.find(Some("ec-1"), Algorithm::ES256), Lookup::Found(_)));
         assert!(matches!(keys.find(Some("rsa-1"), Algorithm::RS384), Lookup::UnknownKid), "the key pins RS256");
         assert!(matches!(keys.find(Some("nope"), Algorithm::RS256), Lookup::UnknownKid));
-        assert!(matches!(keys.find(None, Algorithm::RS256), Lookup::Found(_)), "one RSA key: kid may be omitted");
+        assert!(matches!(keys.find(None, Algorithm::RS256), Lookup::Ambiguous), "two keys: kid is required");
+        let single = r#"{"keys":[JWK]}"#.replace("JWK", &serde_json::to_string(&rsa_only(JWKS)).expect("jwk"));
+        let single = KeySet::parse(single.as_bytes()).expect("one key");
+        assert!(matches!(single.find(None, Algorithm::RS256), Lookup::Found(_)), "one key: kid may be omitted");
+        assert!(matches!(single.find(None, Algorithm::ES256), Lookup::UnknownKid), "of the wrong type");
+    }
+
+    /// The RSA key of a JWKS document.
+    fn rsa_only(document: &str) -> serde_json::Value {
+        let document: serde_json::Value = serde_json::from_str(document).expect("json");
+        document["keys"].as_array().expect("keys").iter().find(|key| key["kty"] == "RSA").expect("an RSA key").clone()
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //! digest until they expire, so a repeat caller costs no signature check.
 //!
 //! jsonwebtoken checks `iss`, `aud` and `sub` only when the token carries them unless they are
-//! required, never checks `iat` or `auth_time`, and ignores `crit`: all three are handled
-//! here.
+//! required, never checks `iat` or `auth_time`, ignores `crit`, and silently skips `iat` and
+//! `jti` in its required-claims list: all of these are handled here, so every claim
+//! `required_claims` accepts is enforced.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -42,6 +43,9 @@ pub struct JwtVerifier {
     firebase: bool,
     leeway: u64,
     forward: bool,
+    /// `required_claims` jsonwebtoken does not enforce (it checks only exp, nbf, iss, aud, sub).
+    require_iat: bool,
+    require_jti: bool,
     cache: DashMap<[u8; 32], CachedPrincipal>,
 }
 
@@ -81,7 +85,17 @@ impl JwtVerifier {
             JwtKeySource::JwksUrl(url) => Keys::Store(Arc::new(KeyStore::new(KeySource::Url(url.clone()))?)),
             JwtKeySource::JwksFile(path) => Keys::Store(Arc::new(KeyStore::new(KeySource::File(path.clone()))?)),
         };
-        Ok(Self { validations, keys, firebase: jwt.firebase_project.is_some(), leeway, forward, cache: DashMap::new() })
+        let required = |claim: &str| jwt.required_claims.iter().any(|name| name == claim);
+        Ok(Self {
+            validations,
+            keys,
+            firebase: jwt.firebase_project.is_some(),
+            leeway,
+            forward,
+            require_iat: required("iat"),
+            require_jti: required("jti"),
+            cache: DashMap::new(),
+        })
     }
 
     /// The key store, when keys come from a JWKS (for the background refresher).
@@ -148,8 +162,13 @@ impl JwtVerifier {
         let in_the_past = |name: &str| {
             claims.get(name).map(|value| value.as_f64().is_some_and(|at| at >= 0.0 && (at as u64) <= latest))
         };
-        if in_the_past("iat") == Some(false) {
-            return Err(AuthFailure::NotYetValid);
+        match in_the_past("iat") {
+            Some(false) => return Err(AuthFailure::NotYetValid),
+            None if self.require_iat => return Err(AuthFailure::MissingClaim),
+            _ => {}
+        }
+        if self.require_jti && claims.get("jti").and_then(serde_json::Value::as_str).is_none_or(str::is_empty) {
+            return Err(AuthFailure::MissingClaim);
         }
         if let Some(subject) = claims.get("sub")
             && !subject.is_string()
