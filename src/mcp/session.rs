@@ -5,7 +5,13 @@
 //! principal (an id presented by someone else is unknown), the expiry and a random nonce.
 //! `DELETE` ends a session by remembering its id until it would have expired anyway; that
 //! list is per process (a replica that did not see the DELETE accepts the id until expiry).
+//!
+//! The list is bounded: at most `MAX_ENDED` digests, oldest first out. Every id has the same
+//! lifetime, so the oldest ended is also the first to expire, and dropping one early only
+//! lets the principal it is bound to (who ended it) use it again, never anyone else.
 
+use std::collections::VecDeque;
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
@@ -18,8 +24,18 @@ use crate::edge::auth::Principal;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// Ended sessions remembered at most; past it the expired ones are dropped first.
+/// Ended sessions remembered at most (24 bytes each in the map, as many in the queue).
 const MAX_ENDED: usize = 100_000;
+
+/// An ended id, remembered by digest: ids are long, the digest is 16 bytes.
+type EndedDigest = [u8; 16];
+
+fn ended_digest(id: &str) -> EndedDigest {
+    let digest = Sha256::digest(id.as_bytes());
+    let mut short = [0; 16];
+    short.copy_from_slice(&digest[..16]);
+    short
+}
 
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Claims {
@@ -44,7 +60,12 @@ pub enum SessionError {
 pub struct SessionKeys {
     key: Vec<u8>,
     ttl: Duration,
-    ended: DashMap<String, u64>,
+    /// Ended ids and when they expire anyway, for the lookup on every request.
+    ended: DashMap<EndedDigest, u64>,
+    /// The same entries in the order they ended (= the order they expire), so a DELETE drops
+    /// the expired or oldest in O(1) instead of scanning the map.
+    ended_order: Mutex<VecDeque<(EndedDigest, u64)>>,
+    max_ended: usize,
 }
 
 impl std::fmt::Debug for SessionKeys {
@@ -67,7 +88,7 @@ impl SessionKeys {
     /// With no configured key a random one is generated: ids then work only on this process.
     pub fn new(key: Option<&str>, ttl: Duration) -> Self {
         let key = key.map_or_else(|| rand::random::<[u8; 32]>().to_vec(), |key| key.as_bytes().to_vec());
-        Self { key, ttl, ended: DashMap::new() }
+        Self { key, ttl, ended: DashMap::new(), ended_order: Mutex::new(VecDeque::new()), max_ended: MAX_ENDED }
     }
 
     fn mac(&self, payload: &[u8]) -> HmacSha256 {
@@ -97,21 +118,38 @@ impl SessionKeys {
         let claims: Claims =
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).map_err(|_| SessionError::Unknown)?)
                 .map_err(|_| SessionError::Unknown)?;
-        if claims.e <= now() || claims.p != principal_digest(principal) || self.ended.contains_key(id) {
+        if claims.e <= now() || claims.p != principal_digest(principal) || self.has_ended(id) {
             return Err(SessionError::Unknown);
         }
         Ok(claims.v)
+    }
+
+    fn has_ended(&self, id: &str) -> bool {
+        !self.ended.is_empty() && self.ended.contains_key(&ended_digest(id))
     }
 
     /// Ends a valid session (DELETE); `Err` for an id that was not valid.
     pub fn end(&self, id: &str, principal: Option<&Principal>) -> Result<(), SessionError> {
         self.verify(id, principal)?;
         let now = now();
-        if self.ended.len() >= MAX_ENDED {
-            self.ended.retain(|_, expires| *expires > now);
+        let digest = ended_digest(id);
+        let mut order = self.ended_order.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        while let Some(&(oldest, expires)) = order.front() {
+            if expires > now && order.len() < self.max_ended {
+                break;
+            }
+            order.pop_front();
+            self.ended.remove(&oldest);
         }
-        self.ended.insert(id.to_string(), now + self.ttl.as_secs());
+        order.push_back((digest, now + self.ttl.as_secs()));
+        self.ended.insert(digest, now + self.ttl.as_secs());
         Ok(())
+    }
+
+    /// Ended ids remembered now.
+    #[cfg(test)]
+    fn ended_len(&self) -> usize {
+        self.ended.len()
     }
 }
 
@@ -157,11 +195,25 @@ mod tests {
         let forged = format!("{}x.{signature}", payload);
         assert!(keys.verify(&forged, None).is_err());
         assert!(keys.verify("garbage", None).is_err());
-        let expired =
-            SessionKeys { key: keys.key.clone(), ttl: Duration::ZERO, ended: DashMap::new() }.issue(None, "2025-11-25");
+        let expired = SessionKeys::new(None, Duration::ZERO);
+        let expired = SessionKeys { key: keys.key.clone(), ..expired }.issue(None, "2025-11-25");
         assert!(keys.verify(&expired, None).is_err());
         assert!(keys.end(&id, None).is_ok());
         assert!(keys.verify(&id, None).is_err(), "ended");
         assert!(keys.end(&id, None).is_err(), "ending twice is unknown");
+    }
+
+    #[test]
+    fn the_ended_list_is_bounded_and_drops_the_oldest_first() {
+        const MAX: usize = 100;
+        let keys = SessionKeys { max_ended: MAX, ..SessionKeys::new(None, Duration::from_secs(600)) };
+        let ids: Vec<String> = (0..MAX + 10).map(|_| keys.issue(None, "2025-11-25")).collect();
+        for id in &ids {
+            keys.end(id, None).expect("valid");
+        }
+        assert_eq!(keys.ended_len(), MAX, "bounded");
+        assert!(keys.verify(&ids[0], None).is_ok(), "the oldest was dropped (usable again by its owner only)");
+        assert!(keys.verify(&ids[MAX + 9], None).is_err(), "the newest is still ended");
+        assert!(keys.verify(&ids[10], None).is_err());
     }
 }
