@@ -15,6 +15,10 @@ use pingora::upstreams::peer::{HttpPeer, HttpUpstreamRequestPolicy};
 use super::context::RequestContext;
 use crate::config::Passthrough;
 
+/// Passed on only from a trusted proxy: each names the client or rewrites the URL.
+const UNTRUSTED_CLIENT_HEADERS: [&str; 5] =
+    ["forwarded", "x-original-url", "x-rewrite-url", "x-forwarded-prefix", "x-forwarded-port"];
+
 /// How long an idle pooled upstream connection is kept.
 const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -59,6 +63,19 @@ pub fn prepare_request(request: &mut RequestHeader, passthrough: &Passthrough, c
         }
         forwarded_for.push_str(&client_ip.to_string());
         request.insert_header("x-forwarded-for", forwarded_for)?;
+    }
+    let peer_trusted =
+        ctx.peer_ip.is_some_and(|peer| ctx.policy.config.trusted_proxies.iter().any(|network| network.contains(&peer)));
+    if !peer_trusted {
+        for name in UNTRUSTED_CLIENT_HEADERS {
+            request.remove_header(name);
+        }
+    }
+    match ctx.client_ip {
+        Some(client_ip) => request.insert_header("x-real-ip", client_ip.to_string())?,
+        None => {
+            request.remove_header("x-real-ip");
+        }
     }
     request.insert_header("x-forwarded-proto", if ctx.downstream_tls { "https" } else { "http" })?;
     request.insert_header("x-request-id", ctx.request_id.as_str())?;

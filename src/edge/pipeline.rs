@@ -113,10 +113,18 @@ fn rate_limit(ctx: &mut RequestContext) -> Option<u64> {
     }
 }
 
+/// What the passthrough forwards (everything but TRACE; pingora refuses CONNECT).
+const PASSTHROUGH_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
+
 /// Step 7.
 async fn route(session: &mut Session, ctx: &mut RequestContext) -> Result<Decision> {
     match ctx.route {
         Route::Passthrough => {
+            // TRACE echoes the request, credentials included, back to whoever sent it; no MCP
+            // server needs it (nginx refuses it too).
+            if session.req_header().method == http::Method::TRACE {
+                return reject(session, ctx, EdgeError::MethodNotAllowed { allow: PASSTHROUGH_METHODS }).await;
+            }
             let policy = std::sync::Arc::clone(&ctx.policy);
             let required = policy.passthrough.as_ref().map(|target| target.scopes.as_slice()).unwrap_or_default();
             if !auth::scopes::missing_scopes(ctx.principal.as_ref(), required).is_empty() {

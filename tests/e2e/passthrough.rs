@@ -273,3 +273,58 @@ async fn with_websocket_true_a_101_tunnels_bytes_both_ways_and_by_default_no_101
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     assert!(text.contains("no upgrade"), "{text}");
 }
+
+/// A client must not choose the headers a server routes or identifies it by.
+#[tokio::test]
+async fn client_headers_that_name_the_client_or_rewrite_the_url_are_the_edges_to_write() {
+    let api = MockApi::start().await;
+    let edge = TestEdge::new(BEARER_POLICY).passthrough(&api.url()).start();
+    let response = client(Protocol::Http1)
+        .get(edge.https_url("/public"))
+        .bearer_auth("test-token-0123456789")
+        .header("x-real-ip", "203.0.113.66")
+        .header("forwarded", "for=203.0.113.66")
+        .header("x-original-url", "/admin")
+        .header("x-rewrite-url", "/admin")
+        .header("x-forwarded-prefix", "/admin")
+        .header("x-forwarded-port", "1")
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(response.status(), 200);
+    let seen: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(seen["headers"]["x-real-ip"], "127.0.0.1", "the client the edge resolved");
+    for name in ["forwarded", "x-original-url", "x-rewrite-url", "x-forwarded-prefix", "x-forwarded-port"] {
+        assert!(seen["headers"].get(name).is_none(), "{name} from an untrusted client: {seen}");
+    }
+
+    let trusted =
+        TestEdge::new(&format!("{BEARER_POLICY}trusted_proxies: [127.0.0.1/32]\n")).passthrough(&api.url()).start();
+    let response = client(Protocol::Http1)
+        .get(trusted.https_url("/public"))
+        .bearer_auth("test-token-0123456789")
+        .header("forwarded", "for=198.51.100.7")
+        .header("x-forwarded-for", "198.51.100.7")
+        .send()
+        .await
+        .expect("GET");
+    let seen: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(seen["headers"]["forwarded"], "for=198.51.100.7", "a trusted proxy's header is kept");
+    assert_eq!(seen["headers"]["x-real-ip"], "198.51.100.7");
+}
+
+#[tokio::test]
+async fn trace_is_refused_at_the_edge() {
+    let api = MockApi::start().await;
+    let edge = TestEdge::new(BEARER_POLICY).passthrough(&api.url()).start();
+    let before = api.request_count();
+    let response = client(Protocol::Http1)
+        .request(reqwest::Method::TRACE, edge.https_url("/anything"))
+        .bearer_auth("test-token-0123456789")
+        .send()
+        .await
+        .expect("TRACE");
+    assert_eq!(response.status(), 405);
+    assert!(response.headers()["allow"].to_str().expect("ascii").contains("GET"));
+    assert_eq!(api.request_count(), before, "never forwarded");
+}
