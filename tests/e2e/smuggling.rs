@@ -1,0 +1,749 @@
+//! Request smuggling (desync) corpus on the passthrough: every case is raw bytes a client
+//! sends, and what must follow. Either the upstream (a strict stand-in that records every
+//! request it parses) sees exactly the requests the client meant, in order, and never the
+//! smuggled one as a request of its own, or the edge refuses with a 4xx and closes. After each
+//! case a request on a fresh connection must arrive intact, so a desync between the edge and
+//! a pooled upstream connection shows too. Plaintext and TLS listeners run the same table;
+//! HTTP/2 cases check the h2 → h1 downgrade.
+
+use crate::support::edge::{TestEdge, TestEdgeBuilder};
+use crate::support::h2_client::{self, H2Outcome};
+use crate::support::raw_upstream::{RawUpstream, SeenRequest};
+use crate::support::wire_client::{Listener, WireConnection, WireResponse};
+
+const TOKEN: &str = "smuggling-token-0123456789";
+
+/// The `Authorization` line every accepted case carries (`concat!` needs a literal).
+macro_rules! auth {
+    () => {
+        "Authorization: Bearer smuggling-token-0123456789\r\n"
+    };
+}
+
+/// A request the smuggled bytes would be, if anyone parsed them as a request.
+macro_rules! smuggled {
+    () => {
+        concat!("GET /smuggled HTTP/1.1\r\nHost: edge\r\n", auth!(), "\r\n")
+    };
+}
+
+/// One HTTP/1.1 desync attempt.
+struct Case {
+    name: &'static str,
+    /// Written to the connection in one go.
+    request: &'static [u8],
+    expect: Expect,
+}
+
+enum Expect {
+    /// The edge answers `status` itself, closes the connection, and forwards nothing.
+    Refused { status: u16 },
+    /// The edge answers `status` itself and forwards nothing; the connection then does `after`.
+    Answered { status: u16, after: After },
+    /// Exactly `requests` reach the upstream, in order, each answered 200 to the client; the
+    /// connection then does `after`. `UPSTREAM` in a target stands for the upstream's address.
+    Forwarded { requests: &'static [Upstream], after: After },
+}
+
+/// What the upstream must have parsed.
+struct Upstream {
+    method: &'static str,
+    target: &'static str,
+    body: &'static [u8],
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum After {
+    /// The connection stays open and in step: a further request on it is answered as itself.
+    KeepsAlive,
+    /// The edge closes the connection after its answers.
+    Closes,
+}
+
+const GET_A: &[Upstream] = &[Upstream { method: "GET", target: "/a", body: b"" }];
+const POST_A_EMPTY: &[Upstream] = &[Upstream { method: "POST", target: "/a", body: b"" }];
+const POST_A_HELLO: &[Upstream] = &[Upstream { method: "POST", target: "/a", body: b"hello" }];
+
+const CASES: &[Case] = &[
+    // CL.TE and TE.CL: Transfer-Encoding wins (RFC 9112 §6.3) and the connection closes.
+    Case {
+        name: "cl_te_content_length_covering_a_smuggled_request",
+        request: concat!(
+            "POST /a HTTP/1.1\r\nHost: edge\r\n",
+            auth!(),
+            "Content-Length: 93\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            smuggled!()
+        )
+        .as_bytes(),
+        expect: Expect::Forwarded { requests: POST_A_EMPTY, after: After::Closes },
+    },
+    Case {
+        name: "te_cl_short_content_length_inside_a_chunk",
+        request: concat!(
+            "POST /a HTTP/1.1\r\nHost: edge\r\n",
+            auth!(),
+            "Content-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+        )
+        .as_bytes(),
+        expect: Expect::Forwarded { requests: POST_A_HELLO, after: After::Closes },
+    },
+    // TE.TE: obfuscated Transfer-Encoding values and lines.
+    Case {
+        name: "te_xchunked",
+        request: concat!(
+            "POST /a HTTP/1.1\r\nHost: edge\r\n",
+            auth!(),
+            "Transfer-Encoding: xchunked\r\nContent-Length: 5\r\n\r\nhello"
+        )
+        .as_bytes(),
+        expect: Expect::Refused { status: 400 },
+    },
+    Case {
+        name: "te_value_after_extra_space",
+        request: concat!(
+            "POST /a HTTP/1.1\r\nHost: edge\r\n",
+            auth!(),
+            "Transfer-Encoding:  chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+        )
+        .as_bytes(),
+        expect: Expect::Forwarded { requests: POST_A_HELLO, after: After::KeepsAlive },
+    },
+    Case {
+        name: "te_line_folded_onto_the_previous_header",
+        request: concat!(
+            "POST /a HTTP/1.1\r\nHost: edge\r\n",
+            auth!(),
+            "X-Padding: a\r\n Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\nhello"
+        )
+        .as_bytes(),
+        expect: Expect::Refused { status: 400 },
+    },
+    Case {
+        name: "te_chunked_then_identity",
+        request: concat!(
+            "POST /a HTTP/1.1\r\nHost: edge\r\n",
+            auth!(),
+            "Transfer-Encoding: chunked, identity\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+        )
+        .as_bytes(),
+        expect: Expect::Refused { status: 400 },
+    },
+    Case {
+        name: "te_identity_then_chunked",
+        request: concat!(
+            "POST /a HTTP/1.1\r\nHost: edge\r\n",
+            auth!(),
+            "Transfer-Encoding: identity, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+        )
+        .as_bytes(),
+        expect: Expect::Refused { status: 501 },
+    },
+    Case {
+        name: "te_tab_before_value",
+        request: concat!(
+            "POST /a HTTP/1.1\r\nHost: edge\r\n",
+            auth!(),
+            "Transfer-Encoding:\tchunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+        )
+        .as_bytes(),
+        expect: Expect::Forwarded { requests: POST_A_HELLO, after: After::KeepsAlive },
+    },
+    Case {
+        name: "te_upper_case_value",
+        request: concat!(
+            "POST /a HTTP/1.1\r\nHost: edge\r\n",
+            auth!(),
+            "TRANSFER-ENCODING: CHUNKED\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+        )
+        .as_bytes(),
+        expect: Expect::Forwarded { requests: POST_A_HELLO, after: After::KeepsAlive },
+    },
+    Case {
+        name: "te_duplicate_lines_chunked_then_identity",
+        request: concat!(
+            "POST /a HTTP/1.1\r\nHost: edge\r\n",
+            auth!(),
+            "Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\nContent-Length: 5\r\n\r\nhello"
+        )
+        .as_bytes(),
+        expect: Expect::Refused { status: 400 },
+    },
+    Case {
+        name: "te_duplicate_lines_chunked_twice",
+        request: concat!(
+            "POST /a HTTP/1.1\r\nHost: edge\r\n",
+            auth!(),
+            "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+        )
+        .as_bytes(),
+        expect: Expect::Refused { status: 501 },
+    },
+    Case {
+        name: "te_space_before_colon",
+        request: concat!(
+            "POST /a HTTP/1.1\r\nHost: edge\r\n",
+            auth!(),
+            "Transfer-Encoding : chunked\r\nContent-Length: 5\r\n\r\nhello"
+        )
+        .as_bytes(),
+        expect: Expect::Refused { status: 400 },
+    },
+    Case {
+        name: "te_name_with_underscore",
+        request: concat!(
+            "POST /a HTTP/1.1\r\nHost: edge\r\n",
+            auth!(),
+            "Transfer_Encoding: chunked\r\nContent-Length: 5\r\n\r\nhello"
+        )
+        .as_bytes(),
+        expect: Expect::Answered { status: 400, after: After::KeepsAlive },
+    },
+    Case {
+        name: "te_on_http_1_0",
+        request: concat!(
+            "POST /a HTTP/1.0\r\nHost: edge\r\n",
+            auth!(),
+            "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+        )
+        .as_bytes(),
+        expect: Expect::Refused { status: 400 },
+    },
+    // Content-Length: duplicates, lists and number syntax.
+    Case {
+        name: "cl_duplicate_identical_lines",
+        request: concat!(
+            "POST /a HTTP/1.1\r\nHost: edge\r\n",
+            auth!(),
+            "Content-Length: 5\r\nContent-Length: 5\r\n\r\nhello"
+        )
+        .as_bytes(),
+        expect: Expect::Refused { status: 400 },
+    },
+    Case {
+        name: "cl_duplicate_differing_lines",
+        request: concat!(
+            "POST /a HTTP/1.1\r\nHost: edge\r\n",
+            auth!(),
+            "Content-Length: 5\r\nContent-Length: 93\r\n\r\nhello",
+            smuggled!()
+        )
+        .as_bytes(),
+        expect: Expect::Refused { status: 400 },
+    },
+    Case {
+        name: "cl_comma_joined",
+        request: concat!("POST /a HTTP/1.1\r\nHost: edge\r\n", auth!(), "Content-Length: 5, 5\r\n\r\nhello").as_bytes(),
+        expect: Expect::Refused { status: 400 },
+    },
+    Case {
+        name: "cl_plus_sign",
+        request: concat!("POST /a HTTP/1.1\r\nHost: edge\r\n", auth!(), "Content-Length: +5\r\n\r\nhello").as_bytes(),
+        expect: Expect::Refused { status: 400 },
+    },
+    Case {
+        name: "cl_minus_sign",
+        request: concat!("POST /a HTTP/1.1\r\nHost: edge\r\n", auth!(), "Content-Length: -5\r\n\r\nhello").as_bytes(),
+        expect: Expect::Refused { status: 400 },
+    },
+    Case {
+        name: "cl_leading_zeros",
+        request: concat!("POST /a HTTP/1.1\r\nHost: edge\r\n", auth!(), "Content-Length: 0005\r\n\r\nhello").as_bytes(),
+        expect: Expect::Forwarded { requests: POST_A_HELLO, after: After::KeepsAlive },
+    },
+    Case {
+        name: "cl_space_inside_the_number",
+        request: concat!("POST /a HTTP/1.1\r\nHost: edge\r\n", auth!(), "Content-Length: 5 5\r\n\r\nhello").as_bytes(),
+        expect: Expect::Refused { status: 400 },
+    },
+    Case {
+        name: "cl_hex_number",
+        request: concat!("POST /a HTTP/1.1\r\nHost: edge\r\n", auth!(), "Content-Length: 0x5\r\n\r\nhello").as_bytes(),
+        expect: Expect::Refused { status: 400 },
+    },
+    Case {
+        name: "cl_overflowing_u64",
+        request: concat!(
+            "POST /a HTTP/1.1\r\nHost: edge\r\n",
+            auth!(),
+            "Content-Length: 18446744073709551621\r\n\r\nhello"
+        )
+        .as_bytes(),
+        expect: Expect::Refused { status: 400 },
+    },
+    Case {
+        name: "cl_folded_second_line",
+        request: concat!("POST /a HTTP/1.1\r\nHost: edge\r\n", auth!(), "Content-Length: 5\r\n 0\r\n\r\nhello").as_bytes(),
+        expect: Expect::Refused { status: 400 },
+    },
+    Case {
+        name: "cl_body_followed_by_a_smuggled_request",
+        request: concat!("POST /a HTTP/1.1\r\nHost: edge\r\n", auth!(), "Content-Length: 5\r\n\r\nhello", smuggled!())
+            .as_bytes(),
+        expect: Expect::Forwarded { requests: POST_A_HELLO, after: After::Closes },
+    },
+    // Chunk-size lines.
+    Case {
+        name: "chunk_size_with_leading_zeros",
+        request: concat!(
+            "POST /a HTTP/1.1\r\nHost: edge\r\n",
+            auth!(),
+            "Transfer-Encoding: chunked\r\n\r\n0005\r\nhello\r\n0\r\n\r\n"
+        )
+        .as_bytes(),
+        expect: Expect::Forwarded { requests: POST_A_HELLO, after: After::KeepsAlive },
+    },
+    Case {
+        name: "chunk_size_overflowing_u64",
+        request: concat!(
+            "POST /a HTTP/1.1\r\nHost: edge\r\n",
+            auth!(),
+            "Transfer-Encoding: chunked\r\n\r\n10000000000000005\r\nhello\r\n0\r\n\r\n",
+            smuggled!()
+        )
+        .as_bytes(),
+        expect: Expect::Refused { status: 400 },
+    },
+    Case {
+        name: "chunk_extension",
+        request: concat!(
+            "POST /a HTTP/1.1\r\nHost: edge\r\n",
+            auth!(),
+            "Transfer-Encoding: chunked\r\n\r\n5;name=\"va;lue\"\r\nhello\r\n0;last\r\n\r\n"
+        )
+        .as_bytes(),
+        expect: Expect::Forwarded { requests: POST_A_HELLO, after: After::KeepsAlive },
+    },
+    Case {
+        name: "chunk_data_not_followed_by_crlf",
+        request: concat!(
+            "POST /a HTTP/1.1\r\nHost: edge\r\n",
+            auth!(),
+            "Transfer-Encoding: chunked\r\n\r\n5\r\nhelloXX\r\n0\r\n\r\n"
+        )
+        .as_bytes(),
+        expect: Expect::Refused { status: 400 },
+    },
+    Case {
+        name: "chunk_size_line_ending_in_bare_lf",
+        request: concat!(
+            "POST /a HTTP/1.1\r\nHost: edge\r\n",
+            auth!(),
+            "Transfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\n"
+        )
+        .as_bytes(),
+        expect: Expect::Refused { status: 400 },
+    },
+    Case {
+        name: "chunk_size_followed_by_space",
+        request: concat!(
+            "POST /a HTTP/1.1\r\nHost: edge\r\n",
+            auth!(),
+            "Transfer-Encoding: chunked\r\n\r\n5 \r\nhello\r\n0\r\n\r\n"
+        )
+        .as_bytes(),
+        // pingora tolerates the space; harmless, because the body is decoded here and sent
+        // upstream re-chunked, never as received.
+        expect: Expect::Forwarded { requests: POST_A_HELLO, after: After::KeepsAlive },
+    },
+    Case {
+        name: "last_chunk_with_a_trailer",
+        request: concat!(
+            "POST /a HTTP/1.1\r\nHost: edge\r\n",
+            auth!(),
+            "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-Trailer: 1\r\n\r\n"
+        )
+        .as_bytes(),
+        expect: Expect::Forwarded { requests: POST_A_HELLO, after: After::KeepsAlive },
+    },
+    // Line endings in the head.
+    Case {
+        name: "head_with_bare_lf_line_endings",
+        request: b"GET /a HTTP/1.1\nHost: edge\nAuthorization: Bearer smuggling-token-0123456789\n\n",
+        expect: Expect::Forwarded { requests: GET_A, after: After::KeepsAlive },
+    },
+    Case {
+        name: "bare_lf_before_a_te_header",
+        request: concat!(
+            "POST /a HTTP/1.1\r\nHost: edge\r\n",
+            auth!(),
+            "X-Padding: a\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+        )
+        .as_bytes(),
+        expect: Expect::Forwarded { requests: POST_A_HELLO, after: After::KeepsAlive },
+    },
+    Case {
+        name: "bare_cr_inside_the_head",
+        request: concat!("GET /a HTTP/1.1\r\nHost: edge\rX-Padding: a\r\n", auth!(), "\r\n").as_bytes(),
+        expect: Expect::Refused { status: 400 },
+    },
+    Case {
+        name: "nul_in_a_header_value",
+        request: concat!("GET /a HTTP/1.1\r\nHost: edge\r\nX-Padding: a\0b\r\n", auth!(), "\r\n").as_bytes(),
+        expect: Expect::Refused { status: 400 },
+    },
+    // Host and the absolute form.
+    Case {
+        name: "absolute_form_naming_another_host",
+        request: concat!("GET http://other.example/a HTTP/1.1\r\nHost: edge\r\n", auth!(), "\r\n").as_bytes(),
+        expect: Expect::Refused { status: 400 },
+    },
+    Case {
+        name: "absolute_form_matching_host",
+        request: concat!("GET http://edge/a HTTP/1.1\r\nHost: edge\r\n", auth!(), "\r\n").as_bytes(),
+        // pingora keeps the absolute form and points its authority at the upstream, matching
+        // the rewritten Host (origin servers must accept the absolute form, RFC 9112 §3.2.2).
+        expect: Expect::Forwarded {
+            requests: &[Upstream { method: "GET", target: "http://UPSTREAM/a", body: b"" }],
+            after: After::KeepsAlive,
+        },
+    },
+    Case {
+        name: "duplicate_host",
+        request: concat!("GET /a HTTP/1.1\r\nHost: edge\r\nHost: other.example\r\n", auth!(), "\r\n").as_bytes(),
+        expect: Expect::Refused { status: 400 },
+    },
+    Case {
+        name: "http_1_1_without_host",
+        request: concat!("GET /a HTTP/1.1\r\n", auth!(), "\r\n").as_bytes(),
+        // RFC 9112 §3.2 requires the 400; the framing is known, so the connection stays.
+        expect: Expect::Answered { status: 400, after: After::KeepsAlive },
+    },
+    // Expect: 100-continue.
+    Case {
+        name: "expect_continue_with_the_body_sent_at_once",
+        request: concat!(
+            "POST /a HTTP/1.1\r\nHost: edge\r\n",
+            auth!(),
+            "Expect: 100-continue\r\nContent-Length: 5\r\n\r\nhello"
+        )
+        .as_bytes(),
+        expect: Expect::Forwarded { requests: POST_A_HELLO, after: After::KeepsAlive },
+    },
+    Case {
+        name: "expect_continue_refused_early_body_is_not_a_request",
+        request: concat!(
+            "POST /a HTTP/1.1\r\nHost: edge\r\nExpect: 100-continue\r\nContent-Length: 88\r\n\r\n",
+            smuggled!()
+        )
+        .as_bytes(),
+        expect: Expect::Answered { status: 401, after: After::KeepsAlive },
+    },
+    Case {
+        name: "expect_continue_refused_early_chunked_body_is_not_a_request",
+        request: concat!(
+            "POST /a HTTP/1.1\r\nHost: edge\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n58\r\n",
+            smuggled!(),
+            "\r\n0\r\n\r\n"
+        )
+        .as_bytes(),
+        expect: Expect::Answered { status: 401, after: After::KeepsAlive },
+    },
+    Case {
+        name: "expect_unknown_expectation",
+        request: concat!(
+            "POST /a HTTP/1.1\r\nHost: edge\r\n",
+            auth!(),
+            "Expect: 200-ok\r\nContent-Length: 5\r\n\r\nhello"
+        )
+        .as_bytes(),
+        expect: Expect::Forwarded { requests: POST_A_HELLO, after: After::KeepsAlive },
+    },
+    // Pipelining after an error or an answer: the queued request is never served.
+    Case {
+        name: "pipelined_after_a_bad_content_length",
+        request: concat!("POST /a HTTP/1.1\r\nHost: edge\r\n", auth!(), "Content-Length: abc\r\n\r\n", smuggled!())
+            .as_bytes(),
+        expect: Expect::Refused { status: 400 },
+    },
+    Case {
+        name: "pipelined_after_a_401",
+        request: concat!("GET /a HTTP/1.1\r\nHost: edge\r\n\r\n", smuggled!()).as_bytes(),
+        expect: Expect::Refused { status: 401 },
+    },
+    Case {
+        name: "pipelined_after_a_forwarded_request",
+        request: concat!("GET /a HTTP/1.1\r\nHost: edge\r\n", auth!(), "\r\n", smuggled!()).as_bytes(),
+        expect: Expect::Forwarded { requests: GET_A, after: After::Closes },
+    },
+];
+
+fn policy() -> TestEdgeBuilder {
+    TestEdge::new(&format!(
+        "auth:\n  mode: bearer\n  bearer:\n    tokens: [{TOKEN}]\nrate_limit: {{requests_per_minute: 60000, burst: 10000}}\n"
+    ))
+}
+
+/// The request sent on a fresh connection after every case: it must arrive as itself.
+const PROBE: &[u8] =
+    concat!("GET /probe HTTP/1.1\r\nHost: edge\r\n", auth!(), "Connection: close\r\n\r\n").as_bytes();
+/// Sent on the case's own connection when it must still be in step.
+const IN_STEP: &[u8] =
+    concat!("GET /in-step HTTP/1.1\r\nHost: edge\r\n", auth!(), "Connection: close\r\n\r\n").as_bytes();
+
+fn finals(responses: &[WireResponse]) -> Vec<u16> {
+    responses.iter().filter(|response| !response.is_interim()).map(|response| response.status).collect()
+}
+
+fn summary(requests: &[SeenRequest]) -> Vec<(String, String, String)> {
+    requests
+        .iter()
+        .map(|request| {
+            (request.method.clone(), request.target.clone(), String::from_utf8_lossy(&request.body).into_owned())
+        })
+        .collect()
+}
+
+/// Runs one case and returns what went wrong, if anything.
+async fn run_case(case: &Case, listener: Listener, edge: &TestEdge, upstream: &RawUpstream) -> Vec<String> {
+    let address = match listener {
+        Listener::Plain => edge.http.expect("plain listener"),
+        Listener::Tls => edge.https,
+    };
+    let mut problems = Vec::new();
+    upstream.clear();
+    let mut connection = WireConnection::connect(listener, address).await;
+    connection.write(case.request).await;
+    let mut expected: Vec<(String, String, String)> = Vec::new();
+    let (statuses, after) = match &case.expect {
+        Expect::Refused { status } => (vec![*status], After::Closes),
+        Expect::Answered { status, after } => (vec![*status], *after),
+        Expect::Forwarded { requests, after } => {
+            for request in *requests {
+                expected.push((
+                    request.method.to_string(),
+                    request.target.replace("UPSTREAM", &upstream.address.to_string()),
+                    String::from_utf8_lossy(request.body).into_owned(),
+                ));
+            }
+            (vec![200; requests.len()], *after)
+        }
+    };
+    let mut responses = Vec::new();
+    if after == After::KeepsAlive {
+        responses = connection.read_responses(statuses.len()).await;
+        connection.write(IN_STEP).await;
+        expected.push(("GET".to_string(), "/in-step".to_string(), String::new()));
+    }
+    match connection.read_until_closed().await {
+        Some(rest) => responses.extend(rest),
+        None => problems.push("the edge kept the connection open".to_string()),
+    }
+    let mut expected_statuses = statuses.clone();
+    if after == After::KeepsAlive {
+        expected_statuses.push(200);
+    }
+    if finals(&responses) != expected_statuses {
+        problems.push(format!("client got {:?}, expected {expected_statuses:?}", finals(&responses)));
+    }
+    let mut probe = WireConnection::connect(listener, address).await;
+    probe.write(PROBE).await;
+    let probe_statuses = finals(&probe.read_until_closed().await.unwrap_or_default());
+    if probe_statuses != [200] {
+        problems.push(format!("the probe after the case got {probe_statuses:?}"));
+    }
+    expected.push(("GET".to_string(), "/probe".to_string(), String::new()));
+    let log = upstream.log();
+    let seen = summary(&log.requests);
+    if seen != expected {
+        problems.push(format!("upstream parsed {seen:?}, expected {expected:?}"));
+    }
+    if log.requests.iter().any(|request| request.target.contains("smuggled")) {
+        problems.push("the smuggled request reached the upstream as a request".to_string());
+    }
+    if !log.violations.is_empty() {
+        problems.push(format!("the edge sent the upstream malformed bytes: {:?}", log.violations));
+    }
+    // Refusing a bad chunked body mid-stream leaves the upstream a head and part of a body on
+    // a connection the edge then drops: never a request, and the probe shows the pool is clean.
+    if !log.aborted.is_empty() && !matches!(case.expect, Expect::Refused { .. }) {
+        problems.push(format!("requests the edge started and abandoned: {:?}", summary(&log.aborted)));
+    }
+    problems.into_iter().map(|problem| format!("{} ({listener:?}): {problem}", case.name)).collect()
+}
+
+async fn run_corpus(listener: Listener) {
+    assert!(CASES.len() >= 25, "the corpus is the point");
+    let upstream = RawUpstream::start().await;
+    let edge = policy().plain_http().passthrough(&upstream.url()).start();
+    let mut problems = Vec::new();
+    for case in CASES {
+        problems.extend(run_case(case, listener, &edge, &upstream).await);
+    }
+    assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
+}
+
+#[tokio::test]
+async fn http1_desync_corpus_on_the_plaintext_listener() {
+    run_corpus(Listener::Plain).await;
+}
+
+#[tokio::test]
+async fn http1_desync_corpus_on_the_tls_listener() {
+    run_corpus(Listener::Tls).await;
+}
+
+/// One HTTP/2 request whose framing disagrees with itself, downgraded to HTTP/1.1 upstream.
+struct H2Case {
+    name: &'static str,
+    request: H2Request,
+    expect: H2Expect,
+}
+
+enum H2Request {
+    /// Through the `h2` crate: a `content-length` header and the DATA frames sent.
+    Client { content_length: Option<&'static str>, data: &'static [&'static [u8]] },
+    /// Hand-encoded header fields (no conforming client sends these) and one DATA frame.
+    Raw { path: &'static [u8], extra: &'static [(&'static str, &'static [u8])], body: &'static [u8] },
+}
+
+enum H2Expect {
+    /// The stream is reset or answered 4xx; no complete request reaches the upstream.
+    Refused,
+    /// The upstream gets exactly one `POST /a` with this body.
+    Forwarded { body: &'static [u8] },
+}
+
+const H2_CASES: &[H2Case] = &[
+    H2Case {
+        name: "h2_content_length_shorter_than_data",
+        request: H2Request::Client {
+            content_length: Some("5"),
+            data: &[concat!("hello", smuggled!()).as_bytes()],
+        },
+        expect: H2Expect::Refused,
+    },
+    H2Case {
+        name: "h2_content_length_longer_than_data",
+        request: H2Request::Client { content_length: Some("93"), data: &[b"hello"] },
+        expect: H2Expect::Refused,
+    },
+    H2Case {
+        name: "h2_content_length_spread_over_frames",
+        request: H2Request::Client { content_length: Some("10"), data: &[b"hello", b"hello", b"hello"] },
+        expect: H2Expect::Refused,
+    },
+    H2Case {
+        name: "h2_body_holding_chunked_framing_and_a_request",
+        request: H2Request::Client {
+            content_length: None,
+            data: &[concat!("0\r\n\r\n", smuggled!()).as_bytes()],
+        },
+        expect: H2Expect::Forwarded { body: concat!("0\r\n\r\n", smuggled!()).as_bytes() },
+    },
+    H2Case {
+        name: "h2_matching_content_length",
+        request: H2Request::Client { content_length: Some("5"), data: &[b"hel", b"lo"] },
+        expect: H2Expect::Forwarded { body: b"hello" },
+    },
+    H2Case {
+        name: "h2_transfer_encoding_chunked",
+        request: H2Request::Raw {
+            path: b"/a",
+            extra: &[("transfer-encoding", b"chunked")],
+            body: concat!("0\r\n\r\n", smuggled!()).as_bytes(),
+        },
+        expect: H2Expect::Refused,
+    },
+    H2Case {
+        name: "h2_connection_header",
+        request: H2Request::Raw { path: b"/a", extra: &[("connection", b"keep-alive")], body: b"hello" },
+        expect: H2Expect::Refused,
+    },
+    H2Case {
+        name: "h2_crlf_inside_a_header_value",
+        request: H2Request::Raw {
+            path: b"/a",
+            extra: &[("x-padding", b"a\r\nTransfer-Encoding: chunked")],
+            body: concat!("0\r\n\r\n", smuggled!()).as_bytes(),
+        },
+        expect: H2Expect::Refused,
+    },
+    H2Case {
+        name: "h2_request_line_inside_the_path",
+        request: H2Request::Raw {
+            path: concat!("/a HTTP/1.1\r\nHost: edge\r\n\r\n", smuggled!()).as_bytes(),
+            extra: &[],
+            body: b"",
+        },
+        expect: H2Expect::Refused,
+    },
+];
+
+async fn send_h2(case: &H2Case, edge: &TestEdge) -> H2Outcome {
+    let authorization = format!("Bearer {TOKEN}");
+    match &case.request {
+        H2Request::Client { content_length, data } => {
+            let mut request = http::Request::builder()
+                .method("POST")
+                .uri(format!("https://localhost:{}/a", edge.https.port()))
+                .header("authorization", authorization.as_str());
+            if let Some(length) = content_length {
+                request = request.header("content-length", *length);
+            }
+            h2_client::send(edge.https, request.body(()).expect("request"), data).await
+        }
+        H2Request::Raw { path, extra, body } => {
+            let mut headers: Vec<(&str, &[u8])> = vec![
+                (":method", b"POST"),
+                (":scheme", b"https"),
+                (":authority", b"localhost"),
+                (":path", path),
+                ("authorization", authorization.as_bytes()),
+            ];
+            headers.extend(extra.iter().copied());
+            h2_client::send_raw(edge.https, &headers, body).await
+        }
+    }
+}
+
+#[tokio::test]
+async fn h2_downgrade_corpus() {
+    let upstream = RawUpstream::start().await;
+    let edge = policy().plain_http().passthrough(&upstream.url()).start();
+    let mut problems = Vec::new();
+    for case in H2_CASES {
+        upstream.clear();
+        let outcome = send_h2(case, &edge).await;
+        let mut probe = WireConnection::connect(Listener::Tls, edge.https).await;
+        probe.write(PROBE).await;
+        let probe_statuses = finals(&probe.read_until_closed().await.unwrap_or_default());
+        let log = upstream.log();
+        let seen = summary(&log.requests);
+        let mut case_problems = Vec::new();
+        if probe_statuses != [200] {
+            case_problems.push(format!("the probe after the case got {probe_statuses:?}"));
+        }
+        match &case.expect {
+            H2Expect::Refused => {
+                let refused = match &outcome {
+                    H2Outcome::Response { status, .. } => (400..500).contains(status),
+                    H2Outcome::Refused { reason } => *reason != 0,
+                    H2Outcome::Broken(_) => false,
+                };
+                if !refused {
+                    case_problems.push(format!("the client saw {outcome:?}, expected a refusal"));
+                }
+                if seen != [("GET".to_string(), "/probe".to_string(), String::new())] {
+                    case_problems.push(format!("upstream parsed {seen:?}, expected only the probe"));
+                }
+            }
+            H2Expect::Forwarded { body } => {
+                if !matches!(&outcome, H2Outcome::Response { status: 200, .. }) {
+                    case_problems.push(format!("the client saw {outcome:?}, expected 200"));
+                }
+                let expected = vec![
+                    ("POST".to_string(), "/a".to_string(), String::from_utf8_lossy(body).into_owned()),
+                    ("GET".to_string(), "/probe".to_string(), String::new()),
+                ];
+                if seen != expected {
+                    case_problems.push(format!("upstream parsed {seen:?}, expected {expected:?}"));
+                }
+            }
+        }
+        if !log.violations.is_empty() {
+            case_problems.push(format!("the edge sent the upstream malformed bytes: {:?}", log.violations));
+        }
+        problems.extend(case_problems.into_iter().map(|problem| format!("{}: {problem}", case.name)));
+    }
+    assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
+}
