@@ -635,6 +635,12 @@ const H2_CASES: &[H2Case] = &[
         request: H2Request::Client { content_length: Some("5"), data: &[b"hel", b"lo"] },
         expect: H2Expect::Forwarded { body: b"hello" },
     },
+    // The hand-made frames, well-formed: the refusals below are for what they carry.
+    H2Case {
+        name: "h2_hand_encoded_control",
+        request: H2Request::Raw { path: b"/a", extra: &[("x-padding", b"a")], body: b"hello" },
+        expect: H2Expect::Forwarded { body: b"hello" },
+    },
     H2Case {
         name: "h2_transfer_encoding_chunked",
         request: H2Request::Raw {
