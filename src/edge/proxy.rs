@@ -155,7 +155,9 @@ impl ProxyHttp for EdgeProxy {
     fn suppress_error_log(&self, _session: &Session, _ctx: &RequestContext, error: &Error) -> bool {
         // Upstream failures are already logged once, with the request id, by fail_to_proxy;
         // a client that went away is not an error of the proxy.
-        matches!(error.esource(), pingora::ErrorSource::Upstream) || client_went_away(error) || client_sent_bad_framing(error)
+        matches!(error.esource(), pingora::ErrorSource::Upstream)
+            || client_went_away(error)
+            || client_sent_bad_framing(error)
     }
 
     async fn logging(&self, session: &mut Session, error: Option<&Error>, ctx: &mut RequestContext) {

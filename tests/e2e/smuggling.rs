@@ -272,7 +272,8 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "cl_folded_second_line",
-        request: concat!("POST /a HTTP/1.1\r\nHost: edge\r\n", auth!(), "Content-Length: 5\r\n 0\r\n\r\nhello").as_bytes(),
+        request: concat!("POST /a HTTP/1.1\r\nHost: edge\r\n", auth!(), "Content-Length: 5\r\n 0\r\n\r\nhello")
+            .as_bytes(),
         expect: Expect::Refused { status: 400 },
     },
     Case {
@@ -474,8 +475,7 @@ fn policy() -> TestEdgeBuilder {
 }
 
 /// The request sent on a fresh connection after every case: it must arrive as itself.
-const PROBE: &[u8] =
-    concat!("GET /probe HTTP/1.1\r\nHost: edge\r\n", auth!(), "Connection: close\r\n\r\n").as_bytes();
+const PROBE: &[u8] = concat!("GET /probe HTTP/1.1\r\nHost: edge\r\n", auth!(), "Connection: close\r\n\r\n").as_bytes();
 /// Sent on the case's own connection when it must still be in step.
 const IN_STEP: &[u8] =
     concat!("GET /in-step HTTP/1.1\r\nHost: edge\r\n", auth!(), "Connection: close\r\n\r\n").as_bytes();
@@ -606,10 +606,7 @@ enum H2Expect {
 const H2_CASES: &[H2Case] = &[
     H2Case {
         name: "h2_content_length_shorter_than_data",
-        request: H2Request::Client {
-            content_length: Some("5"),
-            data: &[concat!("hello", smuggled!()).as_bytes()],
-        },
+        request: H2Request::Client { content_length: Some("5"), data: &[concat!("hello", smuggled!()).as_bytes()] },
         expect: H2Expect::Refused,
     },
     H2Case {
@@ -624,10 +621,7 @@ const H2_CASES: &[H2Case] = &[
     },
     H2Case {
         name: "h2_body_holding_chunked_framing_and_a_request",
-        request: H2Request::Client {
-            content_length: None,
-            data: &[concat!("0\r\n\r\n", smuggled!()).as_bytes()],
-        },
+        request: H2Request::Client { content_length: None, data: &[concat!("0\r\n\r\n", smuggled!()).as_bytes()] },
         expect: H2Expect::Forwarded { body: concat!("0\r\n\r\n", smuggled!()).as_bytes() },
     },
     H2Case {

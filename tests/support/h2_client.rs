@@ -27,9 +27,14 @@ async fn tls(address: SocketAddr) -> TlsStream<TcpStream> {
 /// How one h2 request ended, as the client saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum H2Outcome {
-    Response { status: u16, body: Vec<u8> },
+    Response {
+        status: u16,
+        body: Vec<u8>,
+    },
     /// The stream was reset or the connection went away, with this error code.
-    Refused { reason: u32 },
+    Refused {
+        reason: u32,
+    },
     /// The connection broke without an HTTP/2 error code.
     Broken(String),
 }
@@ -137,7 +142,9 @@ async fn read_outcome(stream: &mut TlsStream<TcpStream>) -> H2Outcome {
                 let _ = stream.write_all(&frame(SETTINGS, ACK, 0, &[])).await;
             }
             RST_STREAM if stream_id == 1 && payload.len() >= 4 => {
-                return H2Outcome::Refused { reason: u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]]) };
+                return H2Outcome::Refused {
+                    reason: u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]]),
+                };
             }
             GOAWAY if payload.len() >= 8 => {
                 let reason = u32::from_be_bytes([payload[4], payload[5], payload[6], payload[7]]);

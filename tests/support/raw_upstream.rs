@@ -196,7 +196,9 @@ fn body_framing(request: &SeenRequest) -> Result<Framing, String> {
             Ok(Framing::Length(length))
         }
         ([], ["chunked"]) => Ok(Framing::Chunked),
-        (lengths, encodings) => Err(format!("framing headers Content-Length {lengths:?} Transfer-Encoding {encodings:?}")),
+        (lengths, encodings) => {
+            Err(format!("framing headers Content-Length {lengths:?} Transfer-Encoding {encodings:?}"))
+        }
     }
 }
 
