@@ -208,6 +208,66 @@ const CASES: &[Case] = &[
         .as_bytes(),
         expect: Expect::Refused { status: 400 },
     },
+    Case {
+        name: "te_gzip_then_chunked",
+        request: concat!(
+            "POST /a HTTP/1.1\r\nHost: edge\r\n",
+            auth!(),
+            "Transfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+        )
+        .as_bytes(),
+        expect: Expect::Refused { status: 501 },
+    },
+    Case {
+        name: "te_quoted_value",
+        request: concat!(
+            "POST /a HTTP/1.1\r\nHost: edge\r\n",
+            auth!(),
+            "Transfer-Encoding: \"chunked\"\r\nContent-Length: 5\r\n\r\nhello"
+        )
+        .as_bytes(),
+        expect: Expect::Refused { status: 400 },
+    },
+    Case {
+        name: "te_vertical_tab_before_value",
+        request: concat!(
+            "POST /a HTTP/1.1\r\nHost: edge\r\n",
+            auth!(),
+            "Transfer-Encoding:\x0bchunked\r\nContent-Length: 5\r\n\r\nhello"
+        )
+        .as_bytes(),
+        expect: Expect::Refused { status: 400 },
+    },
+    Case {
+        name: "te_and_cl_on_a_request_answered_early",
+        request: concat!(
+            "POST /a HTTP/1.1\r\nHost: edge\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            smuggled!()
+        )
+        .as_bytes(),
+        expect: Expect::Refused { status: 401 },
+    },
+    // Hop-by-hop stripping must not take the framing header with it.
+    Case {
+        name: "connection_nominating_content_length",
+        request: concat!(
+            "POST /a HTTP/1.1\r\nHost: edge\r\n",
+            auth!(),
+            "Connection: Content-Length\r\nContent-Length: 5\r\n\r\nhello"
+        )
+        .as_bytes(),
+        expect: Expect::Refused { status: 400 },
+    },
+    Case {
+        name: "connection_nominating_transfer_encoding",
+        request: concat!(
+            "POST /a HTTP/1.1\r\nHost: edge\r\n",
+            auth!(),
+            "Connection: Transfer-Encoding\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+        )
+        .as_bytes(),
+        expect: Expect::Refused { status: 400 },
+    },
     // Content-Length: duplicates, lists and number syntax.
     Case {
         name: "cl_duplicate_identical_lines",
@@ -315,6 +375,26 @@ const CASES: &[Case] = &[
         expect: Expect::Forwarded { requests: POST_A_HELLO, after: After::KeepsAlive },
     },
     Case {
+        name: "chunk_size_in_0x_notation",
+        request: concat!(
+            "POST /a HTTP/1.1\r\nHost: edge\r\n",
+            auth!(),
+            "Transfer-Encoding: chunked\r\n\r\n0x5\r\nhello\r\n0\r\n\r\n"
+        )
+        .as_bytes(),
+        expect: Expect::Refused { status: 400 },
+    },
+    Case {
+        name: "chunk_size_negative",
+        request: concat!(
+            "POST /a HTTP/1.1\r\nHost: edge\r\n",
+            auth!(),
+            "Transfer-Encoding: chunked\r\n\r\n-5\r\nhello\r\n0\r\n\r\n"
+        )
+        .as_bytes(),
+        expect: Expect::Refused { status: 400 },
+    },
+    Case {
         name: "chunk_data_not_followed_by_crlf",
         request: concat!(
             "POST /a HTTP/1.1\r\nHost: edge\r\n",
@@ -381,6 +461,17 @@ const CASES: &[Case] = &[
         name: "nul_in_a_header_value",
         request: concat!("GET /a HTTP/1.1\r\nHost: edge\r\nX-Padding: a\0b\r\n", auth!(), "\r\n").as_bytes(),
         expect: Expect::Refused { status: 400 },
+    },
+    Case {
+        name: "request_line_with_a_double_space",
+        request: concat!("GET  /a HTTP/1.1\r\nHost: edge\r\n", auth!(), "\r\n").as_bytes(),
+        expect: Expect::Refused { status: 400 },
+    },
+    Case {
+        name: "get_with_content_length_zero_and_trailing_bytes",
+        request: concat!("GET /a HTTP/1.1\r\nHost: edge\r\n", auth!(), "Content-Length: 0\r\n\r\n", smuggled!())
+            .as_bytes(),
+        expect: Expect::Forwarded { requests: GET_A, after: After::Closes },
     },
     // Host and the absolute form.
     Case {
@@ -642,6 +733,20 @@ const H2_CASES: &[H2Case] = &[
             extra: &[("transfer-encoding", b"chunked")],
             body: concat!("0\r\n\r\n", smuggled!()).as_bytes(),
         },
+        expect: H2Expect::Refused,
+    },
+    H2Case {
+        name: "h2_differing_content_lengths",
+        request: H2Request::Raw {
+            path: b"/a",
+            extra: &[("content-length", b"5"), ("content-length", b"93")],
+            body: concat!("hello", smuggled!()).as_bytes(),
+        },
+        expect: H2Expect::Refused,
+    },
+    H2Case {
+        name: "h2_host_header_naming_another_host",
+        request: H2Request::Raw { path: b"/a", extra: &[("host", b"other.example")], body: b"hello" },
         expect: H2Expect::Refused,
     },
     H2Case {
