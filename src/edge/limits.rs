@@ -35,12 +35,29 @@ pub fn check_head(request: &RequestHeader, limits: &Limits) -> Result<(), EdgeEr
     if request.version == http::Version::HTTP_11 && !headers.contains_key(http::header::HOST) {
         return Err(EdgeError::BadRequest);
     }
+    check_target(request)?;
     check_transfer_encoding(request)?;
     match declared_body_length(request) {
         Ok(Some(length)) if length > limits.max_body_bytes => Err(EdgeError::PayloadTooLarge),
         Ok(_) => Ok(()),
         Err(()) => Err(EdgeError::InvalidContentLength),
     }
+}
+
+/// The request target must be origin-form (`/…`), absolute-form (pingora has checked it
+/// against `Host`) or `*` for `OPTIONS`. pingora percent-encodes bytes it finds illegal in a
+/// request line instead of refusing the line, so `GET  /a` (two spaces) would be forwarded with
+/// the target `%20/a`, which no origin server routes like the edge did; RFC 9112 §3 asks for 400.
+fn check_target(request: &RequestHeader) -> Result<(), EdgeError> {
+    let target = request.raw_path();
+    if target.first() == Some(&b'/') {
+        return Ok(());
+    }
+    // pingora keeps an absolute-form target verbatim in `raw_path` and only its path in `uri`.
+    let absolute_form =
+        || http::Uri::try_from(target).is_ok_and(|uri| uri.scheme().is_some() && uri.authority().is_some());
+    let asterisk = target == b"*" && request.method == http::Method::OPTIONS;
+    if asterisk || absolute_form() { Ok(()) } else { Err(EdgeError::BadRequest) }
 }
 
 /// `Transfer-Encoding`, when present, must be one line saying exactly `chunked`, the only
@@ -130,6 +147,22 @@ mod tests {
             &[("transfer-encoding", "chunked"), ("transfer-encoding", "chunked")],
             Err(EdgeError::UnsupportedTransferCoding),
         );
+    }
+
+    #[test]
+    fn targets_that_are_no_request_target_form_are_400() {
+        let target = |method: &str, target: &[u8]| {
+            let mut request = RequestHeader::build(method, target, None).expect("request");
+            request.append_header("host", "edge").expect("host");
+            check_head(&request, &limits())
+        };
+        assert_eq!(target("GET", b"/a?b=c"), Ok(()));
+        assert_eq!(target("GET", b"http://edge/a"), Ok(()));
+        assert_eq!(target("OPTIONS", b"*"), Ok(()));
+        assert_eq!(target("GET", b"%20/a"), Err(EdgeError::BadRequest));
+        assert_eq!(target("GET", b"*"), Err(EdgeError::BadRequest));
+        assert_eq!(target("GET", b"a/b"), Err(EdgeError::BadRequest));
+        assert_eq!(target("GET", b"?a"), Err(EdgeError::BadRequest));
     }
 
     #[test]
