@@ -1,5 +1,6 @@
 //! Request hygiene: header size and count (431), body size (413), header names with `_`
-//! (400), message framing (`Content-Length`, `Transfer-Encoding`, `Host`: 400 or 501).
+//! (400), message framing and target (`Content-Length`, `Transfer-Encoding`, `Host`, the
+//! request target: 400 or 501).
 //! Checked on the parsed request head before anything else looks at it; bodies without a
 //! `Content-Length` are counted as they stream.
 

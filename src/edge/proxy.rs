@@ -120,7 +120,7 @@ impl ProxyHttp for EdgeProxy {
         }
         if client_sent_bad_framing(error) {
             // A malformed chunked body is the client's error, not the upstream's: 400 (pingora
-            // would make it a 502), and the connection closes below because its framing is lost.
+            // would make it a 502), and the connection closes: its framing is lost.
             tracing::debug!(request_id = %ctx.request_id, error = %error, "Malformed request body");
             if session.response_written().is_none() {
                 session.set_keepalive(None);
