@@ -6,7 +6,7 @@
 CARGO ?= cargo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup demo test lint packaging check fmt bench microbench
+.PHONY: setup demo test lint packaging tls-check check fmt bench microbench
 
 setup:
 	@missing=""; \
@@ -33,7 +33,16 @@ packaging: setup
 	$(CARGO) build --locked --bin mcp-edge
 	.ci/check-packaging
 
-check: lint test packaging
+# The TLS listener against Mozilla's intermediate profile (sslyze, installed into a venv
+# under ~/.cache on first use) and its ALPN (openssl s_client). See OPERATIONS.md, TLS posture.
+tls-check: setup
+	@python3 -c 'import venv, ensurepip' 2>/dev/null || { \
+		echo "installing: python3-venv"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3-venv; }
+	$(CARGO) build --locked --bin mcp-edge
+	.ci/tls-check
+
+check: lint test packaging tls-check
 
 fmt:
 	$(CARGO) fmt

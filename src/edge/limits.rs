@@ -1,6 +1,8 @@
 //! Request hygiene: header size and count (431), body size (413), header names with `_`
-//! (400). Checked on the parsed request head before anything else looks at it; bodies
-//! without a `Content-Length` are counted as they stream.
+//! (400), message framing and target (`Content-Length`, `Transfer-Encoding`, `Host`, the
+//! request target: 400 or 501).
+//! Checked on the parsed request head before anything else looks at it; bodies without a
+//! `Content-Length` are counted as they stream.
 
 use pingora::http::RequestHeader;
 
@@ -28,11 +30,49 @@ pub fn check_head(request: &RequestHeader, limits: &Limits) -> Result<(), EdgeEr
     if total > limits.max_header_bytes {
         return Err(EdgeError::HeadersTooLarge);
     }
+    // RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without `Host` (h2
+    // requests carry `:authority` instead, and HTTP/1.0 may omit it). pingora would forward it
+    // with an empty `Host` of its own making.
+    if request.version == http::Version::HTTP_11 && !headers.contains_key(http::header::HOST) {
+        return Err(EdgeError::BadRequest);
+    }
+    check_target(request)?;
+    check_transfer_encoding(request)?;
     match declared_body_length(request) {
         Ok(Some(length)) if length > limits.max_body_bytes => Err(EdgeError::PayloadTooLarge),
         Ok(_) => Ok(()),
         Err(()) => Err(EdgeError::InvalidContentLength),
     }
+}
+
+/// The request target must be origin-form (`/…`), absolute-form (pingora has checked it
+/// against `Host`) or `*` for `OPTIONS`. pingora percent-encodes bytes it finds illegal in a
+/// request line instead of refusing the line, so `GET  /a` (two spaces) would be forwarded with
+/// the target `%20/a`, which no origin server routes like the edge did; RFC 9112 §3 asks for 400.
+fn check_target(request: &RequestHeader) -> Result<(), EdgeError> {
+    let target = request.raw_path();
+    if target.first() == Some(&b'/') {
+        return Ok(());
+    }
+    // pingora keeps an absolute-form target verbatim in `raw_path` and only its path in `uri`.
+    let absolute_form =
+        || http::Uri::try_from(target).is_ok_and(|uri| uri.scheme().is_some() && uri.authority().is_some());
+    let asterisk = target == b"*" && request.method == http::Method::OPTIONS;
+    if asterisk || absolute_form() { Ok(()) } else { Err(EdgeError::BadRequest) }
+}
+
+/// `Transfer-Encoding`, when present, must be one line saying exactly `chunked`, the only
+/// coding the edge implements (nginx's rule). pingora accepts any list that ends in
+/// `chunked` (`identity, chunked`, `gzip, chunked`, two `chunked` lines), decodes only the
+/// chunking and forwards the rest of the list to nobody, so the upstream would get a body
+/// whose codings it is never told about; a hop that read the list the other way (chunked
+/// applied twice) would frame the body differently. RFC 9112 §6.1 asks for 501 for a coding
+/// the server does not understand.
+fn check_transfer_encoding(request: &RequestHeader) -> Result<(), EdgeError> {
+    let mut values = request.headers.get_all(http::header::TRANSFER_ENCODING).iter();
+    let Some(value) = values.next() else { return Ok(()) };
+    let only_chunked = value.to_str().is_ok_and(|text| text.trim().eq_ignore_ascii_case("chunked"));
+    if only_chunked && values.next().is_none() { Ok(()) } else { Err(EdgeError::UnsupportedTransferCoding) }
 }
 
 /// `Content-Length` when present; `Err` when it is not a single non-negative integer.
@@ -65,6 +105,7 @@ mod tests {
 
     fn check(headers: &[(&str, &str)], expected: Result<(), EdgeError>) {
         let mut request = RequestHeader::build("POST", b"/mcp", None).expect("request");
+        request.append_header("host", "edge").expect("host");
         for (name, value) in headers {
             request.append_header(name.to_string(), *value).expect("header");
         }
@@ -73,7 +114,7 @@ mod tests {
 
     #[test]
     fn ordinary_requests_pass() {
-        check(&[("host", "edge"), ("content-type", "application/json"), ("content-length", "100")], Ok(()));
+        check(&[("content-type", "application/json"), ("content-length", "100")], Ok(()));
     }
 
     #[test]
@@ -95,6 +136,43 @@ mod tests {
         check(&[("content-length", "-1")], Err(EdgeError::InvalidContentLength));
         check(&[("content-length", "12abc")], Err(EdgeError::InvalidContentLength));
         check(&[("content-length", "5"), ("content-length", "5")], Err(EdgeError::InvalidContentLength));
+    }
+
+    #[test]
+    fn transfer_encoding_other_than_one_chunked_is_501() {
+        check(&[("transfer-encoding", "chunked")], Ok(()));
+        check(&[("transfer-encoding", "Chunked ")], Ok(()));
+        check(&[("transfer-encoding", "identity, chunked")], Err(EdgeError::UnsupportedTransferCoding));
+        check(&[("transfer-encoding", "gzip")], Err(EdgeError::UnsupportedTransferCoding));
+        check(
+            &[("transfer-encoding", "chunked"), ("transfer-encoding", "chunked")],
+            Err(EdgeError::UnsupportedTransferCoding),
+        );
+    }
+
+    #[test]
+    fn targets_that_are_no_request_target_form_are_400() {
+        let target = |method: &str, target: &[u8]| {
+            let mut request = RequestHeader::build(method, target, None).expect("request");
+            request.append_header("host", "edge").expect("host");
+            check_head(&request, &limits())
+        };
+        assert_eq!(target("GET", b"/a?b=c"), Ok(()));
+        assert_eq!(target("GET", b"http://edge/a"), Ok(()));
+        assert_eq!(target("OPTIONS", b"*"), Ok(()));
+        assert_eq!(target("GET", b"%20/a"), Err(EdgeError::BadRequest));
+        assert_eq!(target("GET", b"*"), Err(EdgeError::BadRequest));
+        assert_eq!(target("GET", b"a/b"), Err(EdgeError::BadRequest));
+        assert_eq!(target("GET", b"?a"), Err(EdgeError::BadRequest));
+    }
+
+    #[test]
+    fn http_1_1_without_host_is_400() {
+        let request = RequestHeader::build("GET", b"/", None).expect("request");
+        assert_eq!(check_head(&request, &limits()), Err(EdgeError::BadRequest));
+        let mut request = RequestHeader::build("GET", b"/", None).expect("request");
+        request.set_version(http::Version::HTTP_10);
+        assert_eq!(check_head(&request, &limits()), Ok(()));
     }
 
     #[test]

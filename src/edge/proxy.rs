@@ -119,6 +119,16 @@ impl ProxyHttp for EdgeProxy {
             tracing::debug!(request_id = %ctx.request_id, error = %error, "Client went away during the passthrough");
             return FailToProxy { error_code: 0, can_reuse_downstream: false };
         }
+        if client_sent_bad_framing(error) {
+            // A malformed chunked body is the client's error, not the upstream's: 400 (pingora
+            // would make it a 502), and the connection closes: its framing is lost.
+            tracing::debug!(request_id = %ctx.request_id, error = %error, "Malformed request body");
+            if session.response_written().is_none() {
+                session.set_keepalive(None);
+                let _ = respond::write_error(session, ctx, EdgeError::BadRequest).await;
+            }
+            return FailToProxy { error_code: EdgeError::BadRequest.status(), can_reuse_downstream: false };
+        }
         let edge_error = match error.etype() {
             ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => {
                 EdgeError::GatewayTimeout
@@ -150,7 +160,9 @@ impl ProxyHttp for EdgeProxy {
     fn suppress_error_log(&self, _session: &Session, _ctx: &RequestContext, error: &Error) -> bool {
         // Upstream failures are already logged once, with the request id, by fail_to_proxy;
         // a client that went away is not an error of the proxy.
-        matches!(error.esource(), pingora::ErrorSource::Upstream) || client_went_away(error)
+        matches!(error.esource(), pingora::ErrorSource::Upstream)
+            || client_went_away(error)
+            || client_sent_bad_framing(error)
     }
 
     async fn logging(&self, session: &mut Session, error: Option<&Error>, ctx: &mut RequestContext) {
@@ -180,6 +192,13 @@ impl ProxyHttp for EdgeProxy {
             "Request done"
         );
     }
+}
+
+/// The request body from downstream could not be parsed (a bad chunk-size line, chunk data
+/// not followed by CRLF): pingora's body reader says `InvalidChunk` (its constant is private).
+fn client_sent_bad_framing(error: &Error) -> bool {
+    matches!(error.esource(), pingora::ErrorSource::Downstream)
+        && matches!(error.etype(), ErrorType::Custom("InvalidChunk") | ErrorType::InvalidHTTPHeader)
 }
 
 /// The downstream connection broke (reset, closed, or its h2 stream cancelled) while the

@@ -25,6 +25,9 @@ pub enum EdgeError {
     /// A `Content-Length` that cannot be trusted: the message framing is unknown, so the
     /// connection must close (reusing it would invite request smuggling).
     InvalidContentLength,
+    /// A `Transfer-Encoding` other than one `chunked`: a coding the edge does not implement
+    /// (501, RFC 9112 §6.1). The connection closes for the same reason as above.
+    UnsupportedTransferCoding,
     Unauthorized(AuthFailure),
     OriginNotAllowed,
     /// The principal lacks scopes the route requires (the challenge names them).
@@ -65,6 +68,7 @@ impl EdgeError {
             EdgeError::TooManyRequests { .. } => 429,
             EdgeError::HeadersTooLarge => 431,
             EdgeError::Internal | EdgeError::SessionValidationFailed => 500,
+            EdgeError::UnsupportedTransferCoding => 501,
             EdgeError::BadGateway => 502,
             EdgeError::ServiceUnavailable { .. } => 503,
             EdgeError::GatewayTimeout => 504,
@@ -85,6 +89,7 @@ impl EdgeError {
             EdgeError::TooManyRequests { .. } => "too many requests",
             EdgeError::HeadersTooLarge => "request headers too large",
             EdgeError::Internal => "internal error",
+            EdgeError::UnsupportedTransferCoding => "unsupported transfer coding",
             EdgeError::BadGateway => "bad gateway",
             EdgeError::ServiceUnavailable { .. } => "upstream unavailable",
             EdgeError::GatewayTimeout => "gateway timeout",
@@ -160,7 +165,7 @@ fn add_vary_origin(response: &mut ResponseHeader) -> Result<()> {
 
 /// Writes `{"error": ..., "request_id": ...}` with the error's status and headers.
 pub async fn write_error(session: &mut Session, ctx: &RequestContext, error: EdgeError) -> Result<()> {
-    if error == EdgeError::InvalidContentLength {
+    if matches!(error, EdgeError::InvalidContentLength | EdgeError::UnsupportedTransferCoding) {
         session.set_keepalive(None);
     }
     #[derive(serde::Serialize)]

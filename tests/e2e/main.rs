@@ -16,5 +16,6 @@ mod reload;
 mod resilience;
 mod sessions;
 mod shutdown;
+mod smuggling;
 mod telemetry;
 mod tls;

@@ -5,10 +5,13 @@
 
 pub mod certs;
 pub mod edge;
+pub mod h2_client;
 pub mod jwt;
 pub mod mock_api;
 pub mod raw_http;
+pub mod raw_upstream;
 pub mod tls_client;
+pub mod wire_client;
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
