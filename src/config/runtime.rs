@@ -312,6 +312,9 @@ pub struct Sessions {
     pub ttl: Duration,
     pub idle_timeout: Duration,
     pub max_sessions: usize,
+    /// Sessions one API subject (or one `sub`-less token) may hold at once; past it its own
+    /// least recently used goes, so one account cannot evict everyone else's.
+    pub max_sessions_per_subject: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -294,6 +294,7 @@ pub struct RawSessions {
     pub ttl: Option<Located<String>>,
     pub idle_timeout: Option<Located<String>>,
     pub max_sessions: Option<Located<u32>>,
+    pub max_sessions_per_subject: Option<Located<u32>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -76,7 +76,13 @@ impl SessionService {
             .build()
             .map_err(|error| format!("cannot build the session validation client: {error}"))?;
         Ok(Self {
-            store: SessionStore::new(sessions.max_sessions, sessions.ttl, sessions.idle_timeout, audit_end),
+            store: SessionStore::new(
+                sessions.max_sessions,
+                sessions.max_sessions_per_subject,
+                sessions.ttl,
+                sessions.idle_timeout,
+                audit_end,
+            ),
             allow_list: AllowList::new(&sessions.allowed_api_urls),
             allow_short_ids: sessions.allow_short_ids,
             validate_path: sessions.validate_path.clone(),

@@ -1,6 +1,9 @@
 //! The credential-session store: in memory only (a token is never written anywhere), at most
 //! `max_sessions` entries with the least recently used evicted, each expiring `ttl` after it
-//! was created or `idle_timeout` after it was last used.
+//! was created or `idle_timeout` after it was last used. One subject holds at most
+//! `max_sessions_per_subject` of them: past it, that subject's own least recently used goes.
+//! Without that cap, anyone with one token the API accepts could mint sessions until the
+//! store is full and push every other user's session out.
 //!
 //! A session id is a credential (whoever presents it uses the stored token), so ids are
 //! logged only as the first 8 hex digits of their SHA-256, like bearer tokens.
@@ -55,11 +58,16 @@ impl CredentialSession {
     /// subject (a refreshed token), or, for a token without `sub`, the same token. A subject
     /// is the API's, so the same `sub` at another allowed API is somebody else.
     fn may_be_replaced_by(&self, new: &CredentialSession) -> bool {
-        self.owner == new.owner
-            && self.api_url == new.api_url
-            && match (&self.subject, &new.subject) {
-                (Some(old), Some(new)) => old == new,
-                (None, None) => self.token_digest == new.token_digest,
+        self.owner == new.owner && self.same_subject(new)
+    }
+
+    /// Whether both sessions speak for the same API account: the same API and `sub`, or,
+    /// without a `sub`, the same token.
+    fn same_subject(&self, other: &CredentialSession) -> bool {
+        self.api_url == other.api_url
+            && match (&self.subject, &other.subject) {
+                (Some(mine), Some(theirs)) => mine == theirs,
+                (None, None) => self.token_digest == other.token_digest,
                 _ => false,
             }
     }
@@ -114,6 +122,7 @@ fn token_digest(token: &str) -> [u8; 32] {
 pub struct SessionStore {
     sessions: Mutex<HashMap<String, CredentialSession>>,
     max_sessions: usize,
+    max_per_subject: usize,
     ttl: Duration,
     idle_timeout: Duration,
     /// Called with (id digest, reason) whenever a session ends.
@@ -121,10 +130,17 @@ pub struct SessionStore {
 }
 
 impl SessionStore {
-    pub fn new(max_sessions: usize, ttl: Duration, idle_timeout: Duration, on_end: fn(&str, EndReason)) -> Arc<Self> {
+    pub fn new(
+        max_sessions: usize,
+        max_per_subject: usize,
+        ttl: Duration,
+        idle_timeout: Duration,
+        on_end: fn(&str, EndReason),
+    ) -> Arc<Self> {
         Arc::new(Self {
             sessions: Mutex::new(HashMap::new()),
             max_sessions: max_sessions.max(1),
+            max_per_subject: max_per_subject.max(1),
             ttl,
             idle_timeout,
             on_end,
@@ -216,6 +232,7 @@ impl SessionStore {
                     Ok(())
                 }
                 None => {
+                    self.make_room_for_subject(&mut sessions, &session, &mut ended);
                     if sessions.len() >= self.max_sessions {
                         self.make_room(&mut sessions, now, &mut ended);
                     }
@@ -229,6 +246,31 @@ impl SessionStore {
             (self.on_end)(&digest, reason);
         }
         outcome
+    }
+
+    /// Evicts the least recently used session of `new`'s subject while it holds
+    /// `max_per_subject` (a scan: inserts follow an API validation, so they are rare).
+    fn make_room_for_subject(
+        &self,
+        sessions: &mut HashMap<String, CredentialSession>,
+        new: &CredentialSession,
+        ended: &mut Vec<(String, EndReason)>,
+    ) {
+        let mut same: Vec<(&String, Instant)> = sessions
+            .iter()
+            .filter(|(_, session)| session.same_subject(new))
+            .map(|(id, session)| (id, session.last_used))
+            .collect();
+        if same.len() < self.max_per_subject {
+            return;
+        }
+        same.sort_unstable_by_key(|(_, last_used)| *last_used);
+        let evicted: Vec<String> =
+            same.iter().take(same.len() + 1 - self.max_per_subject).map(|(id, _)| (*id).clone()).collect();
+        for id in evicted {
+            sessions.remove(&id);
+            ended.push((id_digest(&id), EndReason::Evicted));
+        }
     }
 
     /// Drops the expired sessions, then the least recently used if still full.
@@ -308,7 +350,7 @@ mod tests {
     }
 
     fn store(max_sessions: usize) -> Arc<SessionStore> {
-        SessionStore::new(max_sessions, Duration::from_secs(60), Duration::from_secs(60), ignore)
+        SessionStore::new(max_sessions, max_sessions, Duration::from_secs(60), Duration::from_secs(60), ignore)
     }
 
     #[test]
@@ -347,7 +389,7 @@ mod tests {
 
     #[test]
     fn only_the_owner_uses_or_removes_a_session_and_only_use_refreshes_it() {
-        let store = SessionStore::new(10, Duration::from_secs(60), Duration::from_millis(300), ignore);
+        let store = SessionStore::new(10, 10, Duration::from_secs(60), Duration::from_millis(300), ignore);
         store.insert("s", new("a.b.c", Some("ada"), Some("bearer:alice"))).expect("insert");
         assert!(store.use_session("s", Some("bearer:mallory")).is_none());
         assert!(store.use_session("s", None).is_none());
@@ -387,11 +429,11 @@ mod tests {
 
     #[test]
     fn sessions_expire_by_ttl_and_by_idleness() {
-        let store = SessionStore::new(10, Duration::from_millis(30), Duration::from_secs(60), ignore);
+        let store = SessionStore::new(10, 10, Duration::from_millis(30), Duration::from_secs(60), ignore);
         store.insert("s", new("t.t.t", None, None)).expect("insert");
         std::thread::sleep(Duration::from_millis(40));
         assert!(store.use_session("s", None).is_none(), "past its ttl");
-        let store = SessionStore::new(10, Duration::from_secs(60), Duration::from_millis(30), ignore);
+        let store = SessionStore::new(10, 10, Duration::from_secs(60), Duration::from_millis(30), ignore);
         store.insert("s", new("t.t.t", None, None)).expect("insert");
         std::thread::sleep(Duration::from_millis(40));
         store.sweep();
@@ -402,5 +444,22 @@ mod tests {
     fn ids_are_logged_as_digests() {
         assert_eq!(id_digest("my-session").len(), 8);
         assert!(!id_digest("my-session").contains("session"));
+    }
+
+    #[test]
+    fn one_subject_cannot_push_other_subjects_sessions_out() {
+        let store = SessionStore::new(10, 3, Duration::from_secs(60), Duration::from_secs(60), ignore);
+        store.insert("victim", new("vic.1.sig", Some("victim"), None)).expect("victim");
+        for n in 0..50 {
+            store.insert(&format!("flood-{n}"), new("att.1.sig", Some("attacker"), None)).expect("attacker");
+        }
+        assert!(store.peek("victim").is_some(), "another subject's session survives the flood");
+        assert_eq!(store.len(), 4, "the attacker holds its cap of 3, no more");
+        assert!(store.peek("flood-49").is_some() && store.peek("flood-0").is_none(), "its own oldest went");
+        // Tokens without `sub` count per token.
+        for n in 0..5 {
+            store.insert(&format!("anon-{n}"), new(&format!("anon.{n}.sig"), None, None)).expect("anon");
+        }
+        assert_eq!(store.len(), 9);
     }
 }

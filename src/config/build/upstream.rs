@@ -214,6 +214,12 @@ impl Builder<'_> {
                 (Duration::from_secs(1), 30 * 24 * hour),
             ),
             max_sessions: self.number("sessions.max_sessions", &raw.max_sessions, 10_000, (1, 1_000_000)) as usize,
+            max_sessions_per_subject: self.number(
+                "sessions.max_sessions_per_subject",
+                &raw.max_sessions_per_subject,
+                100,
+                (1, 1_000_000),
+            ) as usize,
         }
     }
 
