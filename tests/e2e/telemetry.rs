@@ -163,6 +163,18 @@ fn assert_parses(text: &str) {
     }
 }
 
+/// `/metrics` once `ready` holds (bounded: 5 s), or as it is then.
+fn metrics_when(edge: &TestEdge, ready: impl Fn(&str) -> bool) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let text = admin_body(edge.admin, "/metrics").expect("metrics");
+        if ready(&text) || std::time::Instant::now() > deadline {
+            return text;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 #[tokio::test]
 async fn metrics_parse_and_move_with_the_requests() {
     let api = MockApi::start().await;
@@ -171,7 +183,8 @@ async fn metrics_parse_and_move_with_the_requests() {
     assert_parses(&before);
     let mut connection = RawConnection::connect(edge.https).await;
     connection.get("/health", &[]).await;
-    let first = admin_body(edge.admin, "/metrics").expect("metrics");
+    // The response is written before pingora's logging phase counts it: wait for the count.
+    let first = metrics_when(&edge, |text| text.contains("mcp_edge_requests_total{"));
     for name in [
         "mcp_edge_requests",
         "mcp_edge_request_duration_seconds",
@@ -206,7 +219,11 @@ async fn metrics_parse_and_move_with_the_requests() {
     for _ in 0..8 {
         connection.get("/api/tools", &[&format!("Authorization: Bearer {TOKEN}")]).await;
     }
-    let after = admin_body(edge.admin, "/metrics").expect("metrics");
+    let after = metrics_when(&edge, |text| {
+        metric(text, "mcp_edge_request_duration_seconds_count{route=\"tools_list\"}")
+            - metric(&before, "mcp_edge_request_duration_seconds_count{route=\"tools_list\"}")
+            >= 8.0
+    });
     assert_parses(&after);
     let moved = |series: &str| metric(&after, series) - metric(&before, series);
     assert_eq!(moved("mcp_edge_auth_failures_total{reason=\"invalid_token\"}"), 1.0);
