@@ -15,6 +15,7 @@ use crate::edge::policy::PolicyHandle;
 use crate::edge::rate_limit::Sweeper;
 use crate::edge::{EdgeProxy, Policy};
 use crate::lifecycle::{DrainingSignalWatch, Lifecycle};
+use crate::listener::EdgeListener;
 use crate::reload::Reloader;
 use crate::telemetry::admin::AdminApp;
 use crate::tls::{self, CertResolver};
@@ -57,26 +58,33 @@ pub fn run(config: Config, extra_services: Vec<ExtraService>) -> Result<(), Star
         "jwks-refresher",
         JwksRefresher { policy: Arc::clone(&policy) },
     ));
-    let mut proxy = pingora::proxy::http_proxy_service_with_name(
-        &server.configuration,
+    // pingora's HttpProxy runs behind our connection layer (`listener`), which does TLS and
+    // reads HTTP/1 heads itself; pingora sees the public listeners as plain TCP.
+    let mut proxy = pingora::proxy::HttpProxy::new(
         EdgeProxy::new(Arc::clone(&policy), Arc::clone(&lifecycle)),
-        "mcp-edge",
+        Arc::clone(&server.configuration),
     );
+    proxy.handle_init_modules();
     if let Some(expiry) = config.tls.as_ref().and_then(|material| material.not_after()) {
         crate::telemetry::metrics::METRICS.cert_expiry.set(expiry);
     }
     let mut certificates = None;
+    let mut tls_listener = None;
     if let (Some(address), Some(material)) = (config.listen.https, &config.tls) {
         let resolver = Arc::new(CertResolver::new(Arc::clone(&material.certified_key)));
         certificates = Some(Arc::clone(&resolver));
         let settings =
             tls::listener_settings(material, resolver).map_err(|error| StartupError::Setup(error.to_string()))?;
-        proxy.add_tls_with_settings(&address.to_string(), None, settings);
+        tls_listener = Some((address, settings.build()));
     }
-    if let Some(address) = config.listen.http {
-        proxy.add_tcp(&address.to_string());
+    let mut public = pingora::services::listening::Service::new(
+        "mcp-edge".to_string(),
+        EdgeListener::new(proxy, Arc::clone(&policy), tls_listener),
+    );
+    for address in [config.listen.https, config.listen.http].into_iter().flatten() {
+        public.add_tcp(&address.to_string());
     }
-    server.add_service(proxy);
+    server.add_service(public);
     server.add_service(pingora::services::background::background_service(
         "reloader",
         Reloader { policy: Arc::clone(&policy), certificates },
