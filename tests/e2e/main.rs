@@ -9,6 +9,7 @@ mod support;
 mod auth;
 mod cli;
 mod config;
+mod connections;
 mod edge_policy;
 mod mcp;
 mod passthrough;

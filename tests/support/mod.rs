@@ -5,6 +5,7 @@
 
 pub mod certs;
 pub mod edge;
+pub mod flood;
 pub mod jwt;
 pub mod mock_api;
 pub mod raw_http;
