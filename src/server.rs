@@ -20,6 +20,13 @@ use crate::reload::Reloader;
 use crate::telemetry::admin::AdminApp;
 use crate::tls::{self, CertResolver};
 
+/// The read buffer pingora puts in front of every downstream socket. Its default, 64 KiB,
+/// is allocated at accept and held for the connection's life; 1000 plaintext connections
+/// holding unfinished 12 KiB heads cost 58 MiB with it and 13-23 MiB with 16 KiB. rustls
+/// keeps its own buffer of a TLS record, so under TLS a second one only saves system calls.
+const PLAIN_READ_BUFFER: usize = 16 * 1024;
+const TLS_READ_BUFFER: usize = 0;
+
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -81,8 +88,12 @@ pub fn run(config: Config, extra_services: Vec<ExtraService>) -> Result<(), Star
         "mcp-edge".to_string(),
         EdgeListener::new(proxy, Arc::clone(&policy), tls_listener),
     );
-    for address in [config.listen.https, config.listen.http].into_iter().flatten() {
-        public.add_tcp(&address.to_string());
+    let listeners = [(config.listen.https, TLS_READ_BUFFER), (config.listen.http, PLAIN_READ_BUFFER)];
+    for (address, read_buffer) in listeners.into_iter().filter_map(|(address, size)| Some((address?, size))) {
+        public.add_listener(
+            pingora::listeners::ListenerConfig::tcp(address.to_string())
+                .l4_buffer(pingora::listeners::L4BufferSettings::default().read(read_buffer)),
+        );
     }
     server.add_service(public);
     server.add_service(pingora::services::background::background_service(
