@@ -11,6 +11,7 @@ mod cli;
 mod config;
 mod connections;
 mod edge_policy;
+mod h2_floods;
 mod mcp;
 mod passthrough;
 mod reload;

@@ -83,10 +83,13 @@ pub fn frame(kind: u8, flags: u8, stream_id: u32, payload: &[u8]) -> Vec<u8> {
 pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 pub const HEADERS: u8 = 0x1;
 pub const SETTINGS: u8 = 0x4;
+pub const RST_STREAM: u8 = 0x3;
 pub const PING: u8 = 0x6;
 pub const CONTINUATION: u8 = 0x9;
 pub const END_STREAM: u8 = 0x1;
 pub const END_HEADERS: u8 = 0x4;
+/// RST_STREAM's CANCEL error code.
+pub const CANCEL: u32 = 0x8;
 
 /// An HPACK literal header without indexing and with literal names (RFC 7541 §6.2.2);
 /// values shorter than 127 bytes.
