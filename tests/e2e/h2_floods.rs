@@ -10,8 +10,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::edge::TestEdge;
 use crate::support::flood::{
-    CANCEL, CONTINUATION, END_HEADERS, END_STREAM, HEADERS, PING, PREFACE, RST_STREAM, SETTINGS, frame, h2_client, h2_get, health_answers,
-    hpack_literal, read_to_close, rss_kib, tls,
+    CANCEL, CONTINUATION, END_HEADERS, END_STREAM, HEADERS, PING, PREFACE, RST_STREAM, SETTINGS, frame, h2_client,
+    h2_get, health_answers, hpack_literal, read_to_close, rss_kib, tls,
 };
 use crate::support::tls_client::Protocol;
 
@@ -62,14 +62,19 @@ async fn server_settings(address: SocketAddr) -> Vec<(u16, u32)> {
     stream.flush().await.expect("flush");
     loop {
         let mut header = [0u8; 9];
-        tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut header)).await.expect("frame").expect("read");
+        tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut header))
+            .await
+            .expect("frame")
+            .expect("read");
         let length = u32::from_be_bytes([0, header[0], header[1], header[2]]) as usize;
         let mut payload = vec![0u8; length];
         stream.read_exact(&mut payload).await.expect("payload");
         if header[3] == SETTINGS && header[4] & 0x1 == 0 {
             return payload
                 .chunks_exact(6)
-                .map(|pair| (u16::from_be_bytes([pair[0], pair[1]]), u32::from_be_bytes([pair[2], pair[3], pair[4], pair[5]])))
+                .map(|pair| {
+                    (u16::from_be_bytes([pair[0], pair[1]]), u32::from_be_bytes([pair[2], pair[3], pair[4], pair[5]]))
+                })
                 .collect();
         }
     }
@@ -266,7 +271,8 @@ async fn streams_whose_window_stays_closed_pin_bounded_memory() {
     // Headers are not flow-controlled: every stream gets its 200 while its body is stuck.
     let mut bodies = Vec::new();
     for response in responses {
-        let response = tokio::time::timeout(Duration::from_secs(20), response).await.expect("in time").expect("headers");
+        let response =
+            tokio::time::timeout(Duration::from_secs(20), response).await.expect("in time").expect("headers");
         assert_eq!(response.status(), 200);
         bodies.push(response.into_body());
     }
