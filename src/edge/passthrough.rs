@@ -24,7 +24,7 @@ pub fn peer(passthrough: &Passthrough, connect_timeout: Duration) -> Box<HttpPee
     peer.options.idle_timeout = Some(UPSTREAM_IDLE_TIMEOUT);
     // No read timeout: MCP SSE streams may stay quiet for a long time.
     peer.options.read_timeout = None;
-    // pingora's proxy holds up to nine body chunks per response between the upstream read
+    // pingora's proxy holds about nine body chunks per response between the upstream read
     // and a downstream write that waits for the client's HTTP/2 window; a chunk is what one
     // read returns. A small receive buffer keeps chunks small, so a stream whose client
     // never opens its window holds about 120 KiB in all instead of 530 KiB (DESIGN §15,
