@@ -8,6 +8,7 @@ pub mod demo;
 pub mod edge;
 pub mod healthcheck;
 pub mod lifecycle;
+pub mod listener;
 pub mod mcp;
 pub mod reload;
 pub mod server;

@@ -53,6 +53,20 @@ pub struct Limits {
     pub max_headers: usize,
     pub max_body_bytes: u64,
     pub reject_underscore_headers: bool,
+    /// The whole request head must arrive within this: from accept (TLS handshake included)
+    /// for a connection's first request, from its first byte for later ones.
+    pub header_timeout: Duration,
+    /// How long a kept-alive HTTP/1 connection or an HTTP/2 connection without streams may
+    /// stay silent.
+    pub idle_timeout: Duration,
+    /// Requests (HTTP/1) or streams (HTTP/2) one connection may carry before it is closed
+    /// (HTTP/2: GOAWAY).
+    pub max_requests_per_connection: u32,
+    /// Open downstream connections on the public listeners together.
+    pub max_connections: u32,
+    /// Open downstream connections from one peer address (IPv6 by /64); 0 is unlimited.
+    pub max_connections_per_ip: u32,
+    pub h2_max_concurrent_streams: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

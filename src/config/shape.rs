@@ -80,6 +80,12 @@ pub struct RawLimits {
     pub max_headers: Option<Located<u32>>,
     pub max_body_bytes: Option<Located<String>>,
     pub reject_underscore_headers: Option<bool>,
+    pub header_timeout: Option<Located<String>>,
+    pub idle_timeout: Option<Located<String>>,
+    pub max_requests_per_connection: Option<Located<u32>>,
+    pub max_connections: Option<Located<u32>>,
+    pub max_connections_per_ip: Option<Located<u32>>,
+    pub h2_max_concurrent_streams: Option<Located<u32>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -100,7 +100,18 @@ mod tests {
     use super::*;
 
     fn limits() -> Limits {
-        Limits { max_header_bytes: 1024, max_headers: 5, max_body_bytes: 100, reject_underscore_headers: true }
+        Limits {
+            max_header_bytes: 1024,
+            max_headers: 5,
+            max_body_bytes: 100,
+            reject_underscore_headers: true,
+            header_timeout: std::time::Duration::from_secs(10),
+            idle_timeout: std::time::Duration::from_secs(60),
+            max_requests_per_connection: 10_000,
+            max_connections: 4096,
+            max_connections_per_ip: 0,
+            h2_max_concurrent_streams: 100,
+        }
     }
 
     fn check(headers: &[(&str, &str)], expected: Result<(), EdgeError>) {

@@ -158,8 +158,8 @@ async fn hygiene_limits_answer_431_413_400_and_keep_the_connection() {
     let many: Vec<String> = (0..12).map(|n| format!("X-Extra-{n}: {n}")).collect();
     let many: Vec<&str> = many.iter().map(String::as_str).collect();
     assert_eq!(connection.get("/a", &many).await.status, 431);
-    let big = format!("X-Big: {}", "b".repeat(3000));
-    assert_eq!(connection.get("/a", &[&big]).await.status, 431);
+    // A head over max_header_bytes on the wire is refused before it is complete, and that
+    // connection closes (DESIGN §15); it is tested in connections.rs.
     let underscore = connection.get("/a", &["X_Forwarded_For: 1.2.3.4"]).await;
     assert_eq!(underscore.status, 400);
     assert_eq!(underscore.json()["error"], "bad request");

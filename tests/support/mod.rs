@@ -5,6 +5,7 @@
 
 pub mod certs;
 pub mod edge;
+pub mod flood;
 pub mod h2_client;
 pub mod jwt;
 pub mod mock_api;

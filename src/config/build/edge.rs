@@ -105,6 +105,37 @@ impl Builder<'_> {
             max_headers: self.number("limits.max_headers", &raw.max_headers, 100, (1, 1000)) as usize,
             max_body_bytes: self.size("limits.max_body_bytes", &raw.max_body_bytes, 1 << 20, (0, 1 << 30)),
             reject_underscore_headers: raw.reject_underscore_headers.unwrap_or(true),
+            header_timeout: self.bounded_duration(
+                "limits.header_timeout",
+                &raw.header_timeout,
+                Duration::from_secs(10),
+                (Duration::from_secs(1), Duration::from_secs(300)),
+            ),
+            idle_timeout: self.bounded_duration(
+                "limits.idle_timeout",
+                &raw.idle_timeout,
+                Duration::from_secs(60),
+                (Duration::from_secs(1), Duration::from_secs(3600)),
+            ),
+            max_requests_per_connection: self.number(
+                "limits.max_requests_per_connection",
+                &raw.max_requests_per_connection,
+                10_000,
+                (1, 10_000_000),
+            ),
+            max_connections: self.number("limits.max_connections", &raw.max_connections, 4096, (1, 1_000_000)),
+            max_connections_per_ip: self.number(
+                "limits.max_connections_per_ip",
+                &raw.max_connections_per_ip,
+                0,
+                (0, 1_000_000),
+            ),
+            h2_max_concurrent_streams: self.number(
+                "limits.h2_max_concurrent_streams",
+                &raw.h2_max_concurrent_streams,
+                100,
+                (1, 1000),
+            ),
         }
     }
     pub(super) fn build_rate_limit(&mut self, raw: &RawRateLimit) -> RateLimit {

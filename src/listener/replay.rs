@@ -1,0 +1,183 @@
+//! A downstream stream that first replays bytes the connection layer already read.
+//!
+//! The connection layer reads each HTTP/1 request head itself (under its deadline and size
+//! cap) and hands pingora this wrapper, so pingora parses the same bytes as if it had read
+//! them. Everything but reading is passed straight through.
+
+use std::any::Any;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::{Buf, BytesMut};
+use pingora::protocols::raw_connect::ProxyDigest;
+use pingora::protocols::tls::{SslDigest, TlsRef};
+use pingora::protocols::{ALPN, Peek, Shutdown, Ssl, Stream, UniqueID, UniqueIDType};
+use pingora::protocols::{GetProxyDigest, GetSocketDigest, GetTimingDigest, SocketDigest, TimingDigest};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// `prefix`, then `inner`.
+#[derive(Debug)]
+pub struct Replayed {
+    prefix: BytesMut,
+    inner: Stream,
+}
+
+impl Replayed {
+    pub fn new(prefix: BytesMut, inner: Stream) -> Self {
+        Self { prefix, inner }
+    }
+
+    /// The bytes not replayed yet (read past the request pingora handled) and the stream.
+    pub fn into_parts(self) -> (BytesMut, Stream) {
+        (self.prefix, self.inner)
+    }
+}
+
+impl AsyncRead for Replayed {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        if self.prefix.is_empty() {
+            return Pin::new(&mut self.inner).poll_read(cx, buf);
+        }
+        let count = self.prefix.len().min(buf.remaining());
+        buf.put_slice(&self.prefix[..count]);
+        self.prefix.advance(count);
+        if self.prefix.is_empty() {
+            // Give the head's buffer back now rather than when the connection closes.
+            self.prefix = BytesMut::new();
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for Replayed {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[async_trait]
+impl Shutdown for Replayed {
+    async fn shutdown(&mut self) {
+        self.inner.shutdown().await;
+    }
+}
+
+impl UniqueID for Replayed {
+    fn id(&self) -> UniqueIDType {
+        self.inner.id()
+    }
+}
+
+impl Ssl for Replayed {
+    fn get_ssl(&self) -> Option<&TlsRef> {
+        self.inner.get_ssl()
+    }
+
+    fn get_ssl_digest(&self) -> Option<Arc<SslDigest>> {
+        self.inner.get_ssl_digest()
+    }
+
+    fn selected_alpn_proto(&self) -> Option<ALPN> {
+        self.inner.selected_alpn_proto()
+    }
+}
+
+impl GetTimingDigest for Replayed {
+    fn get_timing_digest(&self) -> Vec<Option<TimingDigest>> {
+        self.inner.get_timing_digest()
+    }
+
+    fn get_read_pending_time(&self) -> Duration {
+        self.inner.get_read_pending_time()
+    }
+
+    fn get_write_pending_time(&self) -> Duration {
+        self.inner.get_write_pending_time()
+    }
+}
+
+impl GetProxyDigest for Replayed {
+    fn get_proxy_digest(&self) -> Option<Arc<ProxyDigest>> {
+        self.inner.get_proxy_digest()
+    }
+
+    fn set_proxy_digest(&mut self, digest: ProxyDigest) {
+        self.inner.set_proxy_digest(digest);
+    }
+}
+
+impl GetSocketDigest for Replayed {
+    fn get_socket_digest(&self) -> Option<Arc<SocketDigest>> {
+        self.inner.get_socket_digest()
+    }
+
+    fn set_socket_digest(&mut self, socket_digest: SocketDigest) {
+        self.inner.set_socket_digest(socket_digest);
+    }
+}
+
+#[async_trait]
+impl Peek for Replayed {
+    /// pingora peeks only to detect an h2c preface, which the connection layer has already
+    /// decided; peeking is reported unsupported rather than mixing the prefix and the socket.
+    async fn try_peek(&mut self, _buf: &mut [u8]) -> std::io::Result<bool> {
+        Ok(false)
+    }
+}
+
+/// Recovers the [`Replayed`] pingora hands back with a reusable connection.
+pub fn recover(stream: Stream) -> Option<Replayed> {
+    let any: Box<dyn Any> = stream.into_any();
+    any.downcast::<Replayed>().ok().map(|replayed| *replayed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn replays_the_prefix_then_reads_the_stream_and_gives_back_what_is_left() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let mut client =
+            tokio::net::TcpStream::connect(listener.local_addr().expect("address")).await.expect("connect");
+        let (server, _) = listener.accept().await.expect("accept");
+        let server: Stream = Box::new(pingora::protocols::l4::stream::Stream::from(server));
+        client.write_all(b"BODY").await.expect("write");
+
+        let mut replayed = Replayed::new(BytesMut::from(&b"GET / HTTP/1.1\r\n\r\nNEXT"[..]), server);
+        let mut head = [0u8; 18];
+        replayed.read_exact(&mut head).await.expect("head");
+        assert_eq!(&head, b"GET / HTTP/1.1\r\n\r\n");
+        let (left, stream) = recover(Box::new(replayed)).expect("our type").into_parts();
+        assert_eq!(&left[..], b"NEXT");
+
+        let mut replayed = Replayed::new(BytesMut::from(&b"AB"[..]), stream);
+        let mut all = [0u8; 6];
+        replayed.read_exact(&mut all).await.expect("prefix then socket");
+        assert_eq!(&all, b"ABBODY");
+    }
+}
