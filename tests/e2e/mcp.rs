@@ -332,16 +332,18 @@ async fn stateless_era_header_checks_discover_and_results() {
     }
 }
 
+/// A `tools/call` request body.
+fn call(name: &str, arguments: Value) -> String {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": arguments}})
+        .to_string()
+}
+
 #[tokio::test]
 async fn upstream_errors_traversal_and_scopes() {
     let api = MockApi::start().await;
     let edge = TestEdge::new(&policy(&api)).start();
     let session = initialize(&edge, READER).await;
     let headers = [("mcp-session-id", session.as_str())];
-    let call = |name: &str, arguments: Value| {
-        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": arguments}})
-            .to_string()
-    };
 
     let (_, _, reply) = post(&edge, READER, &headers, &call("fail_with", json!({"code": "404"}))).await;
     assert_eq!(reply["result"]["isError"], true);
@@ -475,10 +477,6 @@ async fn undeclared_arguments_are_refused_and_never_reach_the_api() {
     let edge = TestEdge::new(&policy(&api)).start();
     let session = initialize(&edge, READER).await;
     let headers = [("mcp-session-id", session.as_str())];
-    let call = |name: &str, arguments: Value| {
-        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": arguments}})
-            .to_string()
-    };
     let before = api.request_count();
     let (status, _, reply) = post(
         &edge,
@@ -522,10 +520,7 @@ async fn backslashes_and_control_characters_in_path_variables_are_refused() {
     let headers = [("mcp-session-id", session.as_str())];
     let before = api.request_count();
     for company in ["..\\..\\admin", "a\\b", "a\u{0}b", "a\r\nX-Injected: 1"] {
-        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-                          "params": {"name": "get_shifts", "arguments": {"companyId": company}}})
-        .to_string();
-        let (_, _, reply) = post(&edge, READER, &headers, &body).await;
+        let (_, _, reply) = post(&edge, READER, &headers, &call("get_shifts", json!({"companyId": company}))).await;
         assert_eq!(reply["result"]["isError"], true, "{company:?}: {reply}");
         let text = reply["result"]["content"][0]["text"].as_str().expect("text");
         assert!(text.contains("companyId"), "{text}");

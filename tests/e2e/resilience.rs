@@ -150,12 +150,14 @@ async fn a_failing_upstream_never_sees_a_retry_storm() {
     assert!(hits <= calls + calls / 5 + 3 * seconds, "{hits} upstream calls for {calls} client calls in {seconds} s");
 }
 
+/// A passthrough whose breaker opens after two failures.
+const PASSTHROUGH_BREAKER: &str =
+    "auth: {mode: none}\nupstream: {circuit_breaker: {failure_threshold: 2, open_for: 30s, half_open_probes: 1}}\n";
+
 #[tokio::test]
 async fn the_passthrough_is_behind_its_own_breaker() {
     let api = MockApi::start().await;
-    let policy =
-        "auth: {mode: none}\nupstream: {circuit_breaker: {failure_threshold: 2, open_for: 30s, half_open_probes: 1}}\n";
-    let edge = TestEdge::new(policy).passthrough(&api.url()).start();
+    let edge = TestEdge::new(PASSTHROUGH_BREAKER).passthrough(&api.url()).start();
     let http = client(Protocol::Http1);
     for _ in 0..2 {
         let response = http.get(edge.https_url("/flaky/pass/1000/503")).send().await.expect("GET");
@@ -227,9 +229,7 @@ async fn failure_statuses_choose_what_opens_the_breaker() {
 #[tokio::test]
 async fn the_passthrough_breaker_ignores_the_servers_own_500s() {
     let api = MockApi::start().await;
-    let policy =
-        "auth: {mode: none}\nupstream: {circuit_breaker: {failure_threshold: 2, open_for: 30s, half_open_probes: 1}}\n";
-    let edge = TestEdge::new(policy).passthrough(&api.url()).start();
+    let edge = TestEdge::new(PASSTHROUGH_BREAKER).passthrough(&api.url()).start();
     let http = client(Protocol::Http1);
     for _ in 0..10 {
         let response = http.get(edge.https_url("/flaky/pass500/1000/500")).send().await.expect("GET");
