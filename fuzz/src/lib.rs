@@ -21,7 +21,9 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use ipnet::IpNet;
 use mcp_edge::config::{AllowedOrigins, Cors, Environment};
-use mcp_edge::edge::auth::{AuthFailure, AuthMethod, Authenticator, MAX_AUTHORIZATION_BYTES, looks_like_jwt};
+use mcp_edge::edge::auth::{
+    AuthFailure, AuthMethod, Authenticator, MAX_AUTHORIZATION_BYTES, Principal, looks_like_jwt,
+};
 use mcp_edge::edge::client_ip;
 use mcp_edge::edge::cors::{CorsDecision, CorsPolicy};
 use mcp_edge::mcp::jsonrpc::{self, INVALID_REQUEST, Message, PARSE_ERROR};
@@ -301,6 +303,15 @@ fn authenticator() -> Option<&'static Authenticator> {
         .as_ref()
 }
 
+fn authenticate(authenticator: &Authenticator, authorization: &[u8]) -> Result<Option<Principal>, AuthFailure> {
+    let mut future = pin!(authenticator.authenticate(Some(authorization)));
+    // With an HS256 secret nothing is fetched, so the future is ready when first polled.
+    match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(result) => result,
+        Poll::Pending => panic!("authenticate waited without a key store"),
+    }
+}
+
 /// `base64url(header).base64url(claims).HS256`, signed with the target's secret.
 fn signed_jwt(header: &[u8], claims: &[u8]) -> Option<String> {
     let encode = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
@@ -315,7 +326,7 @@ fn signed_jwt(header: &[u8], claims: &[u8]) -> Option<String> {
 /// Input with a newline is a JWT header and claims that the target signs, so the checks past
 /// the signature are reached; without one it is the raw `Authorization` value. A token is
 /// only accepted with the allowed algorithm, no `crit`, and the configured issuer and
-/// audience, an unexpired `exp` and a string `sub`.
+/// audience, an unexpired `exp` and a string `sub`; a repeat is answered the same.
 pub fn auth(data: &[u8]) {
     let Some(authenticator) = authenticator() else { panic!("the auth target's policy does not load") };
     let (authorization, signed) = match split_lines(data, 1) {
@@ -325,11 +336,9 @@ pub fn auth(data: &[u8]) {
         },
         None => (data.to_vec(), None),
     };
-    let mut future = pin!(authenticator.authenticate(Some(&authorization)));
-    // With an HS256 secret nothing is fetched, so the future is ready when first polled.
-    let Poll::Ready(result) = future.as_mut().poll(&mut Context::from_waker(Waker::noop())) else {
-        panic!("authenticate waited without a key store")
-    };
+    let result = authenticate(authenticator, &authorization);
+    // A second presentation is answered from the verified-token cache: it must agree.
+    assert_eq!(authenticate(authenticator, &authorization), result, "the cache answered differently");
     let principal = match result {
         Ok(principal) => principal,
         Err(failure) => {
