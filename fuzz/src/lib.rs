@@ -271,7 +271,7 @@ pub fn template(data: &[u8]) {
     for (rendered, written) in path.split('/').zip(source.split('/')) {
         let decoded = percent_encoding::percent_decode_str(rendered).decode_utf8_lossy();
         if decoded == "." || decoded == ".." {
-            assert_eq!(written, decoded, "a variable made the segment {rendered:?} of {path:?}");
+            assert!(!written.contains('{'), "a variable made the segment {rendered:?} of {path:?}");
         }
     }
 }
@@ -362,7 +362,13 @@ pub fn auth(data: &[u8]) {
     assert_eq!(header.get("alg").and_then(Value::as_str), Some("HS256"), "only the allowed algorithm");
     assert!(!header.contains_key("crit"), "a crit header is never understood");
     let claims: Map<String, Value> = serde_json::from_slice(claims).unwrap_or_default();
-    assert_eq!(claims.get("iss").and_then(Value::as_str), Some(AUTH_ISSUER));
+    // jsonwebtoken also takes an array of issuers when one of them is ours.
+    let issuer_ok = match claims.get("iss") {
+        Some(Value::String(issuer)) => issuer == AUTH_ISSUER,
+        Some(Value::Array(issuers)) => issuers.iter().any(|issuer| issuer == AUTH_ISSUER),
+        _ => false,
+    };
+    assert!(issuer_ok, "issuer {:?}", claims.get("iss"));
     let audience_ok = match claims.get("aud") {
         Some(Value::String(audience)) => audience == "mcp-edge",
         Some(Value::Array(audiences)) => audiences.iter().any(|audience| audience == "mcp-edge"),
