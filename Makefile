@@ -6,7 +6,7 @@
 CARGO ?= cargo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup demo test lint packaging tls-check check fmt bench microbench
+.PHONY: setup demo test lint packaging tls-check check fmt bench microbench fuzz fuzz-replay fuzz-merge
 
 setup:
 	@missing=""; \
@@ -54,3 +54,26 @@ bench: setup
 # Criterion micro-benchmarks of the hot functions.
 microbench: setup
 	$(CARGO) bench --locked --bench hot_paths
+
+# libFuzzer on each target for FUZZ_SECONDS (see fuzz/README.md); needs the nightly toolchain.
+# New inputs go to fuzz/work/ (not committed), crashes to fuzz/artifacts/<target>/.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := policy jsonrpc forwarded_for cors template auth redact
+
+fuzz: setup
+	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install --locked cargo-fuzz
+	@for target in $(FUZZ_TARGETS); do \
+		mkdir -p fuzz/work/$$target && \
+		$(CARGO) +nightly fuzz run $$target fuzz/work/$$target fuzz/corpus/$$target -- \
+			-max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 || exit 1; \
+	done
+
+# Folds what `make fuzz` found into the committed seeds, keeping only inputs that add coverage.
+fuzz-merge:
+	@for target in $(FUZZ_TARGETS); do \
+		$(CARGO) +nightly fuzz run $$target fuzz/corpus/$$target fuzz/work/$$target -- -merge=1 || exit 1; \
+	done
+
+# Every committed seed and past crash through the targets' bodies, on stable (part of `make test`).
+fuzz-replay: setup
+	$(CARGO) test --locked --test fuzz_replay

@@ -109,8 +109,9 @@ impl JwtVerifier {
     pub async fn verify(&self, token: &[u8]) -> Result<Principal, AuthFailure> {
         let digest: [u8; 32] = Sha256::digest(token).into();
         let now = now();
+        // Saturating: `exp` is the token's to choose, up to u64::MAX (fuzz/corpus/auth/18-huge-exp).
         if let Some(cached) = self.cache.get(&digest)
-            && cached.expires_at + self.leeway > now
+            && cached.expires_at.saturating_add(self.leeway) > now
         {
             return Ok(cached.principal.clone());
         }
@@ -191,7 +192,7 @@ impl JwtVerifier {
 
     fn remember(&self, digest: [u8; 32], principal: &Principal, expires_at: u64, now: u64) {
         if self.cache.len() >= CACHE_CAPACITY {
-            self.cache.retain(|_, cached| cached.expires_at + self.leeway > now);
+            self.cache.retain(|_, cached| cached.expires_at.saturating_add(self.leeway) > now);
             if self.cache.len() >= CACHE_CAPACITY {
                 self.cache.clear();
             }
