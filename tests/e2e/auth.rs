@@ -397,3 +397,28 @@ async fn required_iat_and_jti_are_enforced() {
     no_iat.as_object_mut().expect("object").remove("iat");
     refused(&edge, Some(&jwt::sign_hs256(secret.as_bytes(), &no_iat)), "missing_claim").await;
 }
+
+/// jsonwebtoken skips an `iss`/`aud` of the wrong type when the claim is not required: a
+/// present claim must be well-formed whatever `required_claims` lists.
+#[tokio::test]
+async fn a_malformed_iss_or_aud_is_refused_even_when_not_required() {
+    let api = MockApi::start().await;
+    let secret = "hs256-test-secret-with-32-bytes-at-least";
+    let policy = format!(
+        "auth:\n  mode: jwt\n  jwt: {{issuer: {ISSUER}, audiences: [{AUDIENCE}], hs256_secret: {secret}, algorithms: [HS256], \
+         required_claims: [exp]}}\n"
+    );
+    let edge = TestEdge::new(&policy).passthrough(&api.url()).start();
+    assert_eq!(call(&edge, Some(&jwt::sign_hs256(secret.as_bytes(), &claims()))).await.0, 200);
+    for (claim, value, reason) in [
+        ("iss", serde_json::json!(123), "wrong_issuer"),
+        ("iss", serde_json::json!([ISSUER]), "wrong_issuer"),
+        ("iss", serde_json::json!({"x": ISSUER}), "wrong_issuer"),
+        ("aud", serde_json::json!(7), "wrong_audience"),
+        ("aud", serde_json::json!([AUDIENCE, 7]), "wrong_audience"),
+    ] {
+        let mut malformed = claims();
+        malformed[claim] = value;
+        refused(&edge, Some(&jwt::sign_hs256(secret.as_bytes(), &malformed)), reason).await;
+    }
+}

@@ -176,6 +176,19 @@ impl JwtVerifier {
         {
             return Err(AuthFailure::InvalidToken);
         }
+        // jsonwebtoken skips an `iss` or `aud` of the wrong type unless the claim is in
+        // `required_claims`, and takes an array `iss`. A present claim must be well-formed
+        // whatever `required_claims` says: `iss` one string (RFC 7519 §4.1.1), `aud` a string
+        // or an array of strings.
+        if claims.get("iss").is_some_and(|issuer| !issuer.is_string()) {
+            return Err(AuthFailure::WrongIssuer);
+        }
+        if let Some(audience) = claims.get("aud")
+            && !(audience.is_string()
+                || audience.as_array().is_some_and(|list| list.iter().all(serde_json::Value::is_string)))
+        {
+            return Err(AuthFailure::WrongAudience);
+        }
         if self.firebase {
             let subject = claims.get("sub").and_then(serde_json::Value::as_str).unwrap_or_default();
             if subject.is_empty() || subject.chars().count() > MAX_FIREBASE_SUBJECT {
