@@ -150,7 +150,7 @@ fn forwarded_hop(entry: &str) -> Option<IpAddr> {
 }
 
 /// `client_ip::resolve`. Input: the peer address, a line of trusted networks (comma or
-/// space separated), then the `X-Forwarded-For` value. The result is the peer or an address
+/// space separated), then the `X-Forwarded-For` lines. The result is the peer or an address
 /// from the header, and a header address is only believed past trusted hops.
 pub fn forwarded_for(data: &[u8]) {
     let Some((lines, header)) = split_lines(data, 2) else { return };
@@ -158,14 +158,17 @@ pub fn forwarded_for(data: &[u8]) {
     let trusted: Vec<IpNet> =
         text(lines[1]).unwrap_or_default().split([',', ' ']).filter_map(|cidr| cidr.trim().parse().ok()).collect();
     let is_trusted = |address: IpAddr| trusted.iter().any(|network| network.contains(&address));
-    let resolved = client_ip::resolve(peer, Some(header), &trusted);
+    // The rest of the input is the header's lines, one per `\n`: all of them are the list.
+    let header_lines: Vec<&[u8]> = header.split(|byte| *byte == b'\n').collect();
+    let resolved = client_ip::resolve(peer, header_lines.iter().copied(), &trusted);
+    let header = header_lines.join(&b',');
     let peer = client_ip::canonical(peer);
     assert_eq!(client_ip::canonical(resolved), resolved, "{resolved} is not canonical");
     if !is_trusted(peer) {
         assert_eq!(resolved, peer, "an untrusted peer is the client whatever it sends");
         return;
     }
-    let hops: Option<Vec<IpAddr>> = text(header)
+    let hops: Option<Vec<IpAddr>> = text(&header)
         .and_then(|list| list.split(',').map(|entry| forwarded_hop(entry).map(client_ip::canonical)).collect());
     let Some(hops) = hops else {
         assert_eq!(resolved, peer, "a malformed list falls back to the peer");
