@@ -333,7 +333,7 @@ async fn stateless_era_header_checks_discover_and_results() {
 }
 
 /// A `tools/call` request body.
-fn call(name: &str, arguments: Value) -> String {
+fn call(name: &str, arguments: &Value) -> String {
     json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": arguments}})
         .to_string()
 }
@@ -345,23 +345,23 @@ async fn upstream_errors_traversal_and_scopes() {
     let session = initialize(&edge, READER).await;
     let headers = [("mcp-session-id", session.as_str())];
 
-    let (_, _, reply) = post(&edge, READER, &headers, &call("fail_with", json!({"code": "404"}))).await;
+    let (_, _, reply) = post(&edge, READER, &headers, &call("fail_with", &json!({"code": "404"}))).await;
     assert_eq!(reply["result"]["isError"], true);
     assert_eq!(reply["result"]["content"][0]["text"], "upstream returned 404 Not Found: mock said 404: Not Found");
-    let (_, _, reply) = post(&edge, READER, &headers, &call("fail_with", json!({"code": "500"}))).await;
+    let (_, _, reply) = post(&edge, READER, &headers, &call("fail_with", &json!({"code": "500"}))).await;
     assert_eq!(reply["result"]["content"][0]["text"], "the upstream API failed", "5xx detail stays inside");
 
     let (_, _, reply) =
-        post(&edge, READER, &headers, &call("get_shifts", json!({"companyId": "../../admin?x=1#y"}))).await;
+        post(&edge, READER, &headers, &call("get_shifts", &json!({"companyId": "../../admin?x=1#y"}))).await;
     assert_eq!(
         reply["result"]["structuredContent"]["path"],
         "/api/companies/%2E%2E%2F%2E%2E%2Fadmin%3Fx%3D1%23y/shifts"
     );
-    let (_, _, reply) = post(&edge, READER, &headers, &call("get_shifts", json!({"companyId": ".."}))).await;
+    let (_, _, reply) = post(&edge, READER, &headers, &call("get_shifts", &json!({"companyId": ".."}))).await;
     assert_eq!(reply["result"]["isError"], true);
 
     let (status, response_headers, reply) =
-        post(&edge, READER, &headers, &call("delete_company", json!({"companyId": "1"}))).await;
+        post(&edge, READER, &headers, &call("delete_company", &json!({"companyId": "1"}))).await;
     assert_eq!(status, 403);
     assert_eq!(
         response_headers["www-authenticate"],
@@ -373,7 +373,7 @@ async fn upstream_errors_traversal_and_scopes() {
         &edge,
         ADMIN,
         &[("mcp-session-id", admin_session.as_str())],
-        &call("delete_company", json!({"companyId": "1"})),
+        &call("delete_company", &json!({"companyId": "1"})),
     )
     .await;
     assert_eq!(status, 200);
@@ -482,7 +482,7 @@ async fn undeclared_arguments_are_refused_and_never_reach_the_api() {
         &edge,
         READER,
         &headers,
-        &call("create_shift", json!({"companyId": "42", "employeeId": "e-1", "approved": true, "role": "admin"})),
+        &call("create_shift", &json!({"companyId": "42", "employeeId": "e-1", "approved": true, "role": "admin"})),
     )
     .await;
     assert_eq!(status, 200);
@@ -490,7 +490,7 @@ async fn undeclared_arguments_are_refused_and_never_reach_the_api() {
     let text = reply["result"]["content"][0]["text"].as_str().expect("text");
     assert!(text.contains(r#""approved""#) && text.contains(r#""role""#), "names each argument: {text}");
     let (_, _, reply) =
-        post(&edge, READER, &headers, &call("get_shifts", json!({"companyId": "42", "includeDeleted": "true"}))).await;
+        post(&edge, READER, &headers, &call("get_shifts", &json!({"companyId": "42", "includeDeleted": "true"}))).await;
     assert_eq!(reply["result"]["isError"], true, "{reply}");
 
     let response = client(Protocol::Http1)
@@ -505,7 +505,7 @@ async fn undeclared_arguments_are_refused_and_never_reach_the_api() {
     assert_eq!(api.request_count(), before, "the API was never called");
 
     let (_, _, reply) =
-        post(&edge, READER, &headers, &call("create_shift", json!({"companyId": "42", "employeeId": "e-1"}))).await;
+        post(&edge, READER, &headers, &call("create_shift", &json!({"companyId": "42", "employeeId": "e-1"}))).await;
     assert_eq!(reply["result"]["isError"], false, "declared arguments still work: {reply}");
     assert!(reply["result"]["structuredContent"]["body"].get("approved").is_none());
 }
@@ -520,7 +520,7 @@ async fn backslashes_and_control_characters_in_path_variables_are_refused() {
     let headers = [("mcp-session-id", session.as_str())];
     let before = api.request_count();
     for company in ["..\\..\\admin", "a\\b", "a\u{0}b", "a\r\nX-Injected: 1"] {
-        let (_, _, reply) = post(&edge, READER, &headers, &call("get_shifts", json!({"companyId": company}))).await;
+        let (_, _, reply) = post(&edge, READER, &headers, &call("get_shifts", &json!({"companyId": company}))).await;
         assert_eq!(reply["result"]["isError"], true, "{company:?}: {reply}");
         let text = reply["result"]["content"][0]["text"].as_str().expect("text");
         assert!(text.contains("companyId"), "{text}");
