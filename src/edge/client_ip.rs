@@ -45,7 +45,8 @@ pub fn resolve<'a>(
     hops.first().copied().unwrap_or(peer)
 }
 
-fn is_trusted(address: IpAddr, trusted_proxies: &[IpNet]) -> bool {
+/// Whether `address` (canonical) is in one of the trusted proxy networks.
+pub fn is_trusted(address: IpAddr, trusted_proxies: &[IpNet]) -> bool {
     trusted_proxies.iter().any(|network| network.contains(&address))
 }
 

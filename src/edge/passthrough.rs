@@ -71,7 +71,7 @@ pub fn prepare_request(request: &mut RequestHeader, passthrough: &Passthrough, c
         request.insert_header("x-forwarded-for", forwarded_for)?;
     }
     let peer_trusted =
-        ctx.peer_ip.is_some_and(|peer| ctx.policy.config.trusted_proxies.iter().any(|network| network.contains(&peer)));
+        ctx.peer_ip.is_some_and(|peer| super::client_ip::is_trusted(peer, &ctx.policy.config.trusted_proxies));
     if !peer_trusted {
         for name in UNTRUSTED_CLIENT_HEADERS {
             request.remove_header(name);

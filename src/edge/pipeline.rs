@@ -86,7 +86,7 @@ pub fn identify(session: &Session, ctx: &mut RequestContext) {
     let forwarded_for = headers.get_all("x-forwarded-for").iter().map(http::HeaderValue::as_bytes);
     ctx.peer_ip = Some(client_ip::canonical(peer));
     ctx.client_ip = Some(client_ip::resolve(peer, forwarded_for, trusted));
-    let peer_trusted = trusted.iter().any(|network| network.contains(&client_ip::canonical(peer)));
+    let peer_trusted = client_ip::is_trusted(client_ip::canonical(peer), trusted);
     if peer_trusted
         && let Some(incoming) = headers.get("x-request-id").and_then(|value| value.to_str().ok())
         && request_id::is_well_formed(incoming)
