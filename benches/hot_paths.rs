@@ -240,7 +240,7 @@ fn jsonrpc(c: &mut Criterion) {
 
 fn tool_arguments(c: &mut Criterion) {
     let policy = policy();
-    let tool = policy.catalogue.get("create_shift").expect("tool");
+    let tool = policy.gateway.catalogue.get("create_shift").expect("tool");
     let Ok(Message::Request { params, .. }) = Message::parse(TOOLS_CALL.as_bytes()) else { unreachable!() };
     let valid = params["arguments"].clone();
     let invalid = serde_json::json!({

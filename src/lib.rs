@@ -3,7 +3,10 @@
 //! Start with `ARCHITECTURE.md` at the repository root: it maps these modules onto the
 //! request path.
 
+pub mod admin;
+pub mod background;
 pub mod config;
+pub mod credential_sessions;
 pub mod demo;
 pub mod edge;
 pub mod healthcheck;
@@ -11,8 +14,9 @@ pub mod lifecycle;
 pub mod listener;
 pub mod mcp;
 pub mod reload;
+pub mod request;
 pub mod server;
-pub mod sessions;
 pub mod telemetry;
 pub mod tls;
 pub mod upstream;
+

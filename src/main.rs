@@ -51,6 +51,9 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Once, before anything builds a TLS client or verifies a JWT (the OTLP exporter, the
+    // upstream and validation clients, the JWT verifier); reloads reuse it.
+    mcp_edge::tls::install_crypto_providers();
     match cli.command {
         Command::Run { config } => run(&config),
         Command::Validate { config } => validate(&config),
@@ -109,7 +112,6 @@ fn run(path: &std::path::Path) -> ExitCode {
 }
 
 fn validate(path: &std::path::Path) -> ExitCode {
-    mcp_edge::tls::install_crypto_providers();
     // The same code path as `run`: the config, then the policy built from it (tokens file,
     // JWKS file), without opening a listener or fetching anything.
     let loaded = config::load(path).and_then(|config| {

@@ -1,15 +1,40 @@
 //! The MCP gateway: JSON-RPC over Streamable HTTP on `mcp.path`, for both protocol
-//! generations, and the REST view of the same tools on `/api/tools`.
+//! generations, and the REST view of the same tools on `/api/tools`. Handlers take a
+//! [`Downstream`](crate::request::Downstream) and return a [`Reply`](crate::request::Reply) or
+//! an [`EdgeError`](crate::request::EdgeError); they never see the connection.
 //!
 //! `jsonrpc` parses and builds messages; `endpoint` is the MCP endpoint (both eras);
-//! `session` signs self-contained session ids; `catalogue` holds the tools with their
-//! compiled schemas; `translate` turns arguments into an upstream request and the reply into a
-//! `CallToolResult`; `rest` serves `/api/tools`; `template` renders path templates.
+//! `session_keys` signs self-contained MCP session ids; `catalogue` holds the tools with
+//! their compiled schemas; `call` runs a tool call: `target` picks the upstream and
+//! credential, `upstream_request` builds the REST request, `tool_result` maps the reply to a
+//! `CallToolResult`; `rest` serves `/api/tools`.
 
+pub mod call;
 pub mod catalogue;
 pub mod endpoint;
 pub mod jsonrpc;
 pub mod rest;
-pub mod session;
+pub mod session_keys;
+pub mod target;
 pub mod template;
-pub mod translate;
+pub mod tool_result;
+pub mod upstream_request;
+
+use std::sync::Arc;
+
+use catalogue::Catalogue;
+use session_keys::SessionKeys;
+use target::CallTargets;
+
+/// What the MCP endpoint and the REST tool routes of one policy work with.
+#[derive(Debug)]
+pub struct Gateway {
+    pub catalogue: Catalogue,
+    /// Signs and checks `Mcp-Session-Id`s (session era).
+    pub session_keys: Arc<SessionKeys>,
+    pub targets: CallTargets,
+    /// `mcp.server_name`, in `serverInfo`.
+    pub server_name: String,
+    /// `limits.max_body_bytes`: the largest request body a handler reads.
+    pub max_body_bytes: u64,
+}

@@ -8,16 +8,14 @@ use pingora::server::configuration::ServerConf;
 use pingora::server::{ExecutionPhase, RunArgs, Server};
 use pingora::services::ServiceWithDependents;
 
+use crate::admin::AdminApp;
+use crate::background::{JwksRefresher, Sweeper, TokensFileWatcher};
 use crate::config::Config;
-use crate::edge::auth::bearer::TokensFileWatcher;
-use crate::edge::auth::jwks::JwksRefresher;
 use crate::edge::policy::PolicyHandle;
-use crate::edge::rate_limit::Sweeper;
 use crate::edge::{EdgeProxy, Policy};
 use crate::lifecycle::{DrainingSignalWatch, Lifecycle};
 use crate::listener::EdgeListener;
 use crate::reload::Reloader;
-use crate::telemetry::admin::AdminApp;
 use crate::tls::{self, CertResolver};
 
 /// The read buffer pingora puts in front of every downstream socket. Its default, 64 KiB,
@@ -42,8 +40,10 @@ pub enum StartupError {
 pub type ExtraService = Box<dyn ServiceWithDependents>;
 
 /// Serves `config` until SIGTERM or SIGINT, then drains and returns.
+///
+/// The caller has installed the crypto providers (`tls::install_crypto_providers`), as
+/// `main` does first thing.
 pub fn run(config: Config, extra_services: Vec<ExtraService>) -> Result<(), StartupError> {
-    crate::tls::install_crypto_providers();
     check_listen_addresses(&config)?;
 
     let config = Arc::new(config);

@@ -1,8 +1,7 @@
 //! What the proxy tells operators and security teams: the operational log (stderr), the
-//! audit log (its own sink), metrics and traces, and the admin listener that serves probes
-//! and `/metrics`.
+//! audit log (its own sink), metrics and traces. The admin listener that serves them is
+//! wiring (`crate::admin`), since it reads the current policy.
 
-pub mod admin;
 pub mod audit;
 mod audit_writer;
 pub mod logging;

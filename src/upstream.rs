@@ -1,5 +1,6 @@
 //! Calls from the edge to the upstream REST API: the resilient client (pool, timeouts,
-//! retries, budget, breaker), its state machines, and the credentials a call carries.
+//! retries, budget, breaker), its state machines, and the `Bearer` header a call carries. It
+//! knows no principals: which credential a call carries is decided by its caller.
 
 pub mod backoff;
 pub mod breaker;

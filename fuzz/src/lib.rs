@@ -21,13 +21,13 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use ipnet::IpNet;
 use mcp_edge::config::{AllowedOrigins, Cors, Environment};
-use mcp_edge::edge::auth::{
-    AuthFailure, AuthMethod, Authenticator, MAX_AUTHORIZATION_BYTES, Principal, looks_like_jwt,
-};
+use mcp_edge::edge::auth::Authenticator;
 use mcp_edge::edge::client_ip;
 use mcp_edge::edge::cors::{CorsDecision, CorsPolicy};
-use mcp_edge::mcp::jsonrpc::{self, INVALID_REQUEST, Message, PARSE_ERROR};
+use mcp_edge::mcp::jsonrpc::{self, Message};
 use mcp_edge::mcp::template::PathTemplate;
+use mcp_edge::request::principal::{MAX_AUTHORIZATION_BYTES, looks_like_jwt};
+use mcp_edge::request::{AuthFailure, AuthMethod, EdgeError, Principal, RpcErrorKind};
 use mcp_edge::telemetry::audit;
 use serde_json::{Map, Value};
 
@@ -132,13 +132,13 @@ pub fn jsonrpc(data: &[u8]) {
         }
         Err(rejection) => {
             assert!(rejection.id.is_null() || is_id(&rejection.id), "rejection id {}", rejection.id);
-            match rejection.code {
-                PARSE_ERROR => assert!(json.is_none(), "valid JSON refused as a parse error"),
-                INVALID_REQUEST => assert!(json.is_some(), "invalid JSON refused as an invalid request"),
-                code => panic!("unexpected code {code}"),
+            match rejection.kind {
+                RpcErrorKind::ParseError => assert!(json.is_none(), "valid JSON refused as a parse error"),
+                RpcErrorKind::InvalidMessage => assert!(json.is_some(), "invalid JSON refused as an invalid request"),
+                kind => panic!("unexpected kind {kind:?}"),
             }
-            let answer = jsonrpc::error(&rejection.id, rejection.code, rejection.message, None);
-            assert!(serde_json::to_vec(&answer).is_ok());
+            let answer = EdgeError::from(rejection).into_reply("fuzz");
+            assert_eq!(answer.status, 400, "a malformed message is a 400");
         }
     }
 }

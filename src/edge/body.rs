@@ -1,23 +1,30 @@
-//! Reading a request body the edge answers itself (MCP, REST tools), within the size limit.
+//! pingora's session as the [`Downstream`] handlers read: the request head, and the body
+//! read whole within the size limit.
 
 use bytes::{Bytes, BytesMut};
 use pingora::proxy::Session;
 
-use super::respond::EdgeError;
+use crate::request::{Downstream, EdgeError};
 
-/// The whole body, or `PayloadTooLarge` once it passes `limit` bytes.
-pub async fn read(session: &mut Session, limit: u64) -> Result<Bytes, EdgeError> {
-    let mut body = BytesMut::new();
-    loop {
-        match session.read_request_body().await {
-            Ok(Some(chunk)) => {
-                if (body.len() + chunk.len()) as u64 > limit {
-                    return Err(EdgeError::PayloadTooLarge);
+#[async_trait::async_trait]
+impl Downstream for Session {
+    fn head(&self) -> &http::request::Parts {
+        self.req_header()
+    }
+
+    async fn read_body(&mut self, limit: u64) -> Result<Bytes, EdgeError> {
+        let mut body = BytesMut::new();
+        loop {
+            match self.read_request_body().await {
+                Ok(Some(chunk)) => {
+                    if (body.len() + chunk.len()) as u64 > limit {
+                        return Err(EdgeError::PayloadTooLarge);
+                    }
+                    body.extend_from_slice(&chunk);
                 }
-                body.extend_from_slice(&chunk);
+                Ok(None) => return Ok(body.freeze()),
+                Err(_) => return Err(EdgeError::BadRequest),
             }
-            Ok(None) => return Ok(body.freeze()),
-            Err(_) => return Err(EdgeError::BadRequest),
         }
     }
 }

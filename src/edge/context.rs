@@ -5,12 +5,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::Policy;
-use super::auth::Principal;
 use super::cors::CorsDecision;
-use super::observe::{AuthRecord, SessionRecord, ToolRecord};
 use super::rate_limit::RateDecision;
 use super::route::Route;
 use crate::lifecycle::InFlight;
+use crate::request::{Caller, Principal, Records};
 use crate::telemetry::trace_context::TraceContext;
 use crate::upstream::breaker::Permit;
 
@@ -29,10 +28,6 @@ pub struct RequestContext {
     pub rate_limit: Option<RateDecision>,
     /// Who the request is from, once authenticated (`None` with `auth.mode: none`).
     pub principal: Option<Principal>,
-    /// The `insufficient_scope` challenge, when a route or tool refused the principal.
-    pub scope_challenge: Option<http::HeaderValue>,
-    /// The JSON-RPC method of an MCP request (for logs and audit).
-    pub mcp_method: Option<String>,
     /// The W3C trace this request belongs to.
     pub trace: Option<TraceContext>,
     /// The passthrough breaker's permission for this request's proxied call.
@@ -41,12 +36,8 @@ pub struct RequestContext {
     pub unavailable_retry_after: Option<u64>,
     /// The status the passthrough upstream answered.
     pub upstream_status: Option<u16>,
-    /// What authentication concluded (for the audit log).
-    pub auth_record: AuthRecord,
-    /// The tool call this request made, if any.
-    pub tool_record: Option<ToolRecord>,
-    /// The credential-session step this request made, if any.
-    pub session_record: Option<SessionRecord>,
+    /// What the steps and the handler recorded, for the audit log and metrics.
+    pub records: Records,
     /// The request's tracing span (exported to OTLP when configured).
     pub span: tracing::Span,
     /// Request body bytes seen so far (for bodies without `Content-Length`).
@@ -68,19 +59,25 @@ impl RequestContext {
             cors: CorsDecision::NoOrigin,
             rate_limit: None,
             principal: None,
-            scope_challenge: None,
-            mcp_method: None,
             trace: None,
             breaker_permit: None,
             unavailable_retry_after: None,
             upstream_status: None,
-            auth_record: AuthRecord::NotChecked,
-            tool_record: None,
-            session_record: None,
+            records: Records::default(),
             span: tracing::Span::none(),
             body_bytes: 0,
             downstream_tls: false,
             _in_flight: in_flight,
         }
+    }
+}
+
+impl RequestContext {
+    /// The caller as a handler sees it, and the records it fills (borrowed apart, so both
+    /// can be lent at once).
+    pub fn caller_and_records(&mut self) -> (Caller<'_>, &mut Records) {
+        let caller =
+            Caller { principal: self.principal.as_ref(), request_id: &self.request_id, trace: self.trace.as_ref() };
+        (caller, &mut self.records)
     }
 }

@@ -1,4 +1,4 @@
-//! CORS (DESIGN.md §7): exact-match origins, preflights answered at the edge, a present but
+//! CORS: exact-match origins, preflights answered at the edge, a present but
 //! disallowed `Origin` refused with 403 (the MCP transport's DNS-rebinding rule).
 //!
 //! There is deliberately no same-origin exemption: a DNS-rebinding page sends an `Origin` that
@@ -8,6 +8,7 @@ use http::HeaderValue;
 use pingora::http::RequestHeader;
 
 use crate::config::{AllowedOrigins, Cors};
+use crate::request::Reply;
 
 pub const ALLOW_METHODS: &str = "GET, POST, DELETE, OPTIONS";
 /// What browser MCP clients send: auth, JSON-RPC content negotiation, both protocol eras'
@@ -51,6 +52,19 @@ impl CorsPolicy {
             credentials: cors.allow_credentials,
             max_age: HeaderValue::from(cors.max_age.as_secs()),
         }
+    }
+
+    /// The 204 an allowed preflight gets, with the allowed methods and headers.
+    pub fn preflight_reply(&self, allowed: &AllowedOrigin) -> Reply {
+        let mut reply = Reply::empty(204)
+            .with_header(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, allowed.allow_origin.clone())
+            .with_header(http::header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(ALLOW_METHODS))
+            .with_header(http::header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static(ALLOW_HEADERS))
+            .with_header(http::header::ACCESS_CONTROL_MAX_AGE, self.max_age.clone());
+        if allowed.credentials {
+            reply = reply.with_header(http::header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+        }
+        reply
     }
 
     pub fn decide(&self, request: &RequestHeader) -> CorsDecision {

@@ -6,8 +6,8 @@
 
 use pingora::http::RequestHeader;
 
-use super::respond::EdgeError;
 use crate::config::Limits;
+use crate::request::EdgeError;
 
 /// Bytes a header line costs on the wire besides name and value (`: ` and CRLF), as nginx
 /// and Envoy count it.
@@ -114,6 +114,7 @@ mod tests {
         }
     }
 
+    #[expect(clippy::needless_pass_by_value, reason = "the cases read best as values")]
     fn check(headers: &[(&str, &str)], expected: Result<(), EdgeError>) {
         let mut request = RequestHeader::build("POST", b"/mcp", None).expect("request");
         request.append_header("host", "edge").expect("host");

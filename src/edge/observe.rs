@@ -1,74 +1,12 @@
 //! The logging phase: the audit events of one request (one per security-relevant step, then
 //! `HTTP_REQUEST`, all sharing `http.request.id`) and its metrics.
 
-use std::time::Duration;
-
-use serde_json::Value;
-
-use super::auth::AuthFailure;
 use super::context::RequestContext;
 use super::cors::CorsDecision;
 use super::rate_limit::RateDecision;
+use crate::request::AuthRecord;
 use crate::telemetry::audit::{self, AuditEvent, action};
 use crate::telemetry::metrics::{METRICS, RouteCode, RouteLabel, ToolLabel, ToolOutcomeLabels};
-
-/// What authentication concluded for a request.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum AuthRecord {
-    /// Public route or auth off: nothing to record.
-    #[default]
-    NotChecked,
-    Succeeded,
-    Failed(AuthFailure),
-}
-
-/// A credential-session step (`SESSION_INIT`, `SESSION_REJECTED`, `SESSION_END`).
-#[derive(Debug, Clone)]
-pub struct SessionRecord {
-    pub action: &'static str,
-    pub reason: Option<&'static str>,
-    /// The session id's digest.
-    pub session: Option<String>,
-}
-
-/// A tool call, for `TOOL_EXECUTE` and the tool metrics.
-#[derive(Debug, Clone)]
-pub struct ToolRecord {
-    pub tool: String,
-    /// `success`, `tool_error`, `invalid_arguments`, `denied`, `unavailable`, `timeout`, `upstream_error`.
-    pub outcome: &'static str,
-    pub is_error: bool,
-    pub upstream_status: Option<u16>,
-    pub upstream_duration: Option<Duration>,
-    /// Already redacted.
-    pub arguments: Value,
-}
-
-impl ToolRecord {
-    /// The outcome label for a finished call, from its REST status and `isError`.
-    pub fn outcome_for(rest_status: u16, is_error: bool) -> &'static str {
-        match (is_error, rest_status) {
-            (false, _) => "success",
-            (true, 400) => "invalid_arguments",
-            (true, 403) => "denied",
-            (true, 503) => "unavailable",
-            (true, 504) => "timeout",
-            (true, 500..) => "upstream_error",
-            (true, _) => "tool_error",
-        }
-    }
-
-    pub fn new(tool: &str, outcome: &'static str, arguments: &Value) -> Self {
-        Self {
-            tool: tool.to_string(),
-            outcome,
-            is_error: outcome != "success",
-            upstream_status: None,
-            upstream_duration: None,
-            arguments: audit::redact(arguments, audit::redact_keys()),
-        }
-    }
-}
 
 fn base_event<'a>(
     ctx: &'a RequestContext,
@@ -119,7 +57,7 @@ pub fn finish_request(ctx: &RequestContext, method: &str, path: &str, status: u1
         event.reason = Some("rate_limited".into());
         audit::emit(event);
     }
-    match &ctx.auth_record {
+    match &ctx.records.auth {
         AuthRecord::NotChecked => {}
         AuthRecord::Succeeded => audit::emit(base_event(ctx, action::AUTH_SUCCESS, "success", method, path)),
         AuthRecord::Failed(failure) => {
@@ -134,26 +72,30 @@ pub fn finish_request(ctx: &RequestContext, method: &str, path: &str, status: u1
             audit::emit(event);
         }
     }
-    if let Some(tool) = &ctx.tool_record {
-        METRICS.tool_calls.get_or_create(&ToolOutcomeLabels { tool: tool.tool.clone(), outcome: tool.outcome }).inc();
+    if let Some(tool) = &ctx.records.tool {
+        METRICS
+            .tool_calls
+            .get_or_create(&ToolOutcomeLabels { tool: tool.tool.clone(), outcome: tool.outcome.as_str() })
+            .inc();
         if let Some(duration) = tool.upstream_duration {
             METRICS
                 .upstream_duration
                 .get_or_create(&ToolLabel { tool: tool.tool.clone() })
                 .observe(duration.as_secs_f64());
         }
+        let is_error = tool.outcome.is_error();
         let mut event =
-            base_event(ctx, action::TOOL_EXECUTE, if tool.is_error { "failure" } else { "success" }, method, path);
+            base_event(ctx, action::TOOL_EXECUTE, if is_error { "failure" } else { "success" }, method, path);
         event.tool = Some(tool.tool.as_str().into());
-        event.mcp_method = ctx.mcp_method.as_deref().map(Into::into);
-        event.is_error = Some(tool.is_error);
-        event.reason = tool.is_error.then_some(tool.outcome.into());
+        event.mcp_method = ctx.records.mcp_method.as_deref().map(Into::into);
+        event.is_error = Some(is_error);
+        event.reason = is_error.then_some(tool.outcome.as_str().into());
         event.upstream_status = tool.upstream_status;
         event.duration_ns = tool.upstream_duration.map(|duration| duration.as_nanos() as u64);
         event.arguments = Some(std::borrow::Cow::Borrowed(&tool.arguments));
         audit::emit(event);
     }
-    if let Some(record) = &ctx.session_record {
+    if let Some(record) = &ctx.records.session {
         let outcome = if record.action == action::SESSION_REJECTED { "failure" } else { "success" };
         let mut event = base_event(ctx, record.action, outcome, method, path);
         event.reason = record.reason.map(Into::into);
@@ -171,7 +113,7 @@ pub fn finish_request(ctx: &RequestContext, method: &str, path: &str, status: u1
     }
     event.status = Some(status);
     event.duration_ns = Some(elapsed.as_nanos() as u64);
-    event.mcp_method = ctx.mcp_method.as_deref().map(Into::into);
+    event.mcp_method = ctx.records.mcp_method.as_deref().map(Into::into);
     audit::emit(event);
 }
 

@@ -1,24 +1,24 @@
 //! The ordered request policy: one function, one line per step.
 
-use pingora::Result;
+use std::sync::Arc;
+
 use pingora::proxy::Session;
 
 use super::context::RequestContext;
 use super::cors::CorsDecision;
-use super::observe::AuthRecord;
 use super::rate_limit::RateDecision;
-use super::respond::{self, EdgeError};
 use super::route::Route;
-use super::{auth, client_ip, limits, request_id};
+use super::{client_ip, limits, request_id};
+use crate::request::{AuthRecord, EdgeError, Reply, scopes};
 use crate::telemetry::trace_context::TraceContext;
 
 /// What the pipeline decided for a request.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 pub enum Decision {
     /// Hand the request to pingora's upstream phases (passthrough).
     Proxy,
-    /// The edge already wrote the response.
-    Responded,
+    /// Answer it with this reply.
+    Answer(Reply),
 }
 
 /// Runs the edge policy on a request and either answers it or lets it through.
@@ -36,53 +36,41 @@ pub enum Decision {
 ///    here, and a disallowed `Origin` is refused before it costs a token check.
 /// 6. Authentication, for every route that is not public.
 /// 7. The route.
-pub async fn run(session: &mut Session, ctx: &mut RequestContext) -> Result<Decision> {
-    if let Err(error) = limits::check_head(session.req_header(), &ctx.policy.config.limits) {
-        return reject(session, ctx, error).await;
-    }
-    ctx.cors = ctx.policy.cors.decide(session.req_header());
-    ctx.route = Route::decide(&session.req_header().method, session.req_header().uri.path(), &ctx.policy);
-    if let Some(retry_after_seconds) = rate_limit(ctx) {
-        return reject(session, ctx, EdgeError::TooManyRequests { retry_after_seconds }).await;
-    }
-    match ctx.cors {
-        CorsDecision::Rejected => return reject(session, ctx, EdgeError::OriginNotAllowed).await,
-        CorsDecision::Preflight(_) => {
-            respond::write_preflight(session, ctx).await?;
-            return Ok(Decision::Responded);
+pub async fn run(downstream: &mut Session, ctx: &mut RequestContext) -> Decision {
+    match decide(downstream, ctx).await {
+        Ok(decision) => decision,
+        Err(error) => {
+            tracing::debug!(request_id = %ctx.request_id, ?error, "Request refused");
+            Decision::Answer(error.into_reply(&ctx.request_id))
         }
+    }
+}
+
+async fn decide(downstream: &mut Session, ctx: &mut RequestContext) -> Result<Decision, EdgeError> {
+    limits::check_head(downstream.req_header(), &ctx.policy.config.limits)?;
+    ctx.cors = ctx.policy.cors.decide(downstream.req_header());
+    ctx.route = Route::decide(downstream.req_header().uri.path(), &ctx.policy);
+    if let Some(retry_after_seconds) = rate_limit(ctx) {
+        return Err(EdgeError::TooManyRequests { retry_after_seconds });
+    }
+    match &ctx.cors {
+        CorsDecision::Rejected => return Err(EdgeError::OriginNotAllowed),
+        CorsDecision::Preflight(allowed) => return Ok(Decision::Answer(ctx.policy.cors.preflight_reply(allowed))),
         CorsDecision::NoOrigin | CorsDecision::Allowed(_) => {}
     }
-    // `/init` needs the edge's own credentials only with `sessions.auth: edge`.
-    let session_route_is_public = matches!(ctx.route, Route::Init | Route::SessionEnd)
-        && ctx.policy.config.sessions.auth == crate::config::SessionAuth::None;
-    if !ctx.route.is_public() && !session_route_is_public {
-        let policy = std::sync::Arc::clone(&ctx.policy);
-        let authorization = session.req_header().headers.get(http::header::AUTHORIZATION).map(|value| value.as_bytes());
-        match policy.auth.authenticate(authorization).await {
-            Ok(principal) => {
-                ctx.auth_record = if principal.is_some() { AuthRecord::Succeeded } else { AuthRecord::NotChecked };
-                ctx.principal = principal;
-            }
-            Err(failure) => {
-                ctx.auth_record = AuthRecord::Failed(failure);
-                tracing::info!(request_id = %ctx.request_id, reason = failure.reason(), "Authentication failed");
-                return reject(session, ctx, EdgeError::Unauthorized(failure)).await;
-            }
-        }
-    }
-    route(session, ctx).await
+    authenticate(downstream, ctx).await?;
+    route(downstream, ctx).await
 }
 
 /// Step 1 (run by the phase before [`run`], so the request span can carry its ids): the
 /// request id (a trusted proxy's, if well-formed), the client address and the trace.
-pub fn identify(session: &Session, ctx: &mut RequestContext) {
-    ctx.downstream_tls = session.digest().is_some_and(|digest| digest.ssl_digest.is_some());
-    let Some(peer) = session.client_addr().and_then(|address| address.as_inet()).map(|address| address.ip()) else {
+pub fn identify(downstream: &Session, ctx: &mut RequestContext) {
+    ctx.downstream_tls = downstream.digest().is_some_and(|digest| digest.ssl_digest.is_some());
+    let Some(peer) = downstream.client_addr().and_then(|address| address.as_inet()).map(|address| address.ip()) else {
         return;
     };
     let trusted = &ctx.policy.config.trusted_proxies;
-    let headers = &session.req_header().headers;
+    let headers = &downstream.req_header().headers;
     let forwarded_for = headers.get_all("x-forwarded-for").iter().map(http::HeaderValue::as_bytes);
     ctx.peer_ip = Some(client_ip::canonical(peer));
     ctx.client_ip = Some(client_ip::resolve(peer, forwarded_for, trusted));
@@ -113,73 +101,83 @@ fn rate_limit(ctx: &mut RequestContext) -> Option<u64> {
     }
 }
 
+/// Step 6, for every route that is not public. `/init` needs the edge's own credentials only
+/// with `sessions.auth: edge`.
+async fn authenticate(downstream: &Session, ctx: &mut RequestContext) -> Result<(), EdgeError> {
+    let session_route_is_public = matches!(ctx.route, Route::Init | Route::SessionEnd)
+        && ctx.policy.config.sessions.auth == crate::config::SessionAuth::None;
+    if ctx.route.is_public() || session_route_is_public {
+        return Ok(());
+    }
+    let policy = Arc::clone(&ctx.policy);
+    let authorization = downstream.req_header().headers.get(http::header::AUTHORIZATION).map(|value| value.as_bytes());
+    match policy.auth.authenticate(authorization).await {
+        Ok(principal) => {
+            ctx.records.auth = if principal.is_some() { AuthRecord::Succeeded } else { AuthRecord::NotChecked };
+            ctx.principal = principal;
+            Ok(())
+        }
+        Err(failure) => {
+            ctx.records.auth = AuthRecord::Failed(failure);
+            tracing::info!(request_id = %ctx.request_id, reason = failure.reason(), "Authentication failed");
+            Err(EdgeError::Unauthorized { failure, challenge: policy.unauthorized_challenge.clone() })
+        }
+    }
+}
+
 /// What the passthrough forwards (everything but TRACE; pingora refuses CONNECT).
 const PASSTHROUGH_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
 
 /// Step 7.
-async fn route(session: &mut Session, ctx: &mut RequestContext) -> Result<Decision> {
-    match ctx.route {
+async fn route(downstream: &mut Session, ctx: &mut RequestContext) -> Result<Decision, EdgeError> {
+    let policy = Arc::clone(&ctx.policy);
+    let gateway = &policy.gateway;
+    let reply = match ctx.route {
         Route::Passthrough => {
             // TRACE echoes the request, credentials included, back to whoever sent it; no MCP
             // server needs it (nginx refuses it too).
-            if session.req_header().method == http::Method::TRACE {
-                return reject(session, ctx, EdgeError::MethodNotAllowed { allow: PASSTHROUGH_METHODS }).await;
+            if downstream.req_header().method == http::Method::TRACE {
+                return Err(EdgeError::MethodNotAllowed { allow: PASSTHROUGH_METHODS });
             }
-            let policy = std::sync::Arc::clone(&ctx.policy);
             let required = policy.passthrough.as_ref().map(|target| target.scopes.as_slice()).unwrap_or_default();
-            if !auth::scopes::missing_scopes(ctx.principal.as_ref(), required).is_empty() {
-                ctx.scope_challenge =
-                    http::HeaderValue::try_from(auth::scopes::insufficient_scope_challenge(required)).ok();
-                return reject(session, ctx, EdgeError::InsufficientScope).await;
-            }
-            Ok(Decision::Proxy)
+            scopes::require(ctx.principal.as_ref(), required)?;
+            return Ok(Decision::Proxy);
         }
-        Route::Health => {
-            let method = &session.req_header().method;
-            if method == http::Method::GET || method == http::Method::HEAD {
-                respond::write_json(session, ctx, 200, &serde_json::json!({"status": "ok"}), &[]).await?;
-                Ok(Decision::Responded)
-            } else {
-                reject(session, ctx, EdgeError::MethodNotAllowed { allow: "GET, HEAD" }).await
-            }
-        }
-        Route::ResourceMetadata => match &ctx.policy.resource_metadata {
-            Some(document) => {
-                respond::write_json(session, ctx, 200, &document.body, &[]).await?;
-                Ok(Decision::Responded)
-            }
-            None => reject(session, ctx, EdgeError::NotFound).await,
+        Route::Health => health(&downstream.req_header().method)?,
+        Route::ResourceMetadata => match &policy.resource_metadata {
+            Some(document) => Reply::json(200, &document.body),
+            None => return Err(EdgeError::NotFound),
         },
         Route::Mcp => {
-            crate::mcp::endpoint::handle(session, ctx).await?;
-            Ok(Decision::Responded)
+            let (caller, records) = ctx.caller_and_records();
+            crate::mcp::endpoint::handle(gateway, downstream, &caller, records).await?
+        }
+        Route::ToolList => crate::mcp::rest::list(gateway, downstream, &ctx.caller_and_records().0)?,
+        Route::ToolCall => {
+            let (caller, records) = ctx.caller_and_records();
+            crate::mcp::rest::call(gateway, downstream, &caller, records).await?
         }
         Route::Init => {
-            crate::sessions::init::init(session, ctx).await?;
-            Ok(Decision::Responded)
+            let service = policy.credential_sessions.as_deref().ok_or(EdgeError::NotFound)?;
+            let limit = policy.config.limits.max_body_bytes;
+            let (caller, records) = ctx.caller_and_records();
+            crate::credential_sessions::handlers::init(service, downstream, &caller, records, limit).await?
         }
         Route::SessionEnd => {
-            let path = session.req_header().uri.path().to_string();
-            let id = path.strip_prefix("/sessions/").unwrap_or_default();
-            crate::sessions::init::end(session, ctx, id).await?;
-            Ok(Decision::Responded)
+            let service = policy.credential_sessions.as_deref().ok_or(EdgeError::NotFound)?;
+            let (caller, records) = ctx.caller_and_records();
+            crate::credential_sessions::handlers::end(service, downstream, &caller, records)?
         }
-        Route::ToolList => {
-            crate::mcp::rest::list(session, ctx).await?;
-            Ok(Decision::Responded)
-        }
-        Route::ToolCall => {
-            let path = session.req_header().uri.path().to_string();
-            let name = path.strip_prefix("/api/tools/").unwrap_or_default();
-            crate::mcp::rest::call(session, ctx, name).await?;
-            Ok(Decision::Responded)
-        }
-        Route::NotFound => reject(session, ctx, EdgeError::NotFound).await,
-    }
+        Route::NotFound => return Err(EdgeError::NotFound),
+    };
+    Ok(Decision::Answer(reply))
 }
 
-async fn reject(session: &mut Session, ctx: &RequestContext, error: EdgeError) -> Result<Decision> {
-    tracing::debug!(request_id = %ctx.request_id, status = error.status(), ?error, "Request refused at the edge");
-    respond::write_error(session, ctx, error).await?;
-    Ok(Decision::Responded)
+/// `/health`: liveness, for GET and HEAD.
+fn health(method: &http::Method) -> Result<Reply, EdgeError> {
+    if method == http::Method::GET || method == http::Method::HEAD {
+        Ok(Reply::json(200, &serde_json::json!({"status": "ok"})))
+    } else {
+        Err(EdgeError::MethodNotAllowed { allow: "GET, HEAD" })
+    }
 }

@@ -1,5 +1,5 @@
 //! The policy the edge enforces, built from a validated [`Config`]: credentials as digests,
-//! the CORS policy, the rate limiter, the passthrough peer. Requests hold an `Arc<Policy>` for
+//! the CORS policy, the rate limiter, the passthrough peer, and the MCP [`Gateway`]. Requests hold an `Arc<Policy>` for
 //! their whole life; a reload builds a new policy and swaps it in ([`PolicyHandle`]), carrying
 //! over the stateful parts (limiter buckets, breakers and pools, key caches, session keys)
 //! whose configuration did not change.
@@ -12,9 +12,11 @@ use super::auth::Authenticator;
 use super::cors::CorsPolicy;
 use super::rate_limit::ClientRateLimiter;
 use crate::config::{Config, Passthrough, UpstreamAuth};
+use crate::credential_sessions::SessionService;
+use crate::mcp::Gateway;
 use crate::mcp::catalogue::Catalogue;
-use crate::mcp::session::SessionKeys;
-use crate::sessions::init::SessionService;
+use crate::mcp::session_keys::SessionKeys;
+use crate::mcp::target::{CallTargets, SessionUpstreams};
 use crate::upstream::UpstreamClient;
 use crate::upstream::breaker::CircuitBreaker;
 
@@ -32,51 +34,12 @@ pub struct Policy {
     /// `RateLimit-Policy` (IETF draft form), the same on every response.
     pub rate_limit_policy: HeaderValue,
     pub passthrough: Option<Passthrough>,
-    pub catalogue: Catalogue,
-    pub upstream: Arc<UpstreamClient>,
     /// Guards the passthrough upstream with the same thresholds as the tool upstream.
     pub passthrough_breaker: Option<Arc<CircuitBreaker>>,
-    pub sessions: Arc<SessionKeys>,
     /// Credential sessions (`POST /init`), when `sessions.enabled`.
-    pub sessions_service: Option<Arc<SessionService>>,
-    /// One upstream client (pool, breaker) per allowed credential-session API.
-    pub session_upstreams: Arc<SessionUpstreams>,
-}
-
-/// Upstream clients for credential-session APIs: one (pool, breaker, connection slots) per
-/// `sessions.allowed_api_urls` entry, made when the policy is built, so their number, the
-/// breaker metric series and `/readyz` are bounded by the allow-list (a session stores the
-/// entry its `apiUrl` matched, never the caller's spelling). Only with
-/// `upstream.auth.mode: session`, the one mode whose tool calls use them.
-#[derive(Debug, Default)]
-pub struct SessionUpstreams {
-    clients: std::collections::BTreeMap<url::Url, Arc<UpstreamClient>>,
-}
-
-impl SessionUpstreams {
-    fn new(config: &Config) -> Result<Self, String> {
-        if config.upstream.auth != UpstreamAuth::Session {
-            return Ok(Self::default());
-        }
-        let allow_list = crate::sessions::allow_list::AllowList::new(&config.sessions.allowed_api_urls);
-        let mut clients = std::collections::BTreeMap::new();
-        for entry in allow_list.entries() {
-            let mut upstream = config.upstream.clone();
-            upstream.base_url = entry.clone();
-            clients.insert(entry.clone(), Arc::new(UpstreamClient::new(&upstream)?));
-        }
-        Ok(Self { clients })
-    }
-
-    /// The client for the allow-list entry `api_url` (the same one for every call to that API);
-    /// `None` for anything that is not an entry.
-    pub fn client_for(&self, api_url: &url::Url) -> Option<Arc<UpstreamClient>> {
-        self.clients.get(api_url).cloned()
-    }
-
-    pub fn breakers(&self) -> Vec<Arc<CircuitBreaker>> {
-        self.clients.values().map(|client| Arc::clone(&client.breaker)).collect()
-    }
+    pub credential_sessions: Option<Arc<SessionService>>,
+    /// The MCP endpoint's and REST tool routes' part: catalogue, MCP session keys, call targets.
+    pub gateway: Gateway,
 }
 
 /// The current policy, swapped atomically by a reload.
@@ -109,7 +72,6 @@ impl Policy {
     }
 
     fn build(config: Arc<Config>, previous: Option<&Policy>, changed: ChangedFiles) -> Result<Self, String> {
-        crate::tls::install_crypto_providers();
         // The previous policy, when `unchanged(old config, new config)` holds: its part is kept.
         let keep =
             |unchanged: fn(&Config, &Config) -> bool| previous.filter(|previous| unchanged(&previous.config, &config));
@@ -120,26 +82,44 @@ impl Policy {
             Some(previous) => Arc::clone(&previous.auth),
             None => Arc::new(Authenticator::new(&config.auth, forward_jwt)?),
         };
-        let resource_metadata =
-            config.auth.jwt.as_ref().and_then(|jwt| jwt.resource_metadata.as_ref()).map(|metadata| {
-                ResourceMetadataDocument {
-                    url: metadata_url(&metadata.resource),
-                    body: serde_json::json!({
-                        "resource": metadata.resource.as_str(),
-                        "authorization_servers": metadata.authorization_servers,
-                        "bearer_methods_supported": ["header"],
-                        "scopes_supported": metadata.scopes_supported,
-                    }),
-                }
-            });
-        let mut challenge = "Bearer realm=\"mcp-edge\", error=\"invalid_token\"".to_string();
-        if let Some(document) = &resource_metadata {
-            challenge.push_str(&format!(", resource_metadata=\"{}\"", document.url));
-        }
-        let unauthorized_challenge = HeaderValue::try_from(challenge).map_err(|error| error.to_string())?;
+        let resource_metadata = ResourceMetadataDocument::for_config(&config);
+        let unauthorized_challenge = unauthorized_challenge(resource_metadata.as_ref())?;
         let rate_limit = &config.rate_limit;
         let rate_limit_policy = HeaderValue::try_from(format!("\"default\";q={};w=60", rate_limit.requests_per_minute))
             .map_err(|error| error.to_string())?;
+        let credential_sessions = match keep(|old, new| old.sessions == new.sessions) {
+            Some(previous) => previous.credential_sessions.clone(),
+            None if config.sessions.enabled => Some(Arc::new(SessionService::new(&config.sessions)?)),
+            None => None,
+        };
+        let gateway = Gateway {
+            catalogue: catalogue_with_zero_series(&config)?,
+            session_keys: match keep(|old, new| {
+                old.mcp.session_key == new.mcp.session_key && old.mcp.session_ttl == new.mcp.session_ttl
+            }) {
+                Some(previous) => Arc::clone(&previous.gateway.session_keys),
+                None => Arc::new(SessionKeys::new(
+                    config.mcp.session_key.as_ref().map(|key| key.0.as_str()),
+                    config.mcp.session_ttl,
+                )),
+            },
+            targets: CallTargets {
+                mode: config.upstream.auth.clone(),
+                upstream: match keep(|old, new| old.upstream == new.upstream) {
+                    Some(previous) => Arc::clone(&previous.gateway.targets.upstream),
+                    None => Arc::new(UpstreamClient::new(&config.upstream)?),
+                },
+                credential_sessions: credential_sessions.clone(),
+                session_upstreams: match keep(|old, new| {
+                    old.upstream == new.upstream && old.sessions.allowed_api_urls == new.sessions.allowed_api_urls
+                }) {
+                    Some(previous) => Arc::clone(&previous.gateway.targets.session_upstreams),
+                    None => Arc::new(SessionUpstreams::new(&config)?),
+                },
+            },
+            server_name: config.mcp.server_name.clone(),
+            max_body_bytes: config.limits.max_body_bytes,
+        };
         Ok(Self {
             auth,
             unauthorized_challenge,
@@ -151,11 +131,6 @@ impl Policy {
             },
             rate_limit_policy,
             passthrough: config.passthrough.clone(),
-            catalogue: catalogue_with_zero_series(&config)?,
-            upstream: match keep(|old, new| old.upstream == new.upstream) {
-                Some(previous) => Arc::clone(&previous.upstream),
-                None => Arc::new(UpstreamClient::new(&config.upstream)?),
-            },
             passthrough_breaker: match keep(|old, new| {
                 old.passthrough == new.passthrough && old.upstream.circuit_breaker == new.upstream.circuit_breaker
             }) {
@@ -165,29 +140,36 @@ impl Policy {
                     .as_ref()
                     .map(|target| CircuitBreaker::new(target.url.as_str(), &config.upstream.circuit_breaker)),
             },
-            sessions: match keep(|old, new| {
-                old.mcp.session_key == new.mcp.session_key && old.mcp.session_ttl == new.mcp.session_ttl
-            }) {
-                Some(previous) => Arc::clone(&previous.sessions),
-                None => Arc::new(SessionKeys::new(
-                    config.mcp.session_key.as_ref().map(|key| key.0.as_str()),
-                    config.mcp.session_ttl,
-                )),
-            },
-            sessions_service: match keep(|old, new| old.sessions == new.sessions) {
-                Some(previous) => previous.sessions_service.clone(),
-                None if config.sessions.enabled => Some(Arc::new(SessionService::new(&config.sessions)?)),
-                None => None,
-            },
-            session_upstreams: match keep(|old, new| {
-                old.upstream == new.upstream && old.sessions.allowed_api_urls == new.sessions.allowed_api_urls
-            }) {
-                Some(previous) => Arc::clone(&previous.session_upstreams),
-                None => Arc::new(SessionUpstreams::new(&config)?),
-            },
+            credential_sessions,
+            gateway,
             config,
         })
     }
+}
+
+impl ResourceMetadataDocument {
+    /// The RFC 9728 document `auth.jwt.resource_metadata` describes, if configured.
+    fn for_config(config: &Config) -> Option<Self> {
+        let metadata = config.auth.jwt.as_ref()?.resource_metadata.as_ref()?;
+        Some(Self {
+            url: metadata_url(&metadata.resource),
+            body: serde_json::json!({
+                "resource": metadata.resource.as_str(),
+                "authorization_servers": metadata.authorization_servers,
+                "bearer_methods_supported": ["header"],
+                "scopes_supported": metadata.scopes_supported,
+            }),
+        })
+    }
+}
+
+/// `WWW-Authenticate` on 401s, pointing at the resource metadata when there is one.
+fn unauthorized_challenge(resource_metadata: Option<&ResourceMetadataDocument>) -> Result<HeaderValue, String> {
+    let mut challenge = "Bearer realm=\"mcp-edge\", error=\"invalid_token\"".to_string();
+    if let Some(document) = resource_metadata {
+        challenge.push_str(&format!(", resource_metadata=\"{}\"", document.url));
+    }
+    HeaderValue::try_from(challenge).map_err(|error| error.to_string())
 }
 
 /// The catalogue, with each tool's metric series created at zero so dashboards see every
@@ -196,25 +178,29 @@ fn catalogue_with_zero_series(config: &Config) -> Result<Catalogue, String> {
     use crate::telemetry::metrics::{METRICS, ToolLabel, ToolOutcomeLabels};
     let catalogue = Catalogue::new(&config.tools)?;
     for tool in &config.tools {
-        let _ = METRICS.tool_calls.get_or_create(&ToolOutcomeLabels { tool: tool.name.clone(), outcome: "success" });
+        let _ = METRICS.tool_calls.get_or_create(&ToolOutcomeLabels {
+            tool: tool.name.clone(),
+            outcome: crate::request::ToolOutcome::Success.as_str(),
+        });
         let _ = METRICS.upstream_duration.get_or_create(&ToolLabel { tool: tool.name.clone() });
     }
     Ok(catalogue)
 }
 
 impl Policy {
-    /// The edge is the MCP server when it has tools, or when there is nothing to pass
-    /// through to; with a passthrough and no tools, `/mcp` belongs to the server behind it.
     /// Every breaker, for `/readyz` and metrics.
     pub fn breakers(&self) -> Vec<Arc<CircuitBreaker>> {
-        let mut breakers = vec![Arc::clone(&self.upstream.breaker)];
+        let targets = &self.gateway.targets;
+        let mut breakers = vec![Arc::clone(&targets.upstream.breaker)];
         breakers.extend(self.passthrough_breaker.iter().cloned());
-        breakers.extend(self.session_upstreams.breakers());
+        breakers.extend(targets.session_upstreams.breakers());
         breakers
     }
 
+    /// The edge is the MCP server when it has tools, or when there is nothing to pass
+    /// through to; with a passthrough and no tools, `/mcp` belongs to the server behind it.
     pub fn serves_mcp(&self) -> bool {
-        !self.catalogue.is_empty() || self.passthrough.is_none()
+        !self.gateway.catalogue.is_empty() || self.passthrough.is_none()
     }
 }
 

@@ -13,9 +13,11 @@ use tracing::Instrument;
 use super::context::RequestContext;
 use super::pipeline::{self, Decision};
 use super::policy::PolicyHandle;
-use super::respond::{self, EdgeError};
+use super::respond;
 use super::{limits, passthrough};
 use crate::lifecycle::Lifecycle;
+use crate::request::EdgeError;
+use crate::request::reply::retry_after_seconds;
 use crate::upstream::breaker::CallOutcome;
 
 /// The public listener's request handler.
@@ -39,13 +41,17 @@ impl ProxyHttp for EdgeProxy {
         RequestContext::new(self.policy.load_full(), self.lifecycle.track_request())
     }
 
-    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestContext) -> Result<bool> {
-        pipeline::identify(session, ctx);
+    async fn request_filter(&self, downstream: &mut Session, ctx: &mut RequestContext) -> Result<bool> {
+        pipeline::identify(downstream, ctx);
         let span = ctx.span.clone();
-        match pipeline::run(session, ctx).instrument(span).await? {
-            Decision::Proxy => Ok(false),
-            Decision::Responded => Ok(true),
+        async {
+            match pipeline::run(downstream, ctx).await {
+                Decision::Proxy => Ok(false),
+                Decision::Answer(reply) => respond::write(downstream, ctx, reply).await.map(|()| true),
+            }
         }
+        .instrument(span)
+        .await
     }
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut RequestContext) -> Result<Box<HttpPeer>> {
@@ -53,7 +59,7 @@ impl ProxyHttp for EdgeProxy {
             match breaker.try_acquire() {
                 Ok(permit) => ctx.breaker_permit = Some(permit),
                 Err(rejected) => {
-                    ctx.unavailable_retry_after = Some(crate::upstream::client::ceil_seconds(rejected.retry_after));
+                    ctx.unavailable_retry_after = Some(retry_after_seconds(rejected.retry_after));
                     return Error::e_explain(ErrorType::HTTPStatus(503), "passthrough circuit open");
                 }
             }
@@ -123,11 +129,12 @@ impl ProxyHttp for EdgeProxy {
             // A malformed chunked body is the client's error, not the upstream's: 400 (pingora
             // would make it a 502), and the connection closes: its framing is lost.
             tracing::debug!(request_id = %ctx.request_id, error = %error, "Malformed request body");
+            let reply = EdgeError::BadRequest.into_reply(&ctx.request_id).closing();
+            let status = reply.status;
             if session.response_written().is_none() {
-                session.set_keepalive(None);
-                let _ = respond::write_error(session, ctx, EdgeError::BadRequest).await;
+                let _ = respond::write(session, ctx, reply).await;
             }
-            return FailToProxy { error_code: EdgeError::BadRequest.status(), can_reuse_downstream: false };
+            return FailToProxy { error_code: status, can_reuse_downstream: false };
         }
         let edge_error = match error.etype() {
             ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => {
@@ -148,9 +155,10 @@ impl ProxyHttp for EdgeProxy {
         }
         // pingora drops the downstream connection after a failed proxy attempt whatever we
         // return here, so say so (`Connection: close`) instead of promising keep-alive.
-        session.set_keepalive(None);
-        let _ = respond::write_error(session, ctx, edge_error).await;
-        FailToProxy { error_code: edge_error.status(), can_reuse_downstream: false }
+        let reply = edge_error.into_reply(&ctx.request_id).closing();
+        let status = reply.status;
+        let _ = respond::write(session, ctx, reply).await;
+        FailToProxy { error_code: status, can_reuse_downstream: false }
     }
 
     fn request_summary(&self, session: &Session, _ctx: &RequestContext) -> String {

@@ -31,6 +31,7 @@ use governor::state::{InMemoryState, NotKeyed, StateStore};
 use governor::{Quota, RateLimiter};
 
 use crate::config::RateLimit;
+use crate::request::reply::{ceil_seconds, retry_after_seconds};
 
 /// A client as the limiter sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -193,7 +194,7 @@ impl<C: Clock + Clone> ClientRateLimiter<C> {
             }
             Err(not_until) => {
                 let wait = not_until.wait_time_from(self.clock.now());
-                RateDecision::Limited { retry_after_seconds: ceil_seconds(wait).max(1) }
+                RateDecision::Limited { retry_after_seconds: retry_after_seconds(wait) }
             }
         }
     }
@@ -207,42 +208,6 @@ impl<C: Clock + Clone> ClientRateLimiter<C> {
     pub fn tracked_clients(&self) -> usize {
         self.limiter.len()
     }
-}
-
-/// How often idle clients are forgotten.
-pub const SWEEP_INTERVAL: Duration = Duration::from_secs(10);
-
-/// A pingora background service that sweeps the limiter until shutdown.
-pub struct Sweeper {
-    pub policy: super::policy::PolicyHandle,
-}
-
-#[async_trait::async_trait]
-impl pingora::services::background::BackgroundService for Sweeper {
-    async fn start(&self, mut shutdown: pingora::server::ShutdownWatch) {
-        let mut interval = tokio::time::interval(SWEEP_INTERVAL);
-        loop {
-            tokio::select! {
-                _ = interval.tick() => {
-                    // The limiter of the current policy (a reload may have replaced it).
-                    let policy = self.policy.load();
-                    if let Some(limiter) = &policy.rate_limiter {
-                        limiter.sweep();
-                    }
-                    // Expired credential sessions go too (each audited as SESSION_END).
-                    if let Some(sessions) = &policy.sessions_service {
-                        sessions.store.sweep();
-                    }
-                }
-                _ = shutdown.changed() => return,
-            }
-        }
-    }
-}
-
-fn ceil_seconds(duration: Duration) -> u64 {
-    let whole = duration.as_secs();
-    if duration.subsec_nanos() > 0 { whole + 1 } else { whole }
 }
 
 #[cfg(test)]

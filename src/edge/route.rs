@@ -1,8 +1,8 @@
-//! Which route a request takes, decided once from its method and path (DESIGN.md §4).
-
-use http::Method;
+//! Which route a request takes, decided once from its path and the policy; each handler
+//! then checks the method it serves (405 names the allowed ones).
 
 use super::Policy;
+use crate::mcp::rest::TOOLS_PATH;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
@@ -39,18 +39,18 @@ impl Route {
         Route::NotFound,
     ];
 
-    pub fn decide(_method: &Method, path: &str, policy: &Policy) -> Self {
+    pub fn decide(path: &str, policy: &Policy) -> Self {
         if path == "/health" {
             Route::Health
-        } else if policy.sessions_service.is_some() && path == "/init" {
+        } else if policy.credential_sessions.is_some() && path == "/init" {
             Route::Init
-        } else if policy.sessions_service.is_some() && path.starts_with("/sessions/") {
+        } else if policy.credential_sessions.is_some() && path.starts_with("/sessions/") {
             Route::SessionEnd
         } else if policy.serves_mcp() && path == policy.config.mcp.path {
             Route::Mcp
-        } else if policy.serves_mcp() && path == crate::mcp::rest::TOOLS_PATH {
+        } else if policy.serves_mcp() && path == TOOLS_PATH {
             Route::ToolList
-        } else if policy.serves_mcp() && path.starts_with("/api/tools/") {
+        } else if policy.serves_mcp() && path.strip_prefix(TOOLS_PATH).is_some_and(|rest| rest.starts_with('/')) {
             Route::ToolCall
         } else if path == "/.well-known/oauth-protected-resource"
             || path.starts_with("/.well-known/oauth-protected-resource/")
@@ -73,7 +73,8 @@ impl Route {
         !matches!(self, Route::Health)
     }
 
-    /// A low-cardinality name for logs and metrics.
+    /// A low-cardinality name for logs and metrics (`telemetry::metrics::ROUTE_LABELS` lists
+    /// them all, so every series exists from the start).
     pub fn name(self) -> &'static str {
         match self {
             Route::Health => "health",
@@ -86,5 +87,16 @@ impl Route {
             Route::Passthrough => "passthrough",
             Route::NotFound => "not_found",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Route;
+
+    #[test]
+    fn the_metrics_pre_register_every_route_name() {
+        let names: Vec<&str> = Route::ALL.iter().map(|route| route.name()).collect();
+        assert_eq!(names, crate::telemetry::metrics::ROUTE_LABELS);
     }
 }

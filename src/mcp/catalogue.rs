@@ -6,12 +6,13 @@ use jsonschema::error::ValidationErrorKind;
 use serde_json::{Value, json};
 
 use crate::config::Tool;
-use crate::edge::auth::Principal;
-use crate::edge::auth::scopes::missing_scopes;
+use crate::request::Principal;
+use crate::request::scopes::missing_scopes;
 
 /// A tool ready to be listed and called.
 pub struct CatalogueTool {
-    pub tool: Tool,
+    /// The tool as the policy declares it.
+    pub config: Tool,
     validator: jsonschema::Validator,
     output_validator: Option<jsonschema::Validator>,
     /// The MCP `Tool` object (`tools/list`, `GET /api/tools`).
@@ -47,7 +48,7 @@ impl CatalogueTool {
     }
 
     pub fn allowed_for(&self, principal: Option<&Principal>) -> bool {
-        missing_scopes(principal, &self.tool.scopes).is_empty()
+        missing_scopes(principal, &self.config.scopes).is_empty()
     }
 }
 
@@ -89,7 +90,7 @@ pub struct Catalogue {
 
 impl std::fmt::Debug for Catalogue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.tools.iter().map(|tool| &tool.tool.name)).finish()
+        f.debug_list().entries(self.tools.iter().map(|tool| &tool.config.name)).finish()
     }
 }
 
@@ -121,7 +122,7 @@ impl Catalogue {
                 None => None,
             };
             catalogue.by_name.insert(tool.name.clone(), catalogue.tools.len());
-            catalogue.tools.push(CatalogueTool { tool: tool.clone(), validator, output_validator, definition });
+            catalogue.tools.push(CatalogueTool { config: tool.clone(), validator, output_validator, definition });
         }
         Ok(catalogue)
     }

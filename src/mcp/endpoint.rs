@@ -7,19 +7,17 @@
 //! headers, which must match the body (400, -32020); results carry `resultType`, lists
 //! `ttlMs` and `cacheScope`. A request is stateless when it says so (`_meta` version, the
 //! 2026-07-28 header, or `server/discover`); everything else is the session era.
+//!
+//! Every refusal is an [`EdgeError`] (JSON-RPC ones as [`RpcError`]s of a kind); the HTTP
+//! status each kind gets is decided in `request::error`, not here.
 
 use http::header::{HeaderName, HeaderValue};
-use pingora::Result;
-use pingora::proxy::Session;
 use serde_json::{Map, Value, json};
 
+use super::Gateway;
+use super::call;
 use super::jsonrpc::{self, Message};
-use super::translate;
-use crate::edge::auth::scopes;
-use crate::edge::body;
-use crate::edge::context::RequestContext;
-use crate::edge::observe::ToolRecord;
-use crate::edge::respond::{self, EdgeError};
+use crate::request::{Caller, Downstream, EdgeError, Records, Reply, RpcError, RpcErrorKind, ToolOutcome, ToolRecord};
 
 /// Session-era versions, newest first (the first is offered when a client asks for another).
 pub const SESSION_VERSIONS: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];
@@ -30,53 +28,36 @@ const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
 /// How long clients may cache list and discover results.
 const LIST_TTL_MS: u64 = 300_000;
 
-/// What a request turned into.
-enum Answer {
-    /// A JSON-RPC result.
-    Result(Value),
-    /// A JSON-RPC error with the HTTP status to send it with.
-    Error { status: u16, code: i64, message: String, data: Option<Value> },
-    /// 403: the principal lacks the tool's scopes; carries the challenge.
-    InsufficientScope(Option<HeaderValue>),
-    /// 401: `X-Session-Id` names no live credential session.
-    UnknownSession,
-}
-
-fn rpc_error(status: u16, code: i64, message: impl Into<String>) -> Answer {
-    Answer::Error { status, code, message: message.into(), data: None }
+/// A JSON-RPC error for a request with no readable id.
+fn rpc_error(kind: RpcErrorKind, message: &'static str) -> EdgeError {
+    EdgeError::Rpc(RpcError::new(Value::Null, kind, message))
 }
 
 /// Answers one request on the MCP path.
-pub async fn handle(session: &mut Session, ctx: &mut RequestContext) -> Result<()> {
-    let method = session.req_header().method.clone();
+pub async fn handle(
+    gateway: &Gateway,
+    downstream: &mut dyn Downstream,
+    caller: &Caller<'_>,
+    records: &mut Records,
+) -> Result<Reply, EdgeError> {
+    let method = &downstream.head().method;
     if method == http::Method::POST {
-        post(session, ctx).await
+        post(gateway, downstream, caller, records).await
     } else if method == http::Method::DELETE {
-        delete(session, ctx).await
+        delete(gateway, downstream, caller)
     } else {
         // No server-initiated stream: GET (and anything else) is 405.
-        let allow = [(http::header::ALLOW, HeaderValue::from_static("POST, DELETE"))];
-        let body = jsonrpc::error(&Value::Null, jsonrpc::INVALID_REQUEST, "method not allowed: use POST", None);
-        respond::write_json(session, ctx, 405, &body, &allow).await
+        Err(rpc_error(RpcErrorKind::MethodNotAllowed, "method not allowed: use POST"))
     }
 }
 
-fn header<'a>(session: &'a Session, name: &str) -> Option<&'a str> {
-    session.req_header().headers.get(name).and_then(|value| value.to_str().ok())
-}
-
-async fn delete(session: &mut Session, ctx: &mut RequestContext) -> Result<()> {
-    let Some(id) = header(session, "mcp-session-id").map(str::to_string) else {
-        let body = jsonrpc::error(&Value::Null, jsonrpc::INVALID_REQUEST, "missing Mcp-Session-Id", None);
-        return respond::write_json(session, ctx, 400, &body, &[]).await;
+fn delete(gateway: &Gateway, downstream: &dyn Downstream, caller: &Caller<'_>) -> Result<Reply, EdgeError> {
+    let Some(id) = downstream.header("mcp-session-id") else {
+        return Err(rpc_error(RpcErrorKind::MissingSessionId, "missing Mcp-Session-Id"));
     };
-    let policy = std::sync::Arc::clone(&ctx.policy);
-    match policy.sessions.end(&id, ctx.principal.as_ref()) {
-        Ok(()) => respond::write_empty(session, ctx, 204, &[]).await,
-        Err(_) => {
-            let body = jsonrpc::error(&Value::Null, jsonrpc::SESSION_NOT_FOUND, "session not found", None);
-            respond::write_json(session, ctx, 404, &body, &[]).await
-        }
+    match gateway.session_keys.end(id, caller.principal) {
+        Ok(()) => Ok(Reply::empty(204)),
+        Err(_) => Err(rpc_error(RpcErrorKind::SessionNotFound, "session not found")),
     }
 }
 
@@ -89,181 +70,217 @@ fn accepts_json(accept: Option<&str>) -> bool {
     })
 }
 
-async fn post(session: &mut Session, ctx: &mut RequestContext) -> Result<()> {
-    if !accepts_json(header(session, "accept")) {
-        let body = jsonrpc::error(&Value::Null, jsonrpc::INVALID_REQUEST, "Accept must include application/json", None);
-        return respond::write_json(session, ctx, 406, &body, &[]).await;
+/// The content negotiation a POST must pass before its body is read.
+fn check_media_types(downstream: &dyn Downstream) -> Result<(), EdgeError> {
+    if !accepts_json(downstream.header("accept")) {
+        return Err(rpc_error(RpcErrorKind::NotAcceptable, "Accept must include application/json"));
     }
-    if let Some(content_type) = header(session, "content-type")
+    if let Some(content_type) = downstream.header("content-type")
         && !content_type.trim().to_ascii_lowercase().starts_with("application/json")
     {
-        let body =
-            jsonrpc::error(&Value::Null, jsonrpc::INVALID_REQUEST, "Content-Type must be application/json", None);
-        return respond::write_json(session, ctx, 415, &body, &[]).await;
+        return Err(rpc_error(RpcErrorKind::UnsupportedMediaType, "Content-Type must be application/json"));
     }
-    let limit = ctx.policy.config.limits.max_body_bytes;
-    let bytes = match body::read(session, limit).await {
-        Ok(bytes) => bytes,
-        Err(error) => return respond::write_error(session, ctx, error).await,
-    };
-    let message = match Message::parse(&bytes) {
-        Ok(message) => message,
-        Err(rejection) => {
-            let body = jsonrpc::error(&rejection.id, rejection.code, rejection.message, None);
-            return respond::write_json(session, ctx, 400, &body, &[]).await;
-        }
-    };
-    let (id, method, params) = match message {
+    Ok(())
+}
+
+async fn post(
+    gateway: &Gateway,
+    downstream: &mut dyn Downstream,
+    caller: &Caller<'_>,
+    records: &mut Records,
+) -> Result<Reply, EdgeError> {
+    check_media_types(downstream)?;
+    let bytes = downstream.read_body(gateway.max_body_bytes).await?;
+    let (id, method, params) = match Message::parse(&bytes)? {
         Message::Notification { .. } | Message::Response => {
-            if let Some(session_id) = header(session, "mcp-session-id")
-                && ctx.policy.sessions.verify(session_id, ctx.principal.as_ref()).is_err()
+            if let Some(session_id) = downstream.header("mcp-session-id")
+                && gateway.session_keys.verify(session_id, caller.principal).is_err()
             {
-                let body = jsonrpc::error(&Value::Null, jsonrpc::SESSION_NOT_FOUND, "session not found", None);
-                return respond::write_json(session, ctx, 404, &body, &[]).await;
+                return Err(rpc_error(RpcErrorKind::SessionNotFound, "session not found"));
             }
-            return respond::write_empty(session, ctx, 202, &[]).await;
+            return Ok(Reply::empty(202));
         }
         Message::Request { id, method, params } => (id, method, params),
     };
-    ctx.mcp_method = Some(method.clone());
-    let mut extra_headers: Vec<(HeaderName, HeaderValue)> = Vec::new();
+    records.mcp_method = Some(method.clone());
+    let request = McpRequest { gateway, downstream: &*downstream, caller, method: &method, params: &params };
     let answer = if method == "initialize" {
-        initialize(ctx, &params, &mut extra_headers)
-    } else if is_stateless(session, &method, &params) {
-        stateless(session, ctx, &method, &params).await
+        Ok(initialize(gateway, caller, &params))
+    } else if request.is_stateless() {
+        request.stateless(records).await
     } else {
-        session_era(session, ctx, &method, &params).await
+        request.session_era(records).await
     };
     match answer {
-        Answer::Result(result) => {
-            respond::write_json(session, ctx, 200, &jsonrpc::result(id, result), &extra_headers).await
-        }
-        Answer::Error { status, code, message, data } => {
-            respond::write_json(session, ctx, status, &jsonrpc::error(&id, code, &message, data), &[]).await
-        }
-        Answer::UnknownSession => respond::write_error(session, ctx, EdgeError::UnknownSession).await,
-        Answer::InsufficientScope(challenge) => {
-            ctx.scope_challenge = challenge;
-            respond::write_error(session, ctx, EdgeError::InsufficientScope).await
-        }
+        Ok(Answer { result, headers }) => Ok(Reply::json(200, &jsonrpc::result(id, result)).with_headers(headers)),
+        Err(EdgeError::Rpc(error)) => Err(EdgeError::Rpc(RpcError { id, ..error })),
+        Err(other) => Err(other),
     }
 }
 
-fn meta_version(params: &Map<String, Value>) -> Option<&str> {
-    params.get("_meta").and_then(|meta| meta.get(META_PROTOCOL_VERSION)).and_then(Value::as_str)
+/// A JSON-RPC result and the headers it goes with.
+struct Answer {
+    result: Value,
+    headers: Vec<(HeaderName, HeaderValue)>,
 }
 
-fn is_stateless(session: &Session, method: &str, params: &Map<String, Value>) -> bool {
-    method == "server/discover"
-        || meta_version(params).is_some()
-        || header(session, "mcp-protocol-version") == Some(STATELESS_VERSION)
+impl From<Value> for Answer {
+    fn from(result: Value) -> Self {
+        Self { result, headers: Vec::new() }
+    }
 }
 
-fn server_info(ctx: &RequestContext) -> Value {
-    json!({"name": ctx.policy.config.mcp.server_name, "version": env!("CARGO_PKG_VERSION")})
+fn server_info(gateway: &Gateway) -> Value {
+    json!({"name": gateway.server_name, "version": env!("CARGO_PKG_VERSION")})
 }
 
 fn capabilities() -> Value {
     json!({"tools": {"listChanged": false}})
 }
 
-fn initialize(
-    ctx: &RequestContext,
-    params: &Map<String, Value>,
-    headers: &mut Vec<(HeaderName, HeaderValue)>,
-) -> Answer {
+fn initialize(gateway: &Gateway, caller: &Caller<'_>, params: &Map<String, Value>) -> Answer {
     let requested = params.get("protocolVersion").and_then(Value::as_str);
     let version = match requested {
         Some(version) if SESSION_VERSIONS.contains(&version) => version,
         _ => SESSION_VERSIONS[0],
     };
-    let id = ctx.policy.sessions.issue(ctx.principal.as_ref(), version);
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        headers.push((HeaderName::from_static("mcp-session-id"), value));
-    }
-    Answer::Result(json!({
-        "protocolVersion": version,
-        "capabilities": capabilities(),
-        "serverInfo": server_info(ctx),
-    }))
-}
-
-async fn session_era(session: &Session, ctx: &mut RequestContext, method: &str, params: &Map<String, Value>) -> Answer {
-    let Some(session_id) = header(session, "mcp-session-id") else {
-        return rpc_error(400, jsonrpc::INVALID_REQUEST, "missing Mcp-Session-Id: send initialize first");
-    };
-    if ctx.policy.sessions.verify(session_id, ctx.principal.as_ref()).is_err() {
-        return rpc_error(404, jsonrpc::SESSION_NOT_FOUND, "session not found");
-    }
-    if let Some(version) = header(session, "mcp-protocol-version")
-        && !SESSION_VERSIONS.contains(&version)
-    {
-        return Answer::Error {
-            status: 400,
-            code: jsonrpc::INVALID_REQUEST,
-            message: "unsupported MCP-Protocol-Version".to_string(),
-            data: Some(json!({"supported": SESSION_VERSIONS})),
-        };
-    }
-    match method {
-        "ping" => Answer::Result(json!({})),
-        "tools/list" => Answer::Result(json!({"tools": ctx.policy.catalogue.list(ctx.principal.as_ref())})),
-        "tools/call" => tools_call(ctx, params, header(session, "x-session-id").map(str::to_string)).await,
-        _ => rpc_error(200, jsonrpc::METHOD_NOT_FOUND, "method not found"),
+    let id = gateway.session_keys.issue(caller.principal, version);
+    let headers = HeaderValue::from_str(&id).map(|value| (HeaderName::from_static("mcp-session-id"), value));
+    Answer {
+        result: json!({
+            "protocolVersion": version,
+            "capabilities": capabilities(),
+            "serverInfo": server_info(gateway),
+        }),
+        headers: headers.into_iter().collect(),
     }
 }
 
-async fn stateless(session: &Session, ctx: &mut RequestContext, method: &str, params: &Map<String, Value>) -> Answer {
-    let header_version = header(session, "mcp-protocol-version");
-    let version = meta_version(params).or(header_version);
-    if version != Some(STATELESS_VERSION) {
-        return Answer::Error {
-            status: 400,
-            code: jsonrpc::UNSUPPORTED_PROTOCOL_VERSION,
-            message: "unsupported protocol version".to_string(),
-            data: Some(json!({"requested": version, "supported": [STATELESS_VERSION]})),
+/// One JSON-RPC request on the MCP path, with what answering it needs.
+struct McpRequest<'a> {
+    gateway: &'a Gateway,
+    downstream: &'a dyn Downstream,
+    caller: &'a Caller<'a>,
+    method: &'a str,
+    params: &'a Map<String, Value>,
+}
+
+impl McpRequest<'_> {
+    fn meta_version(&self) -> Option<&str> {
+        self.params.get("_meta").and_then(|meta| meta.get(META_PROTOCOL_VERSION)).and_then(Value::as_str)
+    }
+
+    fn is_stateless(&self) -> bool {
+        self.method == "server/discover"
+            || self.meta_version().is_some()
+            || self.downstream.header("mcp-protocol-version") == Some(STATELESS_VERSION)
+    }
+
+    async fn session_era(&self, records: &mut Records) -> Result<Answer, EdgeError> {
+        let Some(session_id) = self.downstream.header("mcp-session-id") else {
+            return Err(rpc_error(RpcErrorKind::MissingSessionId, "missing Mcp-Session-Id: send initialize first"));
         };
-    }
-    if header_version != Some(STATELESS_VERSION) {
-        return rpc_error(400, jsonrpc::HEADER_MISMATCH, "MCP-Protocol-Version must match the _meta protocol version");
-    }
-    if header(session, "mcp-method") != Some(method) {
-        return rpc_error(400, jsonrpc::HEADER_MISMATCH, "Mcp-Method must match the request method");
-    }
-    if method == "tools/call" {
-        let name = params.get("name").and_then(Value::as_str);
-        if name.is_none() || header(session, "mcp-name").map(decode_header_value).as_deref() != name {
-            return rpc_error(400, jsonrpc::HEADER_MISMATCH, "Mcp-Name must match params.name");
+        if self.gateway.session_keys.verify(session_id, self.caller.principal).is_err() {
+            return Err(rpc_error(RpcErrorKind::SessionNotFound, "session not found"));
+        }
+        if let Some(version) = self.downstream.header("mcp-protocol-version")
+            && !SESSION_VERSIONS.contains(&version)
+        {
+            let error =
+                RpcError::new(Value::Null, RpcErrorKind::UnsupportedSessionVersion, "unsupported MCP-Protocol-Version");
+            return Err(error.with_data(json!({"supported": SESSION_VERSIONS})).into());
+        }
+        match self.method {
+            "ping" => Ok(json!({}).into()),
+            "tools/list" => Ok(json!({"tools": self.gateway.catalogue.list(self.caller.principal)}).into()),
+            "tools/call" => self.tools_call(records).await.map(Answer::from),
+            _ => Err(rpc_error(RpcErrorKind::MethodNotFound { stateless: false }, "method not found")),
         }
     }
-    let cache_scope = if ctx.principal.is_some() { "private" } else { "public" };
-    match method {
-        "server/discover" => {
-            let mut versions = vec![STATELESS_VERSION];
-            versions.extend(SESSION_VERSIONS);
-            Answer::Result(json!({
-                "resultType": "complete",
-                "supportedVersions": versions,
-                "capabilities": capabilities(),
-                "ttlMs": LIST_TTL_MS,
-                "cacheScope": "public",
-                "_meta": {META_SERVER_INFO: server_info(ctx)},
-            }))
+
+    /// The 2026-07-28 checks: the version in `_meta` and the header agree and are supported,
+    /// and the `Mcp-Method` and `Mcp-Name` headers match the body.
+    fn check_stateless_headers(&self) -> Result<(), EdgeError> {
+        let header_version = self.downstream.header("mcp-protocol-version");
+        let version = self.meta_version().or(header_version);
+        if version != Some(STATELESS_VERSION) {
+            let error =
+                RpcError::new(Value::Null, RpcErrorKind::UnsupportedProtocolVersion, "unsupported protocol version");
+            return Err(error.with_data(json!({"requested": version, "supported": [STATELESS_VERSION]})).into());
         }
-        "tools/list" => Answer::Result(json!({
-            "resultType": "complete",
-            "tools": ctx.policy.catalogue.list(ctx.principal.as_ref()),
-            "ttlMs": LIST_TTL_MS,
-            "cacheScope": cache_scope,
-        })),
-        "tools/call" => match tools_call(ctx, params, header(session, "x-session-id").map(str::to_string)).await {
-            Answer::Result(mut result) => {
-                result["resultType"] = json!("complete");
-                Answer::Result(result)
+        if header_version != Some(STATELESS_VERSION) {
+            return Err(rpc_error(
+                RpcErrorKind::HeaderMismatch,
+                "MCP-Protocol-Version must match the _meta protocol version",
+            ));
+        }
+        if self.downstream.header("mcp-method") != Some(self.method) {
+            return Err(rpc_error(RpcErrorKind::HeaderMismatch, "Mcp-Method must match the request method"));
+        }
+        if self.method == "tools/call" {
+            let name = self.params.get("name").and_then(Value::as_str);
+            if name.is_none() || self.downstream.header("mcp-name").map(decode_header_value).as_deref() != name {
+                return Err(rpc_error(RpcErrorKind::HeaderMismatch, "Mcp-Name must match params.name"));
             }
-            other => other,
-        },
-        _ => rpc_error(404, jsonrpc::METHOD_NOT_FOUND, "method not found"),
+        }
+        Ok(())
+    }
+
+    async fn stateless(&self, records: &mut Records) -> Result<Answer, EdgeError> {
+        self.check_stateless_headers()?;
+        let cache_scope = if self.caller.principal.is_some() { "private" } else { "public" };
+        match self.method {
+            "server/discover" => {
+                let mut versions = vec![STATELESS_VERSION];
+                versions.extend(SESSION_VERSIONS);
+                Ok(json!({
+                    "resultType": "complete",
+                    "supportedVersions": versions,
+                    "capabilities": capabilities(),
+                    "ttlMs": LIST_TTL_MS,
+                    "cacheScope": "public",
+                    "_meta": {META_SERVER_INFO: server_info(self.gateway)},
+                })
+                .into())
+            }
+            "tools/list" => Ok(json!({
+                "resultType": "complete",
+                "tools": self.gateway.catalogue.list(self.caller.principal),
+                "ttlMs": LIST_TTL_MS,
+                "cacheScope": cache_scope,
+            })
+            .into()),
+            "tools/call" => {
+                let mut result = self.tools_call(records).await?;
+                result["resultType"] = json!("complete");
+                Ok(result.into())
+            }
+            _ => Err(rpc_error(RpcErrorKind::MethodNotFound { stateless: true }, "method not found")),
+        }
+    }
+
+    async fn tools_call(&self, records: &mut Records) -> Result<Value, EdgeError> {
+        let Some(name) = self.params.get("name").and_then(Value::as_str) else {
+            return Err(rpc_error(RpcErrorKind::InvalidParams, "params.name must be a string"));
+        };
+        let Some(tool) = self.gateway.catalogue.get(name) else {
+            return Err(rpc_error(RpcErrorKind::InvalidParams, "unknown tool"));
+        };
+        let arguments = match self.params.get("arguments") {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::Object(arguments)) => arguments.clone(),
+            Some(_) => return Err(rpc_error(RpcErrorKind::InvalidParams, "params.arguments must be an object")),
+        };
+        if let Err(refusal) = crate::request::scopes::require(self.caller.principal, &tool.config.scopes) {
+            records.tool = Some(ToolRecord::new(name, ToolOutcome::Denied, &Value::Object(arguments)));
+            return Err(refusal);
+        }
+        let session_id = self.downstream.header("x-session-id");
+        let result = call::invoke(&self.gateway.targets, self.caller, tool, &arguments, session_id)
+            .await
+            .ok_or(EdgeError::UnknownSession)?;
+        records.tool = Some(result.record(name, &Value::Object(arguments)));
+        Ok(result.result)
     }
 }
 
@@ -276,32 +293,6 @@ fn decode_header_value(value: &str) -> String {
         .and_then(|encoded| base64::engine::general_purpose::STANDARD.decode(encoded).ok())
         .and_then(|bytes| String::from_utf8(bytes).ok())
         .unwrap_or_else(|| value.to_string())
-}
-
-async fn tools_call(ctx: &mut RequestContext, params: &Map<String, Value>, session_id: Option<String>) -> Answer {
-    let Some(name) = params.get("name").and_then(Value::as_str) else {
-        return rpc_error(200, jsonrpc::INVALID_PARAMS, "params.name must be a string");
-    };
-    let policy = std::sync::Arc::clone(&ctx.policy);
-    let Some(tool) = policy.catalogue.get(name) else {
-        return rpc_error(200, jsonrpc::INVALID_PARAMS, "unknown tool");
-    };
-    let arguments = match params.get("arguments") {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(arguments)) => arguments.clone(),
-        Some(_) => return rpc_error(200, jsonrpc::INVALID_PARAMS, "params.arguments must be an object"),
-    };
-    if !tool.allowed_for(ctx.principal.as_ref()) {
-        ctx.tool_record = Some(ToolRecord::new(name, "denied", &Value::Object(arguments)));
-        return Answer::InsufficientScope(
-            HeaderValue::try_from(scopes::insufficient_scope_challenge(&tool.tool.scopes)).ok(),
-        );
-    }
-    let Some(outcome) = translate::invoke(ctx, tool, &arguments, session_id.as_deref()).await else {
-        return Answer::UnknownSession;
-    };
-    ctx.tool_record = Some(outcome.record(name, &Value::Object(arguments)));
-    Answer::Result(outcome.result)
 }
 
 #[cfg(test)]

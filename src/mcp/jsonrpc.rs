@@ -1,18 +1,8 @@
 //! JSON-RPC 2.0 messages as MCP uses them: one message per POST (no batches).
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
-pub const PARSE_ERROR: i64 = -32700;
-pub const INVALID_REQUEST: i64 = -32600;
-pub const METHOD_NOT_FOUND: i64 = -32601;
-pub const INVALID_PARAMS: i64 = -32602;
-pub const INTERNAL_ERROR: i64 = -32603;
-/// Session-era: the `Mcp-Session-Id` is unknown or expired (the TypeScript SDK's code).
-pub const SESSION_NOT_FOUND: i64 = -32001;
-/// 2026-07-28: an `Mcp-*` header does not match the body.
-pub const HEADER_MISMATCH: i64 = -32020;
-/// 2026-07-28: the requested protocol version is not supported.
-pub const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
+use crate::request::{RpcError, RpcErrorKind};
 
 /// One incoming message.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,50 +19,47 @@ pub enum Message {
     Response,
 }
 
-/// Why a body is not a usable message: the JSON-RPC error to answer with.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Rejection {
-    pub id: Value,
-    pub code: i64,
-    pub message: &'static str,
-}
-
 impl Message {
-    pub fn parse(body: &[u8]) -> Result<Self, Rejection> {
-        let reject = |id: Value, code, message| Rejection { id, code, message };
-        let value: Value = serde_json::from_slice(body).map_err(|_| reject(Value::Null, PARSE_ERROR, "parse error"))?;
+    /// The message in `body`, or the JSON-RPC error to answer with (a parse error for
+    /// anything that is not JSON, else an invalid request).
+    pub fn parse(body: &[u8]) -> Result<Self, RpcError> {
+        let reject = |id: Value, kind, message: &'static str| RpcError::new(id, kind, message);
+        let value: Value =
+            serde_json::from_slice(body).map_err(|_| reject(Value::Null, RpcErrorKind::ParseError, "parse error"))?;
         let Value::Object(mut object) = value else {
             let message =
                 if value.is_array() { "batches are not supported" } else { "a message must be a JSON object" };
-            return Err(reject(Value::Null, INVALID_REQUEST, message));
+            return Err(reject(Value::Null, RpcErrorKind::InvalidMessage, message));
         };
         let id = object.remove("id");
         let id_for_errors = id.clone().filter(valid_id).unwrap_or(Value::Null);
         if object.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
-            return Err(reject(id_for_errors, INVALID_REQUEST, "jsonrpc must be \"2.0\""));
+            return Err(reject(id_for_errors, RpcErrorKind::InvalidMessage, "jsonrpc must be \"2.0\""));
         }
         if let Some(id) = &id
             && !valid_id(id)
         {
-            return Err(reject(Value::Null, INVALID_REQUEST, "id must be a string or an integer"));
+            return Err(reject(Value::Null, RpcErrorKind::InvalidMessage, "id must be a string or an integer"));
         }
         match object.remove("method") {
             Some(Value::String(method)) => {
                 let params = match object.remove("params") {
                     None | Some(Value::Null) => Map::new(),
                     Some(Value::Object(params)) => params,
-                    Some(_) => return Err(reject(id_for_errors, INVALID_REQUEST, "params must be an object")),
+                    Some(_) => {
+                        return Err(reject(id_for_errors, RpcErrorKind::InvalidMessage, "params must be an object"));
+                    }
                 };
                 Ok(match id {
                     Some(id) => Message::Request { id, method, params },
                     None => Message::Notification { method },
                 })
             }
-            Some(_) => Err(reject(id_for_errors, INVALID_REQUEST, "method must be a string")),
+            Some(_) => Err(reject(id_for_errors, RpcErrorKind::InvalidMessage, "method must be a string")),
             None if id.is_some() && (object.contains_key("result") || object.contains_key("error")) => {
                 Ok(Message::Response)
             }
-            None => Err(reject(id_for_errors, INVALID_REQUEST, "not a request, notification or response")),
+            None => Err(reject(id_for_errors, RpcErrorKind::InvalidMessage, "not a request, notification or response")),
         }
     }
 }
@@ -91,20 +78,14 @@ pub fn result(id: Value, result: Value) -> Value {
     Value::Object(envelope)
 }
 
-pub fn error(id: &Value, code: i64, message: &str, data: Option<Value>) -> Value {
-    let mut error = json!({"code": code, "message": message});
-    if let Some(data) = data {
-        error["data"] = data;
-    }
-    json!({"jsonrpc": "2.0", "id": id, "error": error})
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn code(body: &str) -> i64 {
-        Message::parse(body.as_bytes()).expect_err("rejected").code
+    use serde_json::json;
+
+    fn kind(body: &str) -> RpcErrorKind {
+        Message::parse(body.as_bytes()).expect_err("rejected").kind
     }
 
     #[test]
@@ -118,12 +99,12 @@ mod tests {
 
     #[test]
     fn every_malformed_shape_has_its_code() {
-        assert_eq!(code("{not json"), PARSE_ERROR);
-        assert_eq!(code(r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#), INVALID_REQUEST);
-        assert_eq!(code(r#"{"jsonrpc":"2.0","id":1,"method":7}"#), INVALID_REQUEST);
-        assert_eq!(code(r#"{"jsonrpc":"1.0","id":1,"method":"ping"}"#), INVALID_REQUEST);
-        assert_eq!(code(r#"{"jsonrpc":"2.0","id":{"x":1},"method":"ping"}"#), INVALID_REQUEST);
-        assert_eq!(code(r#"{"jsonrpc":"2.0","id":1,"method":"ping","params":[1]}"#), INVALID_REQUEST);
-        assert_eq!(code(r#""just a string""#), INVALID_REQUEST);
+        assert_eq!(kind("{not json"), RpcErrorKind::ParseError);
+        assert_eq!(kind(r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#), RpcErrorKind::InvalidMessage);
+        assert_eq!(kind(r#"{"jsonrpc":"2.0","id":1,"method":7}"#), RpcErrorKind::InvalidMessage);
+        assert_eq!(kind(r#"{"jsonrpc":"1.0","id":1,"method":"ping"}"#), RpcErrorKind::InvalidMessage);
+        assert_eq!(kind(r#"{"jsonrpc":"2.0","id":{"x":1},"method":"ping"}"#), RpcErrorKind::InvalidMessage);
+        assert_eq!(kind(r#"{"jsonrpc":"2.0","id":1,"method":"ping","params":[1]}"#), RpcErrorKind::InvalidMessage);
+        assert_eq!(kind(r#""just a string""#), RpcErrorKind::InvalidMessage);
     }
 }

@@ -1,65 +1,56 @@
 //! The REST view of the catalogue: `GET /api/tools` lists the same `Tool` objects as
 //! `tools/list`; `POST /api/tools/{name}` takes the arguments as a JSON object and answers
-//! the `CallToolResult` with the statuses of DESIGN.md §6.4.
+//! the `CallToolResult` with the REST status of its outcome (ARCHITECTURE.md, "Tool results").
 
 use http::header::HeaderValue;
-use pingora::Result;
-use pingora::proxy::Session;
 use serde_json::{Map, Value, json};
 
-use super::translate;
-use crate::edge::auth::scopes;
-use crate::edge::body;
-use crate::edge::context::RequestContext;
-use crate::edge::observe::ToolRecord;
-use crate::edge::respond::{self, EdgeError};
+use super::{Gateway, call};
+use crate::request::{Caller, Downstream, EdgeError, Records, Reply, ToolOutcome, ToolRecord};
 
-/// The path prefix of the REST tool routes.
+/// The path of the tool list; tool calls are below it.
 pub const TOOLS_PATH: &str = "/api/tools";
 
-pub async fn list(session: &mut Session, ctx: &mut RequestContext) -> Result<()> {
-    if session.req_header().method != http::Method::GET {
-        return respond::write_error(session, ctx, EdgeError::MethodNotAllowed { allow: "GET" }).await;
+/// `GET /api/tools`.
+pub fn list(gateway: &Gateway, downstream: &dyn Downstream, caller: &Caller<'_>) -> Result<Reply, EdgeError> {
+    if downstream.head().method != http::Method::GET {
+        return Err(EdgeError::MethodNotAllowed { allow: "GET" });
     }
-    let tools = ctx.policy.catalogue.list(ctx.principal.as_ref());
-    respond::write_json(session, ctx, 200, &json!({"tools": tools}), &[]).await
+    Ok(Reply::json(200, &json!({"tools": gateway.catalogue.list(caller.principal)})))
 }
 
-pub async fn call(session: &mut Session, ctx: &mut RequestContext, name: &str) -> Result<()> {
-    if session.req_header().method != http::Method::POST {
-        return respond::write_error(session, ctx, EdgeError::MethodNotAllowed { allow: "POST" }).await;
+/// `POST /api/tools/{name}`.
+pub async fn call(
+    gateway: &Gateway,
+    downstream: &mut dyn Downstream,
+    caller: &Caller<'_>,
+    records: &mut Records,
+) -> Result<Reply, EdgeError> {
+    if downstream.head().method != http::Method::POST {
+        return Err(EdgeError::MethodNotAllowed { allow: "POST" });
     }
-    let policy = std::sync::Arc::clone(&ctx.policy);
-    let Some(tool) = policy.catalogue.get(name) else {
-        return respond::write_error(session, ctx, EdgeError::NotFound).await;
+    let path = downstream.head().uri.path();
+    let name = path.strip_prefix(TOOLS_PATH).and_then(|rest| rest.strip_prefix('/')).unwrap_or_default();
+    let Some(tool) = gateway.catalogue.get(name) else {
+        return Err(EdgeError::NotFound);
     };
-    if !tool.allowed_for(ctx.principal.as_ref()) {
-        ctx.tool_record = Some(ToolRecord::new(name, "denied", &Value::Null));
-        ctx.scope_challenge = HeaderValue::try_from(scopes::insufficient_scope_challenge(&tool.tool.scopes)).ok();
-        return respond::write_error(session, ctx, EdgeError::InsufficientScope).await;
+    if let Err(refusal) = crate::request::scopes::require(caller.principal, &tool.config.scopes) {
+        records.tool = Some(ToolRecord::new(&tool.config.name, ToolOutcome::Denied, &Value::Null));
+        return Err(refusal);
     }
-    let bytes = match body::read(session, policy.config.limits.max_body_bytes).await {
-        Ok(bytes) => bytes,
-        Err(error) => return respond::write_error(session, ctx, error).await,
-    };
+    let bytes = downstream.read_body(gateway.max_body_bytes).await?;
     let arguments = if bytes.iter().all(u8::is_ascii_whitespace) {
         Map::new()
     } else {
         match serde_json::from_slice::<Value>(&bytes) {
             Ok(Value::Object(arguments)) => arguments,
-            _ => return respond::write_error(session, ctx, EdgeError::BadRequest).await,
+            _ => return Err(EdgeError::BadRequest),
         }
     };
-    let session_id =
-        session.req_header().headers.get("x-session-id").and_then(|value| value.to_str().ok()).map(str::to_string);
-    let Some(outcome) = translate::invoke(ctx, tool, &arguments, session_id.as_deref()).await else {
-        return respond::write_error(session, ctx, EdgeError::UnknownSession).await;
-    };
-    ctx.tool_record = Some(outcome.record(name, &Value::Object(arguments)));
-    let headers: Vec<_> = outcome
-        .retry_after_seconds
-        .map(|seconds| (http::header::RETRY_AFTER, HeaderValue::from(seconds)))
-        .into_iter()
-        .collect();
-    respond::write_json(session, ctx, outcome.rest_status, &outcome.result, &headers).await
+    let session_id = downstream.header("x-session-id");
+    let result =
+        call::invoke(&gateway.targets, caller, tool, &arguments, session_id).await.ok_or(EdgeError::UnknownSession)?;
+    records.tool = Some(result.record(&tool.config.name, &Value::Object(arguments)));
+    let retry_after = result.retry_after_seconds.map(|seconds| (http::header::RETRY_AFTER, HeaderValue::from(seconds)));
+    Ok(Reply::json(result.rest_status, &result.result).with_headers(retry_after))
 }

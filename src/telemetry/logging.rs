@@ -36,8 +36,6 @@ fn with_pingora_capped(directive: &str) -> String {
 
 /// Installs the global subscriber once; later calls are ignored (tests, demo restarts).
 pub fn init(telemetry: &Telemetry) {
-    // The OTLP exporter's HTTP client needs the rustls provider in place.
-    crate::tls::install_crypto_providers();
     let filter = std::env::var("RUST_LOG")
         .ok()
         .and_then(|directive| EnvFilter::builder().parse(with_pingora_capped(&directive)).ok())

@@ -1,7 +1,10 @@
 //! Prometheus metrics (DESIGN.md §11), served as OpenMetrics text on the admin `/metrics`.
 //!
-//! All metric names live here. Labels are bounded: routes are `Route` names, tools come from
-//! the catalogue, reasons are `AuthFailure` codes, upstreams are configured base URLs.
+//! All metric names live here, and the label values that are known in advance: route names
+//! ([`ROUTE_LABELS`]) and authentication failure reasons ([`AUTH_FAILURE_REASONS`]), whose
+//! series exist from the start (the edge's tests check both lists against `Route` and
+//! `AuthFailure`). Labels are bounded: tools come from the catalogue, upstreams are
+//! configured base URLs.
 
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,6 +15,32 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+
+/// Every `route` label (`edge::route::Route::name`).
+pub const ROUTE_LABELS: [&str; 9] = [
+    "health",
+    "mcp",
+    "init",
+    "session_end",
+    "tools_list",
+    "tools_call",
+    "resource_metadata",
+    "passthrough",
+    "not_found",
+];
+
+/// Every `reason` of `mcp_edge_auth_failures` (`request::AuthFailure::reason`).
+pub const AUTH_FAILURE_REASONS: [&str; 9] = [
+    "missing_token",
+    "invalid_token",
+    "expired",
+    "not_yet_valid",
+    "bad_signature",
+    "wrong_audience",
+    "wrong_issuer",
+    "unknown_kid",
+    "missing_claim",
+];
 
 /// Latency buckets (seconds) from 5 ms up to a minute, for slow tool calls.
 const BUCKETS: [f64; 14] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0];
@@ -85,91 +114,102 @@ pub struct Metrics {
 
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
 
+/// A metric registered under `name` (prefixed `mcp_edge_`), with its help text.
+fn registered<M: prometheus_client::registry::Metric + Clone>(
+    registry: &mut Registry,
+    name: &str,
+    help: &str,
+    metric: M,
+) -> M {
+    registry.register(name, help, metric.clone());
+    metric
+}
+
+/// A histogram family in seconds.
+fn seconds<L>(registry: &mut Registry, name: &str, help: &str) -> Family<L, Histogram, fn() -> Histogram>
+where
+    L: EncodeLabelSet + Clone + std::hash::Hash + Eq + std::fmt::Debug + Send + Sync + 'static,
+{
+    let family = Family::<L, Histogram, fn() -> Histogram>::new_with_constructor(histogram as fn() -> Histogram);
+    registry.register_with_unit(name, help, prometheus_client::registry::Unit::Seconds, family.clone());
+    family
+}
+
 impl Metrics {
     fn new() -> Self {
         let mut registry = Registry::with_prefix("mcp_edge");
-        let requests = Family::<RouteCode, Counter>::default();
-        registry.register("requests", "Requests answered, by route and status code", requests.clone());
-        let request_duration =
-            Family::<RouteLabel, Histogram, fn() -> Histogram>::new_with_constructor(histogram as fn() -> Histogram);
-        for route in crate::edge::route::Route::ALL {
-            let _ = request_duration.get_or_create(&RouteLabel { route: route.name() });
+        let r = &mut registry;
+        let requests = registered(r, "requests", "Requests answered, by route and status code", Family::default());
+        let request_duration: Family<RouteLabel, _, _> =
+            seconds(r, "request_duration", "Time from request to response, by route");
+        for route in ROUTE_LABELS {
+            let _ = request_duration.get_or_create(&RouteLabel { route });
         }
-        registry.register_with_unit(
-            "request_duration",
-            "Time from request to response, by route",
-            prometheus_client::registry::Unit::Seconds,
-            request_duration.clone(),
-        );
-        let rate_limited = Counter::default();
-        registry.register("rate_limited", "Requests refused by the per-client rate limit", rate_limited.clone());
-        let auth_failures = Family::<ReasonLabel, Counter>::default();
-        for reason in crate::edge::auth::AuthFailure::ALL {
-            let _ = auth_failures.get_or_create(&ReasonLabel { reason: reason.reason() });
+        let rate_limited =
+            registered(r, "rate_limited", "Requests refused by the per-client rate limit", Counter::default());
+        let auth_failures: Family<ReasonLabel, Counter> =
+            registered(r, "auth_failures", "Failed authentications, by reason", Family::default());
+        for reason in AUTH_FAILURE_REASONS {
+            let _ = auth_failures.get_or_create(&ReasonLabel { reason });
         }
-        registry.register("auth_failures", "Failed authentications, by reason", auth_failures.clone());
-        let cors_rejected = Counter::default();
-        registry.register("cors_rejected", "Requests refused for a disallowed Origin", cors_rejected.clone());
-        let tool_calls = Family::<ToolOutcomeLabels, Counter>::default();
-        registry.register("tool_calls", "Tool calls, by tool and outcome", tool_calls.clone());
-        let upstream_duration =
-            Family::<ToolLabel, Histogram, fn() -> Histogram>::new_with_constructor(histogram as fn() -> Histogram);
-        registry.register_with_unit(
-            "upstream_request_duration",
-            "Time spent on the upstream API per tool call, retries included",
-            prometheus_client::registry::Unit::Seconds,
-            upstream_duration.clone(),
-        );
-        let upstream_retries = Counter::default();
-        registry.register("upstream_retries", "Upstream tries beyond the first", upstream_retries.clone());
-        let circuit_state = Family::<UpstreamLabel, Gauge>::default();
-        registry.register(
-            "circuit_state",
-            "Circuit breaker state: 0 closed, 1 half-open, 2 open",
-            circuit_state.clone(),
-        );
-        let audit_dropped = Counter::default();
-        registry.register(
-            "audit_dropped",
-            "Audit lines lost because the sink could not keep up",
-            audit_dropped.clone(),
-        );
-        let config_reloads = Family::<OutcomeLabel, Counter>::default();
+        let config_reloads: Family<OutcomeLabel, Counter> =
+            registered(r, "config_reloads", "Policy reloads, by outcome", Family::default());
         for outcome in ["success", "failure"] {
             config_reloads.get_or_create(&OutcomeLabel { outcome }).get();
         }
-        registry.register("config_reloads", "Policy reloads, by outcome", config_reloads.clone());
         let cert_expiry = Gauge::default();
-        registry.register_with_unit(
+        r.register_with_unit(
             "tls_cert_expiry_timestamp",
             "When the served certificate expires (Unix time)",
             prometheus_client::registry::Unit::Seconds,
             cert_expiry.clone(),
         );
-        let credential_sessions = Gauge::default();
-        registry.register("credential_sessions", "Live credential sessions (POST /init)", credential_sessions.clone());
-        let build_info = Family::<BuildLabels, Gauge>::default();
+        let build_info: Family<BuildLabels, Gauge> =
+            registered(r, "build_info", "Build information", Family::default());
         build_info
             .get_or_create(&BuildLabels { version: env!("CARGO_PKG_VERSION"), commit: env!("MCP_EDGE_GIT_COMMIT") })
             .set(1);
-        registry.register("build_info", "Build information", build_info.clone());
         Self {
-            registry,
             requests,
             request_duration,
             rate_limited,
             auth_failures,
-            cors_rejected,
-            tool_calls,
-            upstream_duration,
-            upstream_retries,
-            circuit_state,
-            audit_dropped,
+            cors_rejected: registered(
+                r,
+                "cors_rejected",
+                "Requests refused for a disallowed Origin",
+                Counter::default(),
+            ),
+            tool_calls: registered(r, "tool_calls", "Tool calls, by tool and outcome", Family::default()),
+            upstream_duration: seconds(
+                r,
+                "upstream_request_duration",
+                "Time spent on the upstream API per tool call, retries included",
+            ),
+            upstream_retries: registered(r, "upstream_retries", "Upstream tries beyond the first", Counter::default()),
+            circuit_state: registered(
+                r,
+                "circuit_state",
+                "Circuit breaker state: 0 closed, 1 half-open, 2 open",
+                Family::default(),
+            ),
+            audit_dropped: registered(
+                r,
+                "audit_dropped",
+                "Audit lines lost because the sink could not keep up",
+                Counter::default(),
+            ),
             audit_dropped_seen: AtomicU64::new(0),
             config_reloads,
             cert_expiry,
-            credential_sessions,
+            credential_sessions: registered(
+                r,
+                "credential_sessions",
+                "Live credential sessions (POST /init)",
+                Gauge::default(),
+            ),
             build_info,
+            registry,
         }
     }
 

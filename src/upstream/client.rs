@@ -22,6 +22,7 @@ use super::backoff::Backoff;
 use super::breaker::{CallOutcome, CircuitBreaker};
 use super::budget::RetryBudget;
 use crate::config::Upstream;
+use crate::request::reply::retry_after_seconds;
 
 /// The largest upstream reply body the edge reads.
 pub const MAX_REPLY_BYTES: usize = 4 << 20;
@@ -125,7 +126,9 @@ impl UpstreamClient {
             let permit = match self.breaker.try_acquire() {
                 Ok(permit) => permit,
                 Err(rejected) => {
-                    return Err(UpstreamError::Unavailable { retry_after_seconds: ceil_seconds(rejected.retry_after) });
+                    return Err(UpstreamError::Unavailable {
+                        retry_after_seconds: retry_after_seconds(rejected.retry_after),
+                    });
                 }
             };
             let remaining = deadline.saturating_duration_since(Instant::now());
@@ -227,11 +230,6 @@ fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
         cause = inner.source();
     }
     text
-}
-
-pub fn ceil_seconds(duration: Duration) -> u64 {
-    let whole = duration.as_secs();
-    (if duration.subsec_nanos() > 0 { whole + 1 } else { whole }).max(1)
 }
 
 #[cfg(test)]

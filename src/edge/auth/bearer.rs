@@ -8,17 +8,14 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::{AuthFailure, AuthMethod, Principal};
 use crate::config::Bearer;
-
-/// How often `tokens_file` is checked for changes.
-pub const TOKENS_FILE_POLL: Duration = Duration::from_secs(2);
+use crate::request::{AuthFailure, AuthMethod, Principal};
 
 #[derive(Clone)]
 struct TokenDigest {
@@ -124,6 +121,15 @@ impl BearerTokens {
         Ok(true)
     }
 
+    /// How many tokens are accepted now.
+    pub fn len(&self) -> usize {
+        self.current.load().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn has_file(&self) -> bool {
         self.file.is_some()
     }
@@ -148,40 +154,6 @@ impl BearerTokens {
             token_id: token.short_id.clone(),
             forwardable_jwt: None,
         })
-    }
-}
-
-/// A pingora background service that re-reads the current policy's `tokens_file`.
-pub struct TokensFileWatcher {
-    pub policy: crate::edge::policy::PolicyHandle,
-}
-
-#[async_trait::async_trait]
-impl pingora::services::background::BackgroundService for TokensFileWatcher {
-    async fn start(&self, mut shutdown: pingora::server::ShutdownWatch) {
-        let mut interval = tokio::time::interval(TOKENS_FILE_POLL);
-        loop {
-            tokio::select! {
-                _ = interval.tick() => {}
-                _ = shutdown.changed() => return,
-            }
-            let tokens = Arc::clone(&self.policy.load().auth.bearer);
-            if !tokens.has_file() {
-                continue;
-            }
-            let reloaded = Arc::clone(&tokens);
-            // File I/O stays off the async workers.
-            match tokio::task::spawn_blocking(move || reloaded.reload_file()).await {
-                Ok(Ok(true)) => {
-                    tracing::info!(tokens = tokens.current.load().len(), "Bearer tokens file reloaded");
-                }
-                Ok(Ok(false)) => {}
-                Ok(Err(error)) => {
-                    tracing::warn!(%error, "Bearer tokens file refused; keeping the tokens already loaded");
-                }
-                Err(error) => tracing::warn!(%error, "Bearer tokens file reload failed"),
-            }
-        }
     }
 }
 

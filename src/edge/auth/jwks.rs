@@ -20,8 +20,6 @@ const MIN_TTL: Duration = Duration::from_secs(60);
 const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
 /// When the response says nothing about caching.
 const DEFAULT_TTL: Duration = Duration::from_secs(300);
-/// How soon to retry after a failed background fetch.
-const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(30);
 /// An unknown `kid` triggers at most one fetch in this window.
 pub const MISS_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -263,46 +261,6 @@ fn max_age(cache_control: &str) -> Option<Duration> {
         }
     }
     age
-}
-
-/// A pingora background service that keeps the current policy's remote key set fresh.
-pub struct JwksRefresher {
-    pub policy: crate::edge::policy::PolicyHandle,
-}
-
-/// How often the refresher looks at the clock and at the current policy.
-const REFRESHER_TICK: Duration = Duration::from_secs(5);
-
-#[async_trait::async_trait]
-impl pingora::services::background::BackgroundService for JwksRefresher {
-    async fn start(&self, mut shutdown: pingora::server::ShutdownWatch) {
-        let mut refreshed: Option<(Arc<KeyStore>, Instant)> = None;
-        loop {
-            let store =
-                self.policy.load().auth.jwt.as_ref().and_then(|jwt| jwt.key_store()).filter(|store| store.is_remote());
-            if let Some(store) = store {
-                // A new store (a reload changed auth) or a due one is fetched now.
-                let due = match &refreshed {
-                    Some((known, next)) => !Arc::ptr_eq(known, &store) || Instant::now() >= *next,
-                    None => true,
-                };
-                if due {
-                    let wait = match store.refresh().await {
-                        Ok(ttl) => ttl,
-                        Err(error) => {
-                            tracing::warn!(%error, "JWKS refresh failed; keeping the last good keys");
-                            RETRY_AFTER_FAILURE
-                        }
-                    };
-                    refreshed = Some((store, Instant::now() + wait));
-                }
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(REFRESHER_TICK) => {}
-                _ = shutdown.changed() => return,
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -18,8 +18,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use sha2::{Digest, Sha256};
 
 use super::jwks::{KeySource, KeyStore, Lookup};
-use super::{AuthFailure, AuthMethod, Principal};
 use crate::config::{Jwt, JwtKeySource};
+use crate::request::{AuthFailure, AuthMethod, Principal};
 
 /// Verified tokens remembered at most; past it, expired entries are dropped, then all.
 const CACHE_CAPACITY: usize = 10_000;

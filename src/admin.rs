@@ -10,6 +10,7 @@ use pingora::protocols::http::ServerSession;
 
 use crate::edge::policy::PolicyHandle;
 use crate::lifecycle::Lifecycle;
+use crate::telemetry::metrics::METRICS;
 
 pub struct AdminApp {
     pub lifecycle: Arc<Lifecycle>,
@@ -40,12 +41,12 @@ impl ServeHttp for AdminApp {
             "/healthz" => json(200, &serde_json::json!({"status": "ok"})),
             "/metrics" => {
                 let policy = self.policy.load();
-                let sessions = policy.sessions_service.as_ref().map_or(0, |service| service.store.len());
-                super::metrics::METRICS.credential_sessions.set(sessions as i64);
+                let sessions = policy.credential_sessions.as_ref().map_or(0, |service| service.store.len());
+                METRICS.credential_sessions.set(sessions as i64);
                 for breaker in policy.breakers() {
-                    super::metrics::METRICS.set_circuit_state(&breaker.name, breaker.state().code());
+                    METRICS.set_circuit_state(&breaker.name, breaker.state().code());
                 }
-                let body = super::metrics::METRICS.encode().into_bytes();
+                let body = METRICS.encode().into_bytes();
                 Response::builder()
                     .status(200)
                     .header("content-type", "application/openmetrics-text; version=1.0.0; charset=utf-8")

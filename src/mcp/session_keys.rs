@@ -20,7 +20,7 @@ use dashmap::DashMap;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
-use crate::edge::auth::Principal;
+use crate::request::Principal;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -79,8 +79,7 @@ fn now() -> u64 {
 }
 
 fn principal_digest(principal: Option<&Principal>) -> String {
-    let identity =
-        principal.map_or_else(|| "anonymous".to_string(), |p| format!("{}:{}", p.method.as_str(), p.subject));
+    let identity = principal.map_or_else(|| "anonymous".to_string(), Principal::owner_key);
     Sha256::digest(identity.as_bytes())[..16].iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
@@ -156,7 +155,7 @@ impl SessionKeys {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::edge::auth::AuthMethod;
+    use crate::request::AuthMethod;
 
     fn principal(subject: &str) -> Principal {
         Principal {

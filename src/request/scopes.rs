@@ -1,12 +1,23 @@
-//! Authorization: may this principal call a tool that requires these scopes?
+//! Authorization: may this principal use a route or tool that requires these scopes?
 
-use super::Principal;
+use http::HeaderValue;
+
+use super::{EdgeError, Principal};
 
 /// The scopes `required` that `principal` lacks; empty when the call is allowed. With auth
 /// off (no principal) nothing is enforced.
 pub fn missing_scopes<'a>(principal: Option<&Principal>, required: &'a [String]) -> Vec<&'a str> {
     let Some(principal) = principal else { return Vec::new() };
     required.iter().filter(|scope| !principal.scopes.contains(scope)).map(String::as_str).collect()
+}
+
+/// `Ok` when `principal` holds every scope of `required`, else the 403 that names them.
+pub fn require(principal: Option<&Principal>, required: &[String]) -> Result<(), EdgeError> {
+    if missing_scopes(principal, required).is_empty() {
+        return Ok(());
+    }
+    let challenge = HeaderValue::try_from(insufficient_scope_challenge(required)).ok();
+    Err(EdgeError::InsufficientScope { challenge })
 }
 
 /// The `WWW-Authenticate` challenge for a call that lacks `required` scopes (RFC 6750 §3.1).
@@ -37,6 +48,18 @@ mod tests {
         assert_eq!(missing_scopes(Some(&principal(&["shifts:read"])), &required), ["shifts:write"]);
         assert!(missing_scopes(Some(&principal(&[])), &[]).is_empty());
         assert!(missing_scopes(None, &required).is_empty(), "auth off: nothing to enforce");
+    }
+
+    #[test]
+    fn a_missing_scope_is_a_403_carrying_its_challenge() {
+        let required = vec!["shifts:write".to_string()];
+        assert_eq!(require(Some(&principal(&["shifts:write"])), &required), Ok(()));
+        let Err(EdgeError::InsufficientScope { challenge: Some(challenge) }) =
+            require(Some(&principal(&["shifts:read"])), &required)
+        else {
+            panic!("expected a 403 with a challenge");
+        };
+        assert_eq!(challenge, "Bearer realm=\"mcp-edge\", error=\"insufficient_scope\", scope=\"shifts:write\"");
     }
 
     #[test]

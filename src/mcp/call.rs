@@ -1,0 +1,82 @@
+//! A tool call end to end: the arguments validated against the tool's schema, the target
+//! resolved ([`super::target`]), the REST request built ([`super::upstream_request`]) and sent,
+//! the reply mapped ([`super::tool_result`]) and checked against the output schema.
+
+use http::HeaderValue;
+use serde_json::{Map, Value};
+
+use super::catalogue::CatalogueTool;
+use super::target::{CallTarget, CallTargets, TargetError};
+use super::tool_result::{self, ToolResult};
+use super::upstream_request;
+use crate::request::Caller;
+use crate::telemetry::trace_context::TraceContext;
+
+/// Calls `tool` for `caller`: to the upstream the targets resolve, or, without the credential
+/// its `upstream.auth` mode needs, a tool error (logged). `None` when `X-Session-Id`
+/// (`session_id`) names no live credential session of the caller: a 401.
+pub async fn invoke(
+    targets: &CallTargets,
+    caller: &Caller<'_>,
+    tool: &CatalogueTool,
+    arguments: &Map<String, Value>,
+    session_id: Option<&str>,
+) -> Option<ToolResult> {
+    match targets.resolve(caller.principal, session_id) {
+        Ok(target) => {
+            let traceparent = caller.trace.map(TraceContext::child_traceparent);
+            Some(call_tool(&target, tool, arguments, caller.request_id, traceparent).await)
+        }
+        Err(TargetError::UnknownSession) => None,
+        Err(TargetError::Credential(error)) => {
+            let request_id = caller.request_id;
+            tracing::warn!(request_id, tool = %tool.config.name, %error, "No upstream credential for a tool call");
+            Some(ToolResult::unavailable_credential())
+        }
+    }
+}
+
+/// Validates, calls the upstream and maps the reply.
+async fn call_tool(
+    target: &CallTarget,
+    tool: &CatalogueTool,
+    arguments: &Map<String, Value>,
+    request_id: &str,
+    traceparent: Option<String>,
+) -> ToolResult {
+    if let Err(message) = tool.validate(&Value::Object(arguments.clone())) {
+        return ToolResult::error(message, 400);
+    }
+    let upstream = target.client.as_ref();
+    let mut request = match upstream_request::build(upstream, &tool.config, arguments) {
+        Ok(request) => request,
+        Err(message) => return ToolResult::error(message, 400),
+    };
+    if let Some(value) = &target.authorization {
+        request.headers.insert(http::header::AUTHORIZATION, value.clone());
+    }
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        request.headers.insert("x-request-id", value);
+    }
+    if let Some(value) = traceparent.and_then(|traceparent| HeaderValue::try_from(traceparent).ok()) {
+        request.headers.insert("traceparent", value);
+    }
+    let started = std::time::Instant::now();
+    let outcome = upstream.send(request).await;
+    let upstream_duration = started.elapsed();
+    if let Err(error) = &outcome {
+        tracing::warn!(request_id, tool = %tool.config.name, url.path = %tool.config.path, %error, "Upstream call failed");
+    }
+    let mut outcome = tool_result::map_reply(outcome);
+    outcome.upstream_duration = Some(upstream_duration);
+    if let Some(structured) = outcome.result.get("structuredContent")
+        && !tool.output_conforms(structured)
+    {
+        tracing::warn!(request_id, tool = %tool.config.name, "Upstream reply does not match the tool's output_schema");
+        let mut mismatch = ToolResult::error("the upstream reply does not match the tool's output schema", 502);
+        mismatch.upstream_status = outcome.upstream_status;
+        mismatch.upstream_duration = outcome.upstream_duration;
+        return mismatch;
+    }
+    outcome
+}

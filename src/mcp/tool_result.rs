@@ -1,0 +1,206 @@
+//! A tool call's result, for both MCP and REST: the `CallToolResult` and the status
+//! `POST /api/tools/{name}` answers with ([`ToolResult`]), and how an upstream reply (or its
+//! absence) maps onto it ([`map_reply`]). Upstream error text is reduced to one sanitised
+//! line of at most 1 KiB; transport details stay in the log.
+
+use serde_json::{Map, Value, json};
+
+use crate::request::{ToolOutcome, ToolRecord};
+use crate::upstream::{UpstreamError, UpstreamReply};
+
+/// Longest upstream error text passed on to the client.
+const MAX_ERROR_TEXT: usize = 1024;
+
+/// The result of a tool call, for both MCP and REST.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolResult {
+    /// The `CallToolResult` object.
+    pub result: Value,
+    /// The status `POST /api/tools/{name}` answers with.
+    pub rest_status: u16,
+    /// `Retry-After` seconds when the upstream is unavailable.
+    pub retry_after_seconds: Option<u64>,
+    /// The upstream's status, when it answered (for logs and audit).
+    pub upstream_status: Option<u16>,
+    /// Time spent on the upstream, retries included, when it was called.
+    pub upstream_duration: Option<std::time::Duration>,
+}
+
+impl ToolResult {
+    /// The call cannot carry the credential its `upstream.auth` mode needs.
+    pub fn unavailable_credential() -> Self {
+        Self::error("the upstream credential for this call is not available", 502)
+    }
+
+    /// The audit and metrics record of this call.
+    pub fn record(&self, tool: &str, arguments: &Value) -> ToolRecord {
+        let mut record = ToolRecord::new(tool, ToolOutcome::of(self.rest_status, self.is_error()), arguments);
+        record.upstream_status = self.upstream_status;
+        record.upstream_duration = self.upstream_duration;
+        record
+    }
+
+    pub fn error(text: impl Into<String>, rest_status: u16) -> Self {
+        Self {
+            result: json!({"content": [{"type": "text", "text": text.into()}], "isError": true}),
+            rest_status,
+            retry_after_seconds: None,
+            upstream_status: None,
+            upstream_duration: None,
+        }
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.result.get("isError").and_then(Value::as_bool).unwrap_or(false)
+    }
+}
+
+/// Maps the upstream's answer (or its absence) onto a `CallToolResult` (the REST status table in ARCHITECTURE.md).
+pub fn map_reply(outcome: Result<UpstreamReply, UpstreamError>) -> ToolResult {
+    let reply = match outcome {
+        Ok(reply) => reply,
+        Err(UpstreamError::Timeout) => return ToolResult::error("the upstream API did not answer in time", 504),
+        Err(UpstreamError::Unavailable { retry_after_seconds }) => {
+            let mut outcome = ToolResult::error(format!("upstream unavailable, retry in {retry_after_seconds} s"), 503);
+            outcome.retry_after_seconds = Some(retry_after_seconds);
+            return outcome;
+        }
+        Err(UpstreamError::Connect(_) | UpstreamError::Protocol(_) | UpstreamError::ReplyTooLarge) => {
+            return ToolResult::error("the upstream API failed", 502);
+        }
+    };
+    let status = reply.status.as_u16();
+    let mut outcome = if reply.status.is_success() {
+        success(&reply)
+    } else if reply.status.is_client_error() {
+        let reason = reply.status.canonical_reason().unwrap_or("error");
+        let detail = error_text(&reply);
+        let text = if detail.is_empty() {
+            format!("upstream returned {status} {reason}")
+        } else {
+            format!("upstream returned {status} {reason}: {detail}")
+        };
+        ToolResult::error(text, status)
+    } else {
+        ToolResult::error("the upstream API failed", 502)
+    };
+    outcome.upstream_status = Some(status);
+    outcome
+}
+
+fn success(reply: &UpstreamReply) -> ToolResult {
+    let json =
+        is_json(reply.content_type.as_deref()).then(|| serde_json::from_slice::<Value>(&reply.body).ok()).flatten();
+    // Built by hand: `json!` copies every value it interpolates, and `structured` can be a
+    // whole upstream reply.
+    let (text, structured) = match json {
+        Some(Value::Object(object)) => (serde_json::to_string(&object).unwrap_or_default(), Some(object)),
+        Some(other) => {
+            (serde_json::to_string(&other).unwrap_or_default(), Some(Map::from_iter([("result".to_string(), other)])))
+        }
+        None => (String::from_utf8_lossy(&reply.body).into_owned(), None),
+    };
+    let mut result = Map::with_capacity(3);
+    let content =
+        Map::from_iter([("type".to_string(), Value::from("text")), ("text".to_string(), Value::String(text))]);
+    result.insert("content".to_string(), Value::Array(vec![Value::Object(content)]));
+    if let Some(structured) = structured {
+        result.insert("structuredContent".to_string(), Value::Object(structured));
+    }
+    result.insert("isError".to_string(), Value::Bool(false));
+    let result = Value::Object(result);
+    ToolResult { result, rest_status: 200, retry_after_seconds: None, upstream_status: None, upstream_duration: None }
+}
+
+fn is_json(content_type: Option<&str>) -> bool {
+    content_type.is_some_and(|value| {
+        let media = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+        media == "application/json" || media.ends_with("+json")
+    })
+}
+
+/// The upstream's own message, sanitised: ASP.NET problem details (`title`, `detail`),
+/// `message` or `error` fields, or plain text; one line, printable, at most 1 KiB.
+fn error_text(reply: &UpstreamReply) -> String {
+    let raw = match serde_json::from_slice::<Value>(&reply.body) {
+        Ok(Value::Object(object)) => ["detail", "title", "message", "error"]
+            .iter()
+            .filter_map(|key| object.get(*key).and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join(": "),
+        Ok(_) => String::new(),
+        Err(_) if is_json(reply.content_type.as_deref()) => String::new(),
+        Err(_) => String::from_utf8_lossy(&reply.body).into_owned(),
+    };
+    let mut text: String = raw
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if text.len() > MAX_ERROR_TEXT {
+        let mut cut = MAX_ERROR_TEXT;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+
+    fn reply(status: u16, content_type: &str, body: &str) -> Result<UpstreamReply, UpstreamError> {
+        Ok(UpstreamReply {
+            status: http::StatusCode::from_u16(status).expect("status"),
+            content_type: Some(content_type.to_string()),
+            retry_after: None,
+            body: Bytes::from(body.to_string()),
+        })
+    }
+
+    #[test]
+    fn successful_replies_become_structured_content() {
+        let outcome = map_reply(reply(200, "application/json; charset=utf-8", r#"{"a":1}"#));
+        assert_eq!(outcome.rest_status, 200);
+        assert_eq!(outcome.result["structuredContent"], json!({"a": 1}));
+        assert_eq!(outcome.result["content"][0]["text"], r#"{"a":1}"#);
+        assert_eq!(outcome.result["isError"], false);
+        let outcome = map_reply(reply(200, "application/json", "[1,2]"));
+        assert_eq!(outcome.result["structuredContent"], json!({"result": [1, 2]}));
+        let outcome = map_reply(reply(200, "text/plain", "hello"));
+        assert_eq!(outcome.result["content"][0]["text"], "hello");
+        assert!(outcome.result.get("structuredContent").is_none());
+    }
+
+    #[test]
+    fn client_errors_pass_status_and_sanitised_text() {
+        let outcome =
+            map_reply(reply(404, "application/problem+json", r#"{"title":"Not Found","detail":"no company\n42"}"#));
+        assert_eq!(outcome.rest_status, 404);
+        assert!(outcome.is_error());
+        assert_eq!(outcome.result["content"][0]["text"], "upstream returned 404 Not Found: no company 42: Not Found");
+        let long = "x".repeat(5000);
+        let outcome = map_reply(reply(422, "text/plain", &long));
+        let text = outcome.result["content"][0]["text"].as_str().expect("text");
+        assert!(text.len() <= MAX_ERROR_TEXT + 64);
+    }
+
+    #[test]
+    fn server_errors_and_transport_failures_are_generic() {
+        let outcome = map_reply(reply(500, "text/plain", "NullReferenceException at Foo.Bar()"));
+        assert_eq!(outcome.rest_status, 502);
+        assert_eq!(outcome.result["content"][0]["text"], "the upstream API failed");
+        assert_eq!(map_reply(Err(UpstreamError::Timeout)).rest_status, 504);
+        assert_eq!(map_reply(Err(UpstreamError::Connect("refused".into()))).rest_status, 502);
+        let unavailable = map_reply(Err(UpstreamError::Unavailable { retry_after_seconds: 7 }));
+        assert_eq!(unavailable.rest_status, 503);
+        assert_eq!(unavailable.retry_after_seconds, Some(7));
+        assert_eq!(unavailable.result["content"][0]["text"], "upstream unavailable, retry in 7 s");
+    }
+}

@@ -1,0 +1,108 @@
+//! [`Reply`]: a response the edge answers itself, as a value. Handlers and the error map
+//! build replies; one writer (`edge::respond::write`) adds the headers every response
+//! carries and puts them on the connection.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue};
+
+/// A self-made response: status, the headers particular to it, and its body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub body: ReplyBody,
+    /// Whether the connection may serve another request after this one.
+    pub connection: Connection,
+}
+
+/// What a reply carries after its head.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReplyBody {
+    /// Nothing (`Content-Length: 0`): 202, 204, a preflight.
+    Empty,
+    /// A JSON document, already serialised (`Content-Type: application/json`, `no-store`).
+    Json(Bytes),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Connection {
+    KeepAlive,
+    /// The framing of the rest of the connection is unknown (a bad `Content-Length`, an
+    /// unsupported `Transfer-Encoding`) or the connection is lost anyway: `Connection: close`.
+    Close,
+}
+
+impl Reply {
+    /// A JSON reply. A body that cannot be serialised (a map with non-string keys, which no
+    /// handler builds) becomes a 500 rather than a half-written response.
+    pub fn json(status: u16, body: &(impl serde::Serialize + ?Sized)) -> Self {
+        // `to_vec` writes straight into the buffer; `Display` would go through `fmt` per token.
+        let (status, body) = match serde_json::to_vec(body) {
+            Ok(body) => (status, body),
+            Err(_) => (500, br#"{"error":"internal error"}"#.to_vec()),
+        };
+        Self {
+            status,
+            headers: Vec::new(),
+            body: ReplyBody::Json(Bytes::from(body)),
+            connection: Connection::KeepAlive,
+        }
+    }
+
+    /// A reply without a body.
+    pub fn empty(status: u16) -> Self {
+        Self { status, headers: Vec::new(), body: ReplyBody::Empty, connection: Connection::KeepAlive }
+    }
+
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    pub fn with_headers(mut self, headers: impl IntoIterator<Item = (HeaderName, HeaderValue)>) -> Self {
+        self.headers.extend(headers);
+        self
+    }
+
+    /// Says `Connection: close` and closes the connection after the reply.
+    pub fn closing(mut self) -> Self {
+        self.connection = Connection::Close;
+        self
+    }
+}
+
+/// Whole seconds, rounded up: `RateLimit`'s `t=` (0 when nothing is to wait for).
+pub fn ceil_seconds(duration: Duration) -> u64 {
+    let whole = duration.as_secs();
+    if duration.subsec_nanos() > 0 { whole + 1 } else { whole }
+}
+
+/// A `Retry-After` value: whole seconds rounded up, and at least 1 (`Retry-After: 0` invites
+/// an immediate retry of what was just refused).
+pub fn retry_after_seconds(duration: Duration) -> u64 {
+    ceil_seconds(duration).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_round_up() {
+        assert_eq!(ceil_seconds(Duration::ZERO), 0);
+        assert_eq!(ceil_seconds(Duration::from_millis(1)), 1);
+        assert_eq!(ceil_seconds(Duration::from_secs(2)), 2);
+        assert_eq!(ceil_seconds(Duration::from_millis(2001)), 3);
+        assert_eq!(retry_after_seconds(Duration::ZERO), 1, "never Retry-After: 0");
+        assert_eq!(retry_after_seconds(Duration::from_millis(1500)), 2);
+    }
+
+    #[test]
+    fn a_json_reply_is_serialised_once() {
+        let reply = Reply::json(200, &serde_json::json!({"status": "ok"}));
+        assert_eq!(reply.body, ReplyBody::Json(Bytes::from_static(br#"{"status":"ok"}"#)));
+        assert_eq!(reply.connection, Connection::KeepAlive);
+    }
+}
