@@ -4,12 +4,11 @@
 //! `jsonrpc` parses and builds messages; `endpoint` is the MCP endpoint (both eras);
 //! `session` signs self-contained session ids; `catalogue` holds the tools with their
 //! compiled schemas; `translate` turns arguments into an upstream request and the reply into a
-//! `CallToolResult`; `rest` serves `/api/tools`; `template` renders path templates.
+//! `CallToolResult`; `rest` serves `/api/tools`. Path templates live in `config::template`.
 
 pub mod catalogue;
 pub mod endpoint;
 pub mod jsonrpc;
 pub mod rest;
 pub mod session;
-pub mod template;
 pub mod translate;

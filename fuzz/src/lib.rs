@@ -20,14 +20,13 @@ use std::task::{Context, Poll, Waker};
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use ipnet::IpNet;
-use mcp_edge::config::{AllowedOrigins, Cors, Environment};
+use mcp_edge::config::{AllowedOrigins, Cors, Environment, PathTemplate};
 use mcp_edge::edge::auth::{
     AuthFailure, AuthMethod, Authenticator, MAX_AUTHORIZATION_BYTES, Principal, looks_like_jwt,
 };
 use mcp_edge::edge::client_ip;
 use mcp_edge::edge::cors::{CorsDecision, CorsPolicy};
 use mcp_edge::mcp::jsonrpc::{self, INVALID_REQUEST, Message, PARSE_ERROR};
-use mcp_edge::mcp::template::PathTemplate;
 use mcp_edge::telemetry::audit;
 use serde_json::{Map, Value};
 

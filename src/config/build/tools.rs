@@ -2,7 +2,7 @@
 //! tool that could never be called correctly stops the edge from starting.
 
 use super::*;
-use crate::mcp::template::PathTemplate;
+use crate::config::PathTemplate;
 
 impl Builder<'_> {
     pub(super) fn build_tools(&mut self, raw: Vec<RawTool>) -> Vec<Tool> {
