@@ -9,6 +9,8 @@ mod build;
 pub mod error;
 pub mod runtime;
 mod shape;
+pub mod template;
+pub mod tls_material;
 pub mod units;
 
 use std::collections::HashMap;
@@ -16,6 +18,8 @@ use std::path::Path;
 
 pub use error::{ConfigError, ConfigErrors, Source};
 pub use runtime::*;
+pub use template::PathTemplate;
+pub use tls_material::{TlsFile, TlsMaterial, TlsPaths, TlsProblem};
 
 /// Environment variables visible to the loader (`${VAR}` and the overrides).
 pub type Environment = HashMap<String, String>;

@@ -20,3 +20,5 @@ pub mod telemetry;
 pub mod tls;
 pub mod upstream;
 
+#[cfg(test)]
+mod layering;

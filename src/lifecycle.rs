@@ -1,7 +1,7 @@
 //! Process lifecycle shared by the listeners, the admin probes and shutdown: readiness,
 //! draining, and the count of requests in flight.
 //!
-//! Shutdown on SIGTERM follows DESIGN.md §12: `/readyz` fails at once so Kubernetes stops
+//! Shutdown on SIGTERM (OPERATIONS.md, "Shutdown"): `/readyz` fails at once so Kubernetes stops
 //! sending new connections, the listeners keep accepting for `drain_delay` (endpoint removal
 //! is asynchronous), then stop; requests in flight get up to `drain_timeout`. pingora's own
 //! grace period is set from ours, and the process exits as soon as the last request is done.

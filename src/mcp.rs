@@ -7,7 +7,7 @@
 //! `session_keys` signs self-contained MCP session ids; `catalogue` holds the tools with
 //! their compiled schemas; `call` runs a tool call: `target` picks the upstream and
 //! credential, `upstream_request` builds the REST request, `tool_result` maps the reply to a
-//! `CallToolResult`; `rest` serves `/api/tools`.
+//! `CallToolResult`; `rest` serves `/api/tools`. Path templates live in `config::template`.
 
 pub mod call;
 pub mod catalogue;
@@ -16,7 +16,6 @@ pub mod jsonrpc;
 pub mod rest;
 pub mod session_keys;
 pub mod target;
-pub mod template;
 pub mod tool_result;
 pub mod upstream_request;
 

@@ -55,48 +55,8 @@ pub fn run(config: Config, extra_services: Vec<ExtraService>) -> Result<(), Star
     let mut server = Server::new_with_opt_and_conf(None, server_conf(&config));
     server.bootstrap();
 
-    server.add_service(pingora::services::background::background_service(
-        "rate-limit-sweeper",
-        Sweeper { policy: Arc::clone(&policy) },
-    ));
-    server.add_service(pingora::services::background::background_service(
-        "tokens-file-watcher",
-        TokensFileWatcher { policy: Arc::clone(&policy) },
-    ));
-    server.add_service(pingora::services::background::background_service(
-        "jwks-refresher",
-        JwksRefresher { policy: Arc::clone(&policy) },
-    ));
-    // pingora's HttpProxy runs behind our connection layer (`listener`), which does TLS and
-    // reads HTTP/1 heads itself; pingora sees the public listeners as plain TCP.
-    let mut proxy = pingora::proxy::HttpProxy::new(
-        EdgeProxy::new(Arc::clone(&policy), Arc::clone(&lifecycle)),
-        Arc::clone(&server.configuration),
-    );
-    proxy.handle_init_modules();
-    if let Some(expiry) = config.tls.as_ref().and_then(|material| material.not_after()) {
-        crate::telemetry::metrics::METRICS.cert_expiry.set(expiry);
-    }
-    let mut certificates = None;
-    let mut tls_listener = None;
-    if let (Some(address), Some(material)) = (config.listen.https, &config.tls) {
-        let resolver = Arc::new(CertResolver::new(Arc::clone(&material.certified_key)));
-        certificates = Some(Arc::clone(&resolver));
-        let settings =
-            tls::listener_settings(material, resolver).map_err(|error| StartupError::Setup(error.to_string()))?;
-        tls_listener = Some((address, settings.build()));
-    }
-    let mut public = pingora::services::listening::Service::new(
-        "mcp-edge".to_string(),
-        EdgeListener::new(proxy, Arc::clone(&policy), tls_listener),
-    );
-    let listeners = [(config.listen.https, TLS_READ_BUFFER), (config.listen.http, PLAIN_READ_BUFFER)];
-    for (address, read_buffer) in listeners.into_iter().filter_map(|(address, size)| Some((address?, size))) {
-        public.add_listener(
-            pingora::listeners::ListenerConfig::tcp(address.to_string())
-                .l4_buffer(pingora::listeners::L4BufferSettings::default().read(read_buffer)),
-        );
-    }
+    add_background_services(&mut server, &policy);
+    let (public, certificates) = public_service(&server, &config, &policy, &lifecycle)?;
     server.add_service(public);
     server.add_service(pingora::services::background::background_service(
         "reloader",
@@ -127,6 +87,58 @@ pub fn run(config: Config, extra_services: Vec<ExtraService>) -> Result<(), Star
     tracing::info!("mcp-edge stopped");
     crate::telemetry::flush();
     Ok(())
+}
+
+/// The public listening service: our connection layer around pingora's proxy.
+type PublicService = pingora::services::listening::Service<EdgeListener<pingora::proxy::HttpProxy<EdgeProxy>>>;
+
+/// The periodic loops (`background`), each reading the current policy.
+fn add_background_services(server: &mut Server, policy: &PolicyHandle) {
+    use pingora::services::background::background_service;
+    server.add_service(background_service("rate-limit-sweeper", Sweeper { policy: Arc::clone(policy) }));
+    server.add_service(background_service("tokens-file-watcher", TokensFileWatcher { policy: Arc::clone(policy) }));
+    server.add_service(background_service("jwks-refresher", JwksRefresher { policy: Arc::clone(policy) }));
+}
+
+/// The public listeners: pingora's `HttpProxy` behind our connection layer, and the
+/// certificate resolver a reload swaps certificates into.
+fn public_service(
+    server: &Server,
+    config: &Config,
+    policy: &PolicyHandle,
+    lifecycle: &Arc<Lifecycle>,
+) -> Result<(PublicService, Option<Arc<CertResolver>>), StartupError> {
+    // pingora's HttpProxy runs behind our connection layer (`listener`), which does TLS and
+    // reads HTTP/1 heads itself; pingora sees the public listeners as plain TCP.
+    let mut proxy = pingora::proxy::HttpProxy::new(
+        EdgeProxy::new(Arc::clone(policy), Arc::clone(lifecycle)),
+        Arc::clone(&server.configuration),
+    );
+    proxy.handle_init_modules();
+    if let Some(expiry) = config.tls.as_ref().and_then(|material| material.not_after()) {
+        crate::telemetry::metrics::METRICS.cert_expiry.set(expiry);
+    }
+    let mut certificates = None;
+    let mut tls_listener = None;
+    if let (Some(address), Some(material)) = (config.listen.https, &config.tls) {
+        let resolver = Arc::new(CertResolver::new(Arc::clone(&material.certified_key)));
+        certificates = Some(Arc::clone(&resolver));
+        let settings =
+            tls::listener_settings(material, resolver).map_err(|error| StartupError::Setup(error.to_string()))?;
+        tls_listener = Some((address, settings.build()));
+    }
+    let mut public = pingora::services::listening::Service::new(
+        "mcp-edge".to_string(),
+        EdgeListener::new(proxy, Arc::clone(policy), tls_listener),
+    );
+    let listeners = [(config.listen.https, TLS_READ_BUFFER), (config.listen.http, PLAIN_READ_BUFFER)];
+    for (address, read_buffer) in listeners.into_iter().filter_map(|(address, size)| Some((address?, size))) {
+        public.add_listener(
+            pingora::listeners::ListenerConfig::tcp(address.to_string())
+                .l4_buffer(pingora::listeners::L4BufferSettings::default().read(read_buffer)),
+        );
+    }
+    Ok((public, certificates))
 }
 
 fn server_conf(config: &Config) -> ServerConf {

@@ -19,8 +19,8 @@ use super::Environment;
 use super::error::{ConfigError, Source};
 use super::runtime::*;
 use super::shape::*;
+use super::tls_material::{TlsFile, TlsMaterial, TlsPaths};
 use super::units::{parse_duration, parse_size};
-use crate::tls::{self, TlsFile};
 
 mod auth;
 mod edge;

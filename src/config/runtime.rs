@@ -11,7 +11,8 @@ use std::time::Duration;
 use ipnet::IpNet;
 use url::Url;
 
-use crate::tls::TlsMaterial;
+use super::template::PathTemplate;
+use super::tls_material::TlsMaterial;
 
 /// The whole validated policy.
 #[derive(Debug, Clone)]
@@ -297,7 +298,7 @@ pub struct Tool {
     pub name: String,
     pub description: String,
     pub method: http::Method,
-    pub path: crate::mcp::template::PathTemplate,
+    pub path: PathTemplate,
     pub input_schema: serde_json::Value,
     pub output_schema: Option<serde_json::Value>,
     pub idempotent: bool,

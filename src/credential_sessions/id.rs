@@ -1,4 +1,4 @@
-//! Credential-session ids (DESIGN.md §16). An id is a credential: whoever presents it uses the
+//! Credential-session ids. An id is a credential: whoever presents it uses the
 //! session (with `sessions.auth: none`, nothing else is asked), so it must be unguessable.
 //! The edge mints one when `/init` names none; a client-chosen id must look like one the edge
 //! could have minted: 32 to 128 characters of the URL-safe set, which at 6 bits a character

@@ -8,7 +8,7 @@
 //! A session id is a credential (whoever presents it uses the stored token), so ids are
 //! logged only as the first 8 hex digits of their SHA-256, like bearer tokens.
 //!
-//! A session belongs to whoever created it (DESIGN.md §16): the edge principal (with
+//! A session belongs to whoever created it: the edge principal (with
 //! `sessions.auth: edge`) and the API subject of its token. The store enforces that in one
 //! place, under its lock: [`SessionStore::insert`] never replaces another owner's or subject's
 //! session, [`SessionStore::use_session`] hands a session only to its owner, and only that

@@ -38,8 +38,8 @@ pub fn peer(passthrough: &Passthrough, connect_timeout: Duration) -> Box<HttpPee
     // pingora's proxy holds about nine body chunks per response between the upstream read
     // and a downstream write that waits for the client's HTTP/2 window; a chunk is what one
     // read returns. A small receive buffer keeps chunks small, so a stream whose client
-    // never opens its window holds about 120 KiB in all instead of 530 KiB (DESIGN §15,
-    // tests/e2e/h2_floods.rs). Linux doubles it: 16 KiB of TCP window, plenty on loopback.
+    // never opens its window holds about 120 KiB in all instead of 530 KiB
+    // (tests/e2e/h2_floods.rs). Linux doubles it: 16 KiB of TCP window, plenty on loopback.
     peer.options.tcp_recv_buf = Some(8 * 1024);
     Box::new(peer)
 }

@@ -144,7 +144,7 @@ impl Catalogue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mcp::template::PathTemplate;
+    use crate::config::PathTemplate;
 
     fn tool(input_schema: Value) -> CatalogueTool {
         let tool = Tool {

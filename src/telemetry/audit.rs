@@ -26,7 +26,7 @@ const MAX_STRING_CHARS: usize = 256;
 /// Largest event written.
 const MAX_EVENT_BYTES: usize = 8 * 1024;
 
-/// Event names (`event.action`): the contract of DESIGN.md §10, plus `HTTP_REQUEST`, one per
+/// Event names (`event.action`): a contract (OPERATIONS.md lists them, and dashboards match on them), plus `HTTP_REQUEST`, one per
 /// request, which joins a request's other events.
 pub mod action {
     pub const HTTP_REQUEST: &str = "HTTP_REQUEST";

@@ -1,4 +1,4 @@
-//! Prometheus metrics (DESIGN.md §11), served as OpenMetrics text on the admin `/metrics`.
+//! Prometheus metrics, served as OpenMetrics text on the admin `/metrics`.
 //!
 //! All metric names live here, and the label values that are known in advance: route names
 //! ([`ROUTE_LABELS`]) and authentication failure reasons ([`AUTH_FAILURE_REASONS`]), whose

@@ -1,4 +1,4 @@
-//! The client for the upstream REST API that tool calls use, with DESIGN.md §9's resilience:
+//! The client for the upstream REST API that tool calls use, with the resilience OPERATIONS.md describes:
 //! a pooled reqwest client, at most `max_connections` calls at once (a call that cannot get a
 //! slot before its deadline fails as unavailable), per-try and overall timeouts, retries with
 //! full-jitter backoff inside a budget, and a circuit breaker.

@@ -75,10 +75,26 @@ impl Builder<'_> {
         };
         Auth { mode: auth_mode, bearer, jwt }
     }
+
     pub(super) fn build_bearer(&mut self, raw: Option<&RawBearer>) -> Bearer {
+        let mut tokens = self.bearer_tokens(raw.map(|raw| raw.tokens.as_slice()).unwrap_or_default());
+        if let Some(value) = self.environment.get("MCP_AUTH_TOKEN").filter(|value| !value.is_empty()) {
+            if let Some(message) = bearer_token_problem(value) {
+                self.problem(Source::Env("MCP_AUTH_TOKEN"), "", message);
+            } else if !tokens.iter().any(|known| &known.value == value) {
+                tokens.push(BearerToken { id: None, value: value.clone(), scopes: Vec::new() });
+            }
+        }
+        let tokens_file = raw.and_then(|raw| raw.tokens_file.as_ref()).and_then(|located| self.tokens_file(located));
+        Bearer { tokens, tokens_file }
+    }
+
+    /// `auth.bearer.tokens`: plain values or `{id, value, scopes}` objects, deduplicated; an
+    /// entry whose value is an unset `${VAR}` is dropped.
+    fn bearer_tokens(&mut self, raw: &[Option<Located<RawToken>>]) -> Vec<BearerToken> {
         let mut tokens: Vec<BearerToken> = Vec::new();
         let mut ids = HashSet::new();
-        for located in raw.map(|raw| raw.tokens.as_slice()).unwrap_or_default().iter().flatten() {
+        for located in raw.iter().flatten() {
             let token = match &located.value {
                 RawToken::Plain(value) => BearerToken { id: None, value: value.clone(), scopes: Vec::new() },
                 RawToken::Named(named) => {
@@ -111,46 +127,38 @@ impl Builder<'_> {
                 tokens.push(token);
             }
         }
-        if let Some(value) = self.environment.get("MCP_AUTH_TOKEN").filter(|value| !value.is_empty()) {
-            if let Some(message) = bearer_token_problem(value) {
-                self.problem(Source::Env("MCP_AUTH_TOKEN"), "", message);
-            } else if !tokens.iter().any(|known| &known.value == value) {
-                tokens.push(BearerToken { id: None, value: value.clone(), scopes: Vec::new() });
+        tokens
+    }
+
+    /// `auth.bearer.tokens_file`: a readable file of usable tokens.
+    fn tokens_file(&mut self, located: &Located<String>) -> Option<PathBuf> {
+        let path = self.path(&located.value);
+        match std::fs::metadata(&path) {
+            Ok(metadata) if metadata.is_file() => {
+                // Checked here too, so `validate` names the line; the file is re-checked
+                // on every re-read (`BearerTokens::reload_file`).
+                match std::fs::read_to_string(&path).map(|text| tokens_file_entries(&text).map(|_| ())) {
+                    Ok(Ok(())) => {}
+                    Ok(Err(problem)) => {
+                        self.at(located, "auth.bearer.tokens_file", format!("{}: {problem}", path.display()));
+                    }
+                    Err(error) => {
+                        self.at(located, "auth.bearer.tokens_file", format!("cannot read {}: {error}", path.display()));
+                    }
+                }
+                Some(path)
+            }
+            Ok(_) => {
+                self.at(located, "auth.bearer.tokens_file", format!("{} is not a file", path.display()));
+                None
+            }
+            Err(error) => {
+                self.at(located, "auth.bearer.tokens_file", format!("cannot read {}: {error}", path.display()));
+                None
             }
         }
-        let tokens_file = raw.and_then(|raw| raw.tokens_file.as_ref()).and_then(|located| {
-            let path = self.path(&located.value);
-            match std::fs::metadata(&path) {
-                Ok(metadata) if metadata.is_file() => {
-                    // Checked here too, so `validate` names the line; the file is re-checked
-                    // on every re-read (`BearerTokens::reload_file`).
-                    match std::fs::read_to_string(&path).map(|text| tokens_file_entries(&text).map(|_| ())) {
-                        Ok(Ok(())) => {}
-                        Ok(Err(problem)) => {
-                            self.at(located, "auth.bearer.tokens_file", format!("{}: {problem}", path.display()));
-                        }
-                        Err(error) => {
-                            self.at(
-                                located,
-                                "auth.bearer.tokens_file",
-                                format!("cannot read {}: {error}", path.display()),
-                            );
-                        }
-                    }
-                    Some(path)
-                }
-                Ok(_) => {
-                    self.at(located, "auth.bearer.tokens_file", format!("{} is not a file", path.display()));
-                    None
-                }
-                Err(error) => {
-                    self.at(located, "auth.bearer.tokens_file", format!("cannot read {}: {error}", path.display()));
-                    None
-                }
-            }
-        });
-        Bearer { tokens, tokens_file }
     }
+
     pub(super) fn build_jwt(&mut self, raw: &RawJwt) -> Option<Jwt> {
         let leeway = self.bounded_duration(
             "auth.jwt.leeway",
@@ -158,8 +166,20 @@ impl Builder<'_> {
             Duration::from_secs(60),
             (Duration::ZERO, Duration::from_secs(300)),
         );
+        let algorithms = self.jwt_algorithms(&raw.algorithms);
+        let required_claims = self.jwt_required_claims(raw.required_claims.as_deref());
+        let resource_metadata = raw.resource_metadata.as_ref().and_then(|raw| self.resource_metadata(raw));
+        let checks = JwtChecks { leeway, required_claims, resource_metadata };
+        match &raw.preset {
+            Some(preset) => self.firebase_jwt(raw, preset, checks),
+            None => self.explicit_jwt(raw, algorithms, checks),
+        }
+    }
+
+    /// `auth.jwt.algorithms`: the known names kept, every other one a problem.
+    fn jwt_algorithms(&mut self, raw: &[Located<String>]) -> Vec<String> {
         let mut algorithms = Vec::new();
-        for located in &raw.algorithms {
+        for located in raw {
             if JWT_ALGORITHMS.contains(&located.value.as_str()) {
                 algorithms.push(located.value.clone());
             } else {
@@ -170,8 +190,14 @@ impl Builder<'_> {
                 );
             }
         }
+        algorithms
+    }
+
+    /// `auth.jwt.required_claims`: the known claims, or `exp iss aud sub` when the key is absent.
+    fn jwt_required_claims(&mut self, raw: Option<&[Located<String>]>) -> Vec<String> {
+        let Some(raw) = raw else { return ["exp", "iss", "aud", "sub"].map(String::from).to_vec() };
         let mut required_claims = Vec::new();
-        for located in raw.required_claims.iter().flatten() {
+        for located in raw {
             if JWT_CLAIMS.contains(&located.value.as_str()) {
                 required_claims.push(located.value.clone());
             } else {
@@ -182,79 +208,80 @@ impl Builder<'_> {
                 );
             }
         }
-        if raw.required_claims.is_none() {
-            required_claims = ["exp", "iss", "aud", "sub"].map(String::from).to_vec();
-        }
-        let resource_metadata = raw.resource_metadata.as_ref().and_then(|raw| {
-            let Some(resource) = &raw.resource else {
-                self.problem(
-                    Source::Document,
-                    "auth.jwt.resource_metadata.resource",
-                    "is missing; set the public URL of the MCP endpoint",
-                );
-                return None;
-            };
-            let resource =
-                self.http_url("auth.jwt.resource_metadata.resource", &resource.value, source_of(resource))?;
-            let authorization_servers = raw
-                .authorization_servers
-                .iter()
-                .filter_map(|located| {
-                    self.http_url(
-                        "auth.jwt.resource_metadata.authorization_servers",
-                        &located.value,
-                        source_of(located),
-                    )
+        required_claims
+    }
+
+    /// `auth.jwt.resource_metadata` (RFC 9728): the resource URL and the authorization servers.
+    fn resource_metadata(&mut self, raw: &RawResourceMetadata) -> Option<ResourceMetadata> {
+        let Some(resource) = &raw.resource else {
+            self.problem(
+                Source::Document,
+                "auth.jwt.resource_metadata.resource",
+                "is missing; set the public URL of the MCP endpoint",
+            );
+            return None;
+        };
+        let resource = self.http_url("auth.jwt.resource_metadata.resource", &resource.value, source_of(resource))?;
+        let authorization_servers = raw
+            .authorization_servers
+            .iter()
+            .filter_map(|located| {
+                self.http_url("auth.jwt.resource_metadata.authorization_servers", &located.value, source_of(located))
                     // Issuer identifiers are compared as strings: keep them as written.
                     .map(|_| located.value.trim().to_string())
-                })
-                .collect();
-            Some(ResourceMetadata { resource, authorization_servers, scopes_supported: raw.scopes_supported.clone() })
-        });
+            })
+            .collect();
+        Some(ResourceMetadata { resource, authorization_servers, scopes_supported: raw.scopes_supported.clone() })
+    }
 
-        if let Some(preset) = &raw.preset {
-            let JwtPresetName::Firebase = preset.value;
-            let Some(project) = &raw.project_id else {
-                self.at(preset, "auth.jwt.project_id", "preset firebase needs project_id (your Firebase project id)");
-                return None;
-            };
-            let project_id = project.value.trim().to_string();
-            if project_id.is_empty() || !project_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-                self.at(
-                    project,
-                    "auth.jwt.project_id",
-                    format!("{:?} is not a Firebase project id (letters, digits and -)", project.value),
-                );
-                return None;
-            }
-            for (set, key) in [
-                (raw.issuer.is_some(), "issuer"),
-                (!raw.audiences.is_empty(), "audiences"),
-                (raw.jwks_file.is_some(), "jwks_file"),
-                (raw.hs256_secret.is_some(), "hs256_secret"),
-                (!raw.algorithms.is_empty(), "algorithms"),
-            ] {
-                if set {
-                    self.at(preset, &format!("auth.jwt.{key}"), "is set by preset firebase; remove it");
-                }
-            }
-            // Google's key set, unless jwks_url points at a stand-in (tests, air-gapped mirrors).
-            let jwks = match &raw.jwks_url {
-                Some(located) => self.jwks_url(located)?,
-                None => Url::parse(FIREBASE_JWKS_URL).ok()?,
-            };
-            return Some(Jwt {
-                issuer: format!("https://securetoken.google.com/{project_id}"),
-                audiences: vec![project_id.clone()],
-                firebase_project: Some(project_id),
-                keys: JwtKeySource::JwksUrl(jwks),
-                algorithms: vec!["RS256".to_string()],
-                leeway,
-                required_claims,
-                resource_metadata,
-            });
+    /// `preset: firebase`: issuer, audience, keys and algorithm follow from `project_id`, and
+    /// setting any of them as well is a problem.
+    fn firebase_jwt(&mut self, raw: &RawJwt, preset: &Located<JwtPresetName>, checks: JwtChecks) -> Option<Jwt> {
+        let JwtPresetName::Firebase = preset.value;
+        let Some(project) = &raw.project_id else {
+            self.at(preset, "auth.jwt.project_id", "preset firebase needs project_id (your Firebase project id)");
+            return None;
+        };
+        let project_id = project.value.trim().to_string();
+        if project_id.is_empty() || !project_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            self.at(
+                project,
+                "auth.jwt.project_id",
+                format!("{:?} is not a Firebase project id (letters, digits and -)", project.value),
+            );
+            return None;
         }
+        for (set, key) in [
+            (raw.issuer.is_some(), "issuer"),
+            (!raw.audiences.is_empty(), "audiences"),
+            (raw.jwks_file.is_some(), "jwks_file"),
+            (raw.hs256_secret.is_some(), "hs256_secret"),
+            (!raw.algorithms.is_empty(), "algorithms"),
+        ] {
+            if set {
+                self.at(preset, &format!("auth.jwt.{key}"), "is set by preset firebase; remove it");
+            }
+        }
+        // Google's key set, unless jwks_url points at a stand-in (tests, air-gapped mirrors).
+        let jwks = match &raw.jwks_url {
+            Some(located) => self.jwks_url(located)?,
+            None => Url::parse(FIREBASE_JWKS_URL).ok()?,
+        };
+        Some(Jwt {
+            issuer: format!("https://securetoken.google.com/{project_id}"),
+            audiences: vec![project_id.clone()],
+            firebase_project: Some(project_id),
+            keys: JwtKeySource::JwksUrl(jwks),
+            algorithms: vec!["RS256".to_string()],
+            leeway: checks.leeway,
+            required_claims: checks.required_claims,
+            resource_metadata: checks.resource_metadata,
+        })
+    }
 
+    /// A JWT setup written out: issuer, audiences, exactly one key source, and algorithms
+    /// that fit the key (HS only with a shared secret, never with a public key).
+    fn explicit_jwt(&mut self, raw: &RawJwt, mut algorithms: Vec<String>, checks: JwtChecks) -> Option<Jwt> {
         let issuer = match &raw.issuer {
             Some(located) if !located.value.trim().is_empty() => located.value.clone(),
             _ => {
@@ -270,27 +297,46 @@ impl Builder<'_> {
         if audiences.is_empty() {
             self.problem(Source::Document, "auth.jwt.audiences", "is empty; list the aud values this edge accepts");
         }
+        let keys = self.jwt_keys(raw)?;
+        let hmac = matches!(keys, JwtKeySource::Hs256Secret(_));
+        if algorithms.is_empty() {
+            algorithms = if hmac { vec!["HS256".to_string()] } else { vec!["RS256".to_string(), "ES256".to_string()] };
+        }
+        self.check_algorithms_fit_keys(&algorithms, hmac);
+        Some(Jwt {
+            firebase_project: None,
+            issuer,
+            audiences,
+            keys,
+            algorithms,
+            leeway: checks.leeway,
+            required_claims: checks.required_claims,
+            resource_metadata: checks.resource_metadata,
+        })
+    }
+
+    /// Exactly one of `jwks_url`, `jwks_file`, `hs256_secret`.
+    fn jwt_keys(&mut self, raw: &RawJwt) -> Option<JwtKeySource> {
         let sources = [raw.jwks_url.is_some(), raw.jwks_file.is_some(), raw.hs256_secret.is_some()];
         if sources.iter().filter(|set| **set).count() != 1 {
             self.problem(Source::Document, "auth.jwt", "set exactly one of jwks_url, jwks_file, hs256_secret");
             return None;
         }
-        let keys = if let Some(located) = &raw.jwks_url {
-            JwtKeySource::JwksUrl(self.jwks_url(located)?)
-        } else if let Some(located) = &raw.jwks_file {
-            JwtKeySource::JwksFile(self.path(&located.value))
-        } else {
-            let located = raw.hs256_secret.as_ref()?;
-            if located.value.len() < 32 {
-                self.at(located, "auth.jwt.hs256_secret", "is shorter than 32 bytes; use a long random secret");
-            }
-            JwtKeySource::Hs256Secret(Redacted(located.value.clone()))
-        };
-        let hmac = matches!(keys, JwtKeySource::Hs256Secret(_));
-        if algorithms.is_empty() {
-            algorithms = if hmac { vec!["HS256".to_string()] } else { vec!["RS256".to_string(), "ES256".to_string()] };
+        if let Some(located) = &raw.jwks_url {
+            return Some(JwtKeySource::JwksUrl(self.jwks_url(located)?));
         }
-        for algorithm in &algorithms {
+        if let Some(located) = &raw.jwks_file {
+            return Some(JwtKeySource::JwksFile(self.path(&located.value)));
+        }
+        let located = raw.hs256_secret.as_ref()?;
+        if located.value.len() < 32 {
+            self.at(located, "auth.jwt.hs256_secret", "is shorter than 32 bytes; use a long random secret");
+        }
+        Some(JwtKeySource::Hs256Secret(Redacted(located.value.clone())))
+    }
+
+    fn check_algorithms_fit_keys(&mut self, algorithms: &[String], hmac: bool) {
+        for algorithm in algorithms {
             if algorithm.starts_with("HS") != hmac {
                 let reason = if hmac {
                     "an hs256_secret only verifies HS algorithms"
@@ -304,15 +350,12 @@ impl Builder<'_> {
                 );
             }
         }
-        Some(Jwt {
-            firebase_project: None,
-            issuer,
-            audiences,
-            keys,
-            algorithms,
-            leeway,
-            required_claims,
-            resource_metadata,
-        })
     }
+}
+
+/// The JWT settings checked the same way with or without a preset.
+struct JwtChecks {
+    leeway: Duration,
+    required_claims: Vec<String>,
+    resource_metadata: Option<ResourceMetadata>,
 }

@@ -38,7 +38,7 @@ impl Builder<'_> {
         let threads = self.number("listen.threads", &raw.threads, cores as u32, (1, 64)) as usize;
         Listen { https, http, admin, threads }
     }
-    pub(super) fn build_tls(&mut self, raw: Option<&RawTls>, https: bool) -> Option<Arc<tls::TlsMaterial>> {
+    pub(super) fn build_tls(&mut self, raw: Option<&RawTls>, https: bool) -> Option<Arc<TlsMaterial>> {
         if !https {
             if let Some(client_ca) = raw.and_then(|raw| raw.client_ca.as_ref()) {
                 self.at(client_ca, "tls.client_ca", "client certificates need the https listener (listen.https)");
@@ -58,12 +58,12 @@ impl Builder<'_> {
         let cert = raw.and_then(|raw| raw.cert.as_ref()).unwrap_or(&default_cert);
         let key = raw.and_then(|raw| raw.key.as_ref()).unwrap_or(&default_key);
         let client_ca = raw.and_then(|raw| raw.client_ca.as_ref());
-        let paths = tls::TlsPaths {
+        let paths = TlsPaths {
             cert: self.path(&cert.value),
             key: self.path(&key.value),
             client_ca: client_ca.map(|located| self.path(&located.value)),
         };
-        match tls::TlsMaterial::load(&paths) {
+        match TlsMaterial::load(&paths) {
             Ok(material) => Some(Arc::new(material)),
             Err(problems) => {
                 for problem in problems {

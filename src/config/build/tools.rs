@@ -2,107 +2,109 @@
 //! tool that could never be called correctly stops the edge from starting.
 
 use super::*;
-use crate::mcp::template::PathTemplate;
+use crate::config::PathTemplate;
 
 impl Builder<'_> {
     pub(super) fn build_tools(&mut self, raw: Vec<RawTool>) -> Vec<Tool> {
-        let mut tools = Vec::new();
         let mut names = HashSet::new();
-        for raw_tool in raw {
-            let name = raw_tool.name.value.clone();
-            if !is_tool_name(&name) {
+        raw.into_iter().filter_map(|raw_tool| self.build_tool(raw_tool, &mut names)).collect()
+    }
+
+    /// One tool, or `None` when it has no usable path (every other problem is recorded and
+    /// the tool still built, so the later checks run).
+    fn build_tool(&mut self, raw_tool: RawTool, names: &mut HashSet<String>) -> Option<Tool> {
+        let name = raw_tool.name.value.clone();
+        if !is_tool_name(&name) {
+            self.at(
+                &raw_tool.name,
+                "tools.name",
+                format!("{name:?} is not a tool name; use 1 to 128 of A-Z a-z 0-9 _ . -"),
+            );
+        } else if !names.insert(name.clone()) {
+            self.at(&raw_tool.name, "tools.name", format!("{name:?} is declared twice"));
+        }
+        let key = format!("tools[{name}]");
+        let method = self.tool_method(&raw_tool, &key);
+        let input_schema = raw_tool.input_schema.clone().unwrap_or_else(|| serde_json::json!({"type": "object"}));
+        self.check_schema(&raw_tool, &format!("{key}.input_schema"), &input_schema, true);
+        if let Some(output_schema) = &raw_tool.output_schema {
+            self.check_schema(&raw_tool, &format!("{key}.output_schema"), output_schema, false);
+        }
+        let path = self.tool_path(&raw_tool, &key, &input_schema);
+        self.check_tool_arguments(&raw_tool, &key, &input_schema);
+        let idempotent = raw_tool.idempotent.unwrap_or(matches!(
+            method,
+            http::Method::GET | http::Method::HEAD | http::Method::PUT | http::Method::DELETE
+        ));
+        Some(Tool {
+            name,
+            description: raw_tool.description.unwrap_or_default(),
+            method,
+            path: path?,
+            input_schema,
+            output_schema: raw_tool.output_schema,
+            idempotent,
+            scopes: raw_tool.scopes,
+            query: raw_tool.query,
+            body: raw_tool.body,
+            headers: raw_tool.headers.unwrap_or_default(),
+        })
+    }
+
+    /// The tool's `path`, each of whose variables must be a required property of the input.
+    fn tool_path(&mut self, raw_tool: &RawTool, key: &str, input_schema: &serde_json::Value) -> Option<PathTemplate> {
+        let Some(located) = &raw_tool.path else {
+            self.at(
+                &raw_tool.name,
+                &format!("{key}.path"),
+                "is missing; set the upstream path, e.g. /companies/{companyId}/shifts",
+            );
+            return None;
+        };
+        let template = match PathTemplate::parse(&located.value) {
+            Ok(template) => template,
+            Err(message) => {
+                self.at(located, &format!("{key}.path"), message);
+                return None;
+            }
+        };
+        let properties = schema_properties(input_schema);
+        let required: Vec<&str> = input_schema
+            .get("required")
+            .and_then(serde_json::Value::as_array)
+            .map(|list| list.iter().filter_map(serde_json::Value::as_str).collect())
+            .unwrap_or_default();
+        for variable in template.variables() {
+            if !properties.iter().any(|property| property == variable) || !required.contains(&variable) {
                 self.at(
-                    &raw_tool.name,
-                    "tools.name",
-                    format!("{name:?} is not a tool name; use 1 to 128 of A-Z a-z 0-9 _ . -"),
+                    located,
+                    &format!("{key}.path"),
+                    format!("{{{variable}}} must be a property of input_schema listed in its required"),
                 );
-            } else if !names.insert(name.clone()) {
-                self.at(&raw_tool.name, "tools.name", format!("{name:?} is declared twice"));
             }
-            let key = format!("tools[{name}]");
-            let method = self.tool_method(&raw_tool, &key);
-            let input_schema = raw_tool.input_schema.clone().unwrap_or_else(|| serde_json::json!({"type": "object"}));
-            self.check_schema(&raw_tool, &format!("{key}.input_schema"), &input_schema, true);
-            if let Some(output_schema) = &raw_tool.output_schema {
-                self.check_schema(&raw_tool, &format!("{key}.output_schema"), output_schema, false);
-            }
-            let properties: Vec<String> = input_schema
-                .get("properties")
-                .and_then(serde_json::Value::as_object)
-                .map(|properties| properties.keys().cloned().collect())
-                .unwrap_or_default();
-            let required: Vec<&str> = input_schema
-                .get("required")
-                .and_then(serde_json::Value::as_array)
-                .map(|list| list.iter().filter_map(serde_json::Value::as_str).collect())
-                .unwrap_or_default();
-            let path = match &raw_tool.path {
-                None => {
+        }
+        Some(template)
+    }
+
+    /// `query` and `body` name properties of the input; `headers` are valid header lines.
+    fn check_tool_arguments(&mut self, raw_tool: &RawTool, key: &str, input_schema: &serde_json::Value) {
+        let properties = schema_properties(input_schema);
+        for (list_name, list) in [("query", &raw_tool.query), ("body", &raw_tool.body)] {
+            for argument in list.iter().flatten() {
+                if !properties.contains(argument) {
                     self.at(
                         &raw_tool.name,
-                        &format!("{key}.path"),
-                        "is missing; set the upstream path, e.g. /companies/{companyId}/shifts",
+                        &format!("{key}.{list_name}"),
+                        format!("{argument:?} is not a property of input_schema"),
                     );
-                    None
-                }
-                Some(located) => match PathTemplate::parse(&located.value) {
-                    Ok(template) => {
-                        for variable in template.variables() {
-                            if !properties.iter().any(|property| property == variable) || !required.contains(&variable)
-                            {
-                                self.at(
-                                    located,
-                                    &format!("{key}.path"),
-                                    format!("{{{variable}}} must be a property of input_schema listed in its required"),
-                                );
-                            }
-                        }
-                        Some(template)
-                    }
-                    Err(message) => {
-                        self.at(located, &format!("{key}.path"), message);
-                        None
-                    }
-                },
-            };
-            for (list_name, list) in [("query", &raw_tool.query), ("body", &raw_tool.body)] {
-                for argument in list.iter().flatten() {
-                    if !properties.contains(argument) {
-                        self.at(
-                            &raw_tool.name,
-                            &format!("{key}.{list_name}"),
-                            format!("{argument:?} is not a property of input_schema"),
-                        );
-                    }
                 }
             }
-            for (header, value) in raw_tool.headers.iter().flatten() {
-                if http::HeaderName::from_bytes(header.as_bytes()).is_err()
-                    || http::HeaderValue::from_str(value).is_err()
-                {
-                    self.at(&raw_tool.name, &format!("{key}.headers"), format!("{header:?} is not a valid header"));
-                }
-            }
-            let idempotent = raw_tool.idempotent.unwrap_or(matches!(
-                method,
-                http::Method::GET | http::Method::HEAD | http::Method::PUT | http::Method::DELETE
-            ));
-            let Some(path) = path else { continue };
-            tools.push(Tool {
-                name,
-                description: raw_tool.description.unwrap_or_default(),
-                method,
-                path,
-                input_schema,
-                output_schema: raw_tool.output_schema,
-                idempotent,
-                scopes: raw_tool.scopes,
-                query: raw_tool.query,
-                body: raw_tool.body,
-                headers: raw_tool.headers.unwrap_or_default(),
-            });
         }
-        tools
+        for (header, value) in raw_tool.headers.iter().flatten() {
+            if http::HeaderName::from_bytes(header.as_bytes()).is_err() || http::HeaderValue::from_str(value).is_err() {
+                self.at(&raw_tool.name, &format!("{key}.headers"), format!("{header:?} is not a valid header"));
+            }
+        }
     }
 
     /// With credential sessions on, `validate_settings` re-checks the calling session's
@@ -172,4 +174,13 @@ impl Builder<'_> {
             self.at(&raw_tool.name, key, format!("is not a valid JSON Schema 2020-12: {error}"));
         }
     }
+}
+
+/// The property names an input schema declares at its top level.
+fn schema_properties(input_schema: &serde_json::Value) -> Vec<String> {
+    input_schema
+        .get("properties")
+        .and_then(serde_json::Value::as_object)
+        .map(|properties| properties.keys().cloned().collect())
+        .unwrap_or_default()
 }

@@ -8,38 +8,68 @@ const DEFAULT_FAILURE_STATUSES: [u16; 3] = [502, 503, 504];
 
 impl Builder<'_> {
     pub(super) fn build_upstream(&mut self, raw: &RawUpstream) -> Upstream {
-        let base_url = if let Some(value) = self.environment.get("API_BASE_URL").filter(|v| !v.is_empty()) {
+        let base_url = self.upstream_base_url(raw);
+        let auth = raw.auth.as_ref().map_or(UpstreamAuth::None, |raw_auth| self.upstream_auth(raw_auth));
+        let (connect_timeout, timeout, try_timeout) = self.upstream_timeouts(raw);
+        let default_retry = RawRetry::default();
+        let retry = self.retry(raw.retry.as_ref().unwrap_or(&default_retry));
+        let default_breaker = RawBreaker::default();
+        let circuit_breaker = self.circuit_breaker(raw.circuit_breaker.as_ref().unwrap_or(&default_breaker));
+        Upstream {
+            base_url: base_url.unwrap_or_else(default_base_url),
+            auth,
+            connect_timeout,
+            timeout,
+            try_timeout,
+            max_connections: self.number("upstream.max_connections", &raw.max_connections, 100, (1, 10_000)),
+            max_idle_connections: self.number(
+                "upstream.max_idle_connections",
+                &raw.max_idle_connections,
+                20,
+                (0, 10_000),
+            ),
+            retry,
+            circuit_breaker,
+        }
+    }
+
+    /// `API_BASE_URL` when set, else `upstream.base_url`; `None` falls back to the default.
+    fn upstream_base_url(&mut self, raw: &RawUpstream) -> Option<Url> {
+        if let Some(value) = self.environment.get("API_BASE_URL").filter(|v| !v.is_empty()) {
             self.http_url("", value, Source::Env("API_BASE_URL"))
         } else if let Some(located) = &raw.base_url {
             self.http_url("upstream.base_url", &located.value, source_of(located))
         } else {
             None
-        };
-        let auth = match &raw.auth {
-            None => UpstreamAuth::None,
-            Some(raw_auth) => match raw_auth.mode.value {
-                UpstreamAuthName::None => UpstreamAuth::None,
-                UpstreamAuthName::Forward => UpstreamAuth::Forward,
-                UpstreamAuthName::Session => UpstreamAuth::Session,
-                UpstreamAuthName::Static => match &raw_auth.token {
-                    Some(token) if !token.value.is_empty() => UpstreamAuth::Static(Redacted(token.value.clone())),
-                    _ => {
-                        self.at(
-                            &raw_auth.mode,
-                            "upstream.auth.token",
-                            "mode static needs a token (sent as Authorization: Bearer)",
-                        );
-                        UpstreamAuth::None
-                    }
-                },
+        }
+    }
+
+    fn upstream_auth(&mut self, raw_auth: &RawUpstreamAuth) -> UpstreamAuth {
+        match raw_auth.mode.value {
+            UpstreamAuthName::None => UpstreamAuth::None,
+            UpstreamAuthName::Forward => UpstreamAuth::Forward,
+            UpstreamAuthName::Session => UpstreamAuth::Session,
+            UpstreamAuthName::Static => match &raw_auth.token {
+                Some(token) if !token.value.is_empty() => UpstreamAuth::Static(Redacted(token.value.clone())),
+                _ => {
+                    self.at(
+                        &raw_auth.mode,
+                        "upstream.auth.token",
+                        "mode static needs a token (sent as Authorization: Bearer)",
+                    );
+                    UpstreamAuth::None
+                }
             },
-        };
-        let minute = Duration::from_secs(60);
+        }
+    }
+
+    /// `connect_timeout`, `timeout` and `try_timeout`; a try may not outlast the whole call.
+    fn upstream_timeouts(&mut self, raw: &RawUpstream) -> (Duration, Duration, Duration) {
         let connect_timeout = self.bounded_duration(
             "upstream.connect_timeout",
             &raw.connect_timeout,
             Duration::from_secs(2),
-            (Duration::from_millis(1), minute),
+            (Duration::from_millis(1), Duration::from_secs(60)),
         );
         let timeout = self.bounded_duration(
             "upstream.timeout",
@@ -58,13 +88,16 @@ impl Builder<'_> {
         {
             self.at(located, "upstream.try_timeout", "is longer than upstream.timeout, which includes every try");
         }
-        let default_retry = RawRetry::default();
-        let raw_retry = raw.retry.as_ref().unwrap_or(&default_retry);
+        (connect_timeout, timeout, try_timeout)
+    }
+
+    /// `upstream.retry`; `max_backoff` may not be shorter than `backoff`.
+    fn retry(&mut self, raw_retry: &RawRetry) -> Retry {
         let backoff = self.bounded_duration(
             "upstream.retry.backoff",
             &raw_retry.backoff,
             Duration::from_millis(500),
-            (Duration::from_millis(1), minute),
+            (Duration::from_millis(1), Duration::from_secs(60)),
         );
         let max_backoff = self.bounded_duration(
             "upstream.retry.max_backoff",
@@ -77,15 +110,16 @@ impl Builder<'_> {
         {
             self.at(located, "upstream.retry.max_backoff", "is shorter than upstream.retry.backoff");
         }
-        let retry = Retry {
+        Retry {
             attempts: self.number("upstream.retry.attempts", &raw_retry.attempts, 3, (1, 10)),
             backoff,
             max_backoff,
             budget_percent: self.number("upstream.retry.budget_percent", &raw_retry.budget_percent, 20, (0, 100)),
-        };
-        let default_breaker = RawBreaker::default();
-        let raw_breaker = raw.circuit_breaker.as_ref().unwrap_or(&default_breaker);
-        let circuit_breaker = CircuitBreaker {
+        }
+    }
+
+    fn circuit_breaker(&mut self, raw_breaker: &RawBreaker) -> CircuitBreaker {
+        CircuitBreaker {
             failure_threshold: self.number(
                 "upstream.circuit_breaker.failure_threshold",
                 &raw_breaker.failure_threshold,
@@ -105,24 +139,9 @@ impl Builder<'_> {
                 (1, 100),
             ),
             failure_statuses: self.failure_statuses(raw_breaker.failure_statuses.as_deref()),
-        };
-        Upstream {
-            base_url: base_url.unwrap_or_else(default_base_url),
-            auth,
-            connect_timeout,
-            timeout,
-            try_timeout,
-            max_connections: self.number("upstream.max_connections", &raw.max_connections, 100, (1, 10_000)),
-            max_idle_connections: self.number(
-                "upstream.max_idle_connections",
-                &raw.max_idle_connections,
-                20,
-                (0, 10_000),
-            ),
-            retry,
-            circuit_breaker,
         }
     }
+
     pub(super) fn build_passthrough(&mut self, raw: &RawPassthrough) -> Option<Passthrough> {
         let Some(located) = &raw.url else {
             self.problem(Source::Document, "passthrough.url", "is missing; set the URL of the server to proxy to");
@@ -165,6 +184,7 @@ impl Builder<'_> {
             websocket: raw.websocket.unwrap_or(false),
         })
     }
+
     pub(super) fn build_sessions(&mut self, raw: &RawSessions) -> Sessions {
         let enabled = raw.enabled.unwrap_or(false);
         let allowed_api_urls: Vec<Url> = match &raw.allowed_api_urls {

@@ -78,7 +78,7 @@ impl KeySet {
                 .filter(usable)
                 .find(|entry| entry.kid.as_deref() == Some(kid))
                 .map_or(Lookup::UnknownKid, |entry| Lookup::Found(&entry.key)),
-            // DESIGN.md §7: `kid` is required when the set holds more than one key, whatever
+            // `kid` is required when the set holds more than one key, whatever
             // their types; only a single-key set may be used without one.
             None => match self.keys.as_slice() {
                 [] => Lookup::UnknownKid,

@@ -3,6 +3,9 @@
 //! Every variable is percent-encoded with everything but letters, digits, `-`, `_` and `~`
 //! escaped, so a value can never add a `/`, a query or a fragment; values made only of dots
 //! are refused, because `%2E%2E` is `..` to a server that normalises after decoding.
+//!
+//! It lives in the config layer because a tool's `path` is parsed, and its variables checked
+//! against the input schema, while the policy loads; the MCP layer only renders it.
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
