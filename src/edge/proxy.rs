@@ -54,7 +54,7 @@ impl ProxyHttp for EdgeProxy {
         .await
     }
 
-    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut RequestContext) -> Result<Box<HttpPeer>> {
+    async fn upstream_peer(&self, _downstream: &mut Session, ctx: &mut RequestContext) -> Result<Box<HttpPeer>> {
         if let Some(breaker) = &ctx.policy.passthrough_breaker {
             match breaker.try_acquire() {
                 Ok(permit) => ctx.breaker_permit = Some(permit),
@@ -72,7 +72,7 @@ impl ProxyHttp for EdgeProxy {
 
     async fn upstream_request_filter(
         &self,
-        _session: &mut Session,
+        _downstream: &mut Session,
         upstream_request: &mut RequestHeader,
         ctx: &mut RequestContext,
     ) -> Result<()> {
@@ -84,7 +84,7 @@ impl ProxyHttp for EdgeProxy {
 
     async fn request_body_filter(
         &self,
-        _session: &mut Session,
+        _downstream: &mut Session,
         body: &mut Option<Bytes>,
         _end_of_stream: bool,
         ctx: &mut RequestContext,
@@ -99,7 +99,7 @@ impl ProxyHttp for EdgeProxy {
 
     async fn upstream_response_filter(
         &self,
-        _session: &mut Session,
+        _downstream: &mut Session,
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestContext,
     ) -> Result<()> {
@@ -109,7 +109,7 @@ impl ProxyHttp for EdgeProxy {
 
     async fn response_filter(
         &self,
-        _session: &mut Session,
+        _downstream: &mut Session,
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestContext,
     ) -> Result<()> {
@@ -117,7 +117,7 @@ impl ProxyHttp for EdgeProxy {
         respond::add_common_headers(upstream_response, ctx)
     }
 
-    async fn fail_to_proxy(&self, session: &mut Session, error: &Error, ctx: &mut RequestContext) -> FailToProxy {
+    async fn fail_to_proxy(&self, downstream: &mut Session, error: &Error, ctx: &mut RequestContext) -> FailToProxy {
         if client_went_away(error) {
             // Nobody is left to answer, and a client hanging up is not the proxy failing: no
             // response and no warning (a load balancer's or a load test's every disconnect
@@ -131,8 +131,8 @@ impl ProxyHttp for EdgeProxy {
             tracing::debug!(request_id = %ctx.request_id, error = %error, "Malformed request body");
             let reply = EdgeError::BadRequest.into_reply(&ctx.request_id).closing();
             let status = reply.status;
-            if session.response_written().is_none() {
-                let _ = respond::write(session, ctx, reply).await;
+            if downstream.response_written().is_none() {
+                let _ = respond::write(downstream, ctx, reply).await;
             }
             return FailToProxy { error_code: status, can_reuse_downstream: false };
         }
@@ -149,7 +149,7 @@ impl ProxyHttp for EdgeProxy {
             _ => EdgeError::BadGateway,
         };
         tracing::warn!(request_id = %ctx.request_id, error = %error, "Passthrough failed");
-        if session.response_written().is_some() {
+        if downstream.response_written().is_some() {
             // Headers already went out; the stream can only be cut.
             return FailToProxy { error_code: 0, can_reuse_downstream: false };
         }
@@ -157,15 +157,15 @@ impl ProxyHttp for EdgeProxy {
         // return here, so say so (`Connection: close`) instead of promising keep-alive.
         let reply = edge_error.into_reply(&ctx.request_id).closing();
         let status = reply.status;
-        let _ = respond::write(session, ctx, reply).await;
+        let _ = respond::write(downstream, ctx, reply).await;
         FailToProxy { error_code: status, can_reuse_downstream: false }
     }
 
-    fn request_summary(&self, session: &Session, _ctx: &RequestContext) -> String {
-        super::observe::request_summary(session.req_header())
+    fn request_summary(&self, downstream: &Session, _ctx: &RequestContext) -> String {
+        super::observe::request_summary(downstream.req_header())
     }
 
-    fn suppress_error_log(&self, _session: &Session, _ctx: &RequestContext, error: &Error) -> bool {
+    fn suppress_error_log(&self, _downstream: &Session, _ctx: &RequestContext, error: &Error) -> bool {
         // Upstream failures are already logged once, with the request id, by fail_to_proxy;
         // a client that went away is not an error of the proxy.
         matches!(error.esource(), pingora::ErrorSource::Upstream)
@@ -173,7 +173,7 @@ impl ProxyHttp for EdgeProxy {
             || client_sent_bad_framing(error)
     }
 
-    async fn logging(&self, session: &mut Session, error: Option<&Error>, ctx: &mut RequestContext) {
+    async fn logging(&self, downstream: &mut Session, error: Option<&Error>, ctx: &mut RequestContext) {
         if let Some(permit) = ctx.breaker_permit.take() {
             // A client that went away says nothing about the upstream: the permit is dropped.
             // An answer counts by the breaker's `failure_statuses` (not the server's own 500).
@@ -187,13 +187,13 @@ impl ProxyHttp for EdgeProxy {
                 permit.record(CallOutcome::Success);
             }
         }
-        let status = session.response_written().map_or(0, |response| response.status.as_u16());
-        let request = session.req_header();
+        let status = downstream.response_written().map_or(0, |response| response.status.as_u16());
+        let request = downstream.req_header();
         super::observe::finish_request(ctx, request.method.as_str(), request.uri.path(), status);
         tracing::debug!(
             request_id = %ctx.request_id,
             route = ctx.route.name(),
-            method = %session.req_header().method,
+            method = %downstream.req_header().method,
             status,
             duration_us = ctx.started.elapsed().as_micros() as u64,
             error = error.map(|error| error.to_string()),
