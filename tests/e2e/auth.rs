@@ -41,7 +41,7 @@ async fn jwt_edge(api: &MockApi, jwks: &JwksServer, mode: &str) -> TestEdge {
          rate_limit: {{requests_per_minute: 6000, burst: 100}}\n",
         jwks.url()
     );
-    TestEdge::new(&policy).passthrough(&api.url()).start()
+    TestEdge::new(policy).passthrough(&api.url()).start()
 }
 
 #[tokio::test]
@@ -159,7 +159,7 @@ async fn hs256_when_configured_and_nothing_else() {
     let policy = format!(
         "auth:\n  mode: jwt\n  jwt: {{issuer: {ISSUER}, audiences: [{AUDIENCE}], hs256_secret: {secret}, algorithms: [HS256]}}\n"
     );
-    let edge = TestEdge::new(&policy).passthrough(&api.url()).start();
+    let edge = TestEdge::new(policy).passthrough(&api.url()).start();
     assert_eq!(call(&edge, Some(&jwt::sign_hs256(secret.as_bytes(), &claims()))).await.0, 200);
     refused(&edge, Some(&jwt::sign_hs256(b"another-secret-another-secret-xx", &claims())), "bad_signature").await;
     refused(&edge, Some(&sign(Algorithm::RS256, Some("rsa-1"), &claims())), "invalid_token").await;
@@ -174,7 +174,7 @@ async fn firebase_tokens_are_checked_against_the_preset_rules() {
         "auth:\n  mode: jwt\n  jwt: {{preset: firebase, project_id: shiftwork-test, jwks_url: \"{}\"}}\n",
         google.url()
     );
-    let edge = TestEdge::new(&policy).passthrough(&api.url()).start();
+    let edge = TestEdge::new(policy).passthrough(&api.url()).start();
     let firebase = |patch: serde_json::Value| {
         let mut claims = serde_json::json!({
             "iss": "https://securetoken.google.com/shiftwork-test", "aud": "shiftwork-test",
@@ -226,7 +226,7 @@ async fn bearer_tokens_rotate_through_the_tokens_file() {
     let file = dir.path().join("tokens");
     std::fs::write(&file, "first-rotation-token-1\n").expect("write");
     let policy = format!("auth:\n  mode: bearer\n  bearer: {{tokens_file: \"{}\"}}\n", file.display());
-    let edge = TestEdge::new(&policy).start();
+    let edge = TestEdge::new(policy).start();
     let health_or_404 = |status: u16| status == 404;
     assert!(health_or_404(call(&edge, Some("first-rotation-token-1")).await.0));
     assert_eq!(call(&edge, Some("second-rotation-token-2")).await.0, 401);
@@ -250,7 +250,7 @@ async fn resource_metadata_is_served_and_advertised_on_401() {
          resource_metadata: {{resource: \"https://edge.test/mcp\", authorization_servers: [\"https://login.test\"], scopes_supported: [shifts:read]}}\n",
         jwks.url()
     );
-    let edge = TestEdge::new(&policy).start();
+    let edge = TestEdge::new(policy).start();
     let http = client(Protocol::Http1);
     let response = http.get(edge.https_url("/mcp")).send().await.expect("request");
     assert_eq!(response.status(), 401);
@@ -342,7 +342,7 @@ async fn a_jwks_over_1_mib_without_a_length_is_refused_while_it_streams() {
         }),
     );
     let url = format!("{}/jwks.json", serve(app).await);
-    let edge = TestEdge::new(&jwks_policy(&url)).start();
+    let edge = TestEdge::new(jwks_policy(&url)).start();
     // The token's kid is unknown, so the edge fetches the key set now (the startup fetch may
     // have found this test's runtime still busy starting the edge).
     refused(&edge, Some(&sign(Algorithm::RS256, Some("rsa-1"), &claims())), "unknown_kid").await;
@@ -363,7 +363,7 @@ async fn a_redirecting_jwks_url_is_not_followed() {
         }),
     );
     let url = format!("{}/jwks.json", serve(app).await);
-    let edge = TestEdge::new(&jwks_policy(&url)).start();
+    let edge = TestEdge::new(jwks_policy(&url)).start();
     refused(&edge, Some(&sign(Algorithm::RS256, Some("rsa-1"), &claims())), "unknown_kid").await;
     let line = wait_log(&edge, "redirects are not followed");
     assert!(line.contains("307"), "{line}");
@@ -388,7 +388,7 @@ async fn required_iat_and_jti_are_enforced() {
         "auth:\n  mode: jwt\n  jwt: {{issuer: {ISSUER}, audiences: [{AUDIENCE}], hs256_secret: {secret}, algorithms: [HS256], \
          required_claims: [exp, iss, aud, sub, iat, jti]}}\n"
     );
-    let edge = TestEdge::new(&policy).passthrough(&api.url()).start();
+    let edge = TestEdge::new(policy).passthrough(&api.url()).start();
     let mut complete = claims();
     complete["jti"] = serde_json::json!("token-id-1");
     assert_eq!(call(&edge, Some(&jwt::sign_hs256(secret.as_bytes(), &complete))).await.0, 200);
@@ -408,7 +408,7 @@ async fn a_malformed_iss_or_aud_is_refused_even_when_not_required() {
         "auth:\n  mode: jwt\n  jwt: {{issuer: {ISSUER}, audiences: [{AUDIENCE}], hs256_secret: {secret}, algorithms: [HS256], \
          required_claims: [exp]}}\n"
     );
-    let edge = TestEdge::new(&policy).passthrough(&api.url()).start();
+    let edge = TestEdge::new(policy).passthrough(&api.url()).start();
     assert_eq!(call(&edge, Some(&jwt::sign_hs256(secret.as_bytes(), &claims()))).await.0, 200);
     for (claim, value, reason) in [
         ("iss", serde_json::json!(123), "wrong_issuer"),

@@ -13,7 +13,7 @@ use crate::support::raw_http::RawConnection;
 use crate::support::tls_client::Protocol;
 
 fn edge_with(limits: &str) -> TestEdge {
-    TestEdge::new(&format!("auth: {{mode: none}}\nlimits:\n{limits}")).plain_http().start()
+    TestEdge::new(format!("auth: {{mode: none}}\nlimits:\n{limits}")).plain_http().start()
 }
 
 /// A plaintext connection that has sent the start of a head and nothing more.

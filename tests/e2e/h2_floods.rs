@@ -17,7 +17,7 @@ use crate::support::tls_client::Protocol;
 
 fn edge_with(limits: &str) -> TestEdge {
     let limits = if limits.is_empty() { String::new() } else { format!("limits:\n{limits}") };
-    TestEdge::new(&format!("auth: {{mode: none}}\n{limits}")).start()
+    TestEdge::new(format!("auth: {{mode: none}}\n{limits}")).start()
 }
 
 /// One GET over an established h2 connection; its status.

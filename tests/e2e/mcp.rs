@@ -9,7 +9,7 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 use serde_json::{Value, json};
 
 use crate::support::edge::TestEdge;
-use crate::support::mock_api::MockApi;
+use crate::support::mock_api::{MockApi, Reply};
 use crate::support::tls_client::{Protocol, client};
 
 /// Request headers, body, expected HTTP status, expected JSON-RPC error code.
@@ -19,6 +19,16 @@ type StatelessCase = (Vec<(&'static str, String)>, String, u16, i64);
 
 const READER: &str = "reader-token-00001";
 const ADMIN: &str = "admin-token-000001";
+
+/// The REST API behind the tools: `fail_with` reaches `/status/{code}`, which answers that
+/// status with a problem body; everything else is echoed.
+async fn api() -> MockApi {
+    let mut api = MockApi::new();
+    for code in [404, 409, 500, 503] {
+        api = api.any(&format!("/status/{code}"), Reply::problem(code));
+    }
+    api.start().await
+}
 
 fn policy(api: &MockApi) -> String {
     format!(
@@ -134,8 +144,8 @@ async fn exercise(client: &rmcp::service::RunningService<rmcp::RoleClient, ()>, 
 
 #[tokio::test]
 async fn an_rmcp_client_initializes_lists_and_calls_tools_in_the_session_era() {
-    let api = MockApi::start().await;
-    let edge = TestEdge::new(&policy(&api)).start();
+    let api = api().await;
+    let edge = TestEdge::new(policy(&api)).start();
     let client = rmcp_client(&edge, None).await;
     let info = client.peer_info().expect("server info");
     assert_eq!(info.protocol_version, ProtocolVersion::V_2025_11_25);
@@ -145,8 +155,8 @@ async fn an_rmcp_client_initializes_lists_and_calls_tools_in_the_session_era() {
 
 #[tokio::test]
 async fn an_rmcp_client_discovers_lists_and_calls_tools_in_the_stateless_era() {
-    let api = MockApi::start().await;
-    let edge = TestEdge::new(&policy(&api)).start();
+    let api = api().await;
+    let edge = TestEdge::new(policy(&api)).start();
     let lifecycle = ClientLifecycleMode::Discover { preferred_versions: vec![ProtocolVersion::V_2026_07_28] };
     let client = rmcp_client(&edge, Some(lifecycle)).await;
     exercise(&client, &api).await;
@@ -199,8 +209,8 @@ async fn post_modern(edge: &TestEdge, headers: &[(&'static str, String)], body: 
 
 #[tokio::test]
 async fn session_era_status_and_error_codes() {
-    let api = MockApi::start().await;
-    let edge = TestEdge::new(&policy(&api)).start();
+    let api = api().await;
+    let edge = TestEdge::new(policy(&api)).start();
     let session = initialize(&edge, READER).await;
     let with_session = [("mcp-session-id", session.as_str()), ("mcp-protocol-version", "2025-06-18")];
 
@@ -272,8 +282,8 @@ async fn session_era_status_and_error_codes() {
 
 #[tokio::test]
 async fn stateless_era_header_checks_discover_and_results() {
-    let api = MockApi::start().await;
-    let edge = TestEdge::new(&policy(&api)).start();
+    let api = api().await;
+    let edge = TestEdge::new(policy(&api)).start();
     let meta = r#""_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}"#;
 
     let (status, reply) = post_modern(
@@ -340,8 +350,8 @@ fn call(name: &str, arguments: &Value) -> String {
 
 #[tokio::test]
 async fn upstream_errors_traversal_and_scopes() {
-    let api = MockApi::start().await;
-    let edge = TestEdge::new(&policy(&api)).start();
+    let api = api().await;
+    let edge = TestEdge::new(policy(&api)).start();
     let session = initialize(&edge, READER).await;
     let headers = [("mcp-session-id", session.as_str())];
 
@@ -382,8 +392,8 @@ async fn upstream_errors_traversal_and_scopes() {
 
 #[tokio::test]
 async fn rest_tools_return_the_same_data_with_http_statuses() {
-    let api = MockApi::start().await;
-    let edge = TestEdge::new(&policy(&api)).start();
+    let api = api().await;
+    let edge = TestEdge::new(policy(&api)).start();
     let http = client(Protocol::Http1);
     let listed: Value = http
         .get(edge.https_url("/api/tools"))
@@ -448,13 +458,16 @@ async fn rest_tools_return_the_same_data_with_http_statuses() {
 
 #[tokio::test]
 async fn unreachable_and_slow_upstreams_are_502_and_504() {
-    let api = MockApi::start().await;
+    let api = MockApi::new()
+        .any("/slow", Reply::json(json!({"slept_ms": 3000})).delay(std::time::Duration::from_secs(3)))
+        .start()
+        .await;
     let policy = format!(
         "auth: {{mode: none}}\nupstream: {{base_url: \"{}\", timeout: 1s, try_timeout: 500ms}}\ntools:\n  \
          - {{name: slow, path: /slow, input_schema: {{type: object, properties: {{ms: {{type: integer}}}}}}}}\n",
         api.url()
     );
-    let edge = TestEdge::new(&policy).start();
+    let edge = TestEdge::new(policy).start();
     let http = client(Protocol::Http1);
     let response = http.post(edge.https_url("/api/tools/slow")).body(r#"{"ms": 3000}"#).send().await.expect("POST");
     assert_eq!(response.status(), 504);
@@ -473,8 +486,8 @@ async fn unreachable_and_slow_upstreams_are_502_and_504() {
 /// API, over MCP and REST, for bodies and query strings alike.
 #[tokio::test]
 async fn undeclared_arguments_are_refused_and_never_reach_the_api() {
-    let api = MockApi::start().await;
-    let edge = TestEdge::new(&policy(&api)).start();
+    let api = api().await;
+    let edge = TestEdge::new(policy(&api)).start();
     let session = initialize(&edge, READER).await;
     let headers = [("mcp-session-id", session.as_str())];
     let before = api.request_count();
@@ -514,8 +527,8 @@ async fn undeclared_arguments_are_refused_and_never_reach_the_api() {
 /// variables.
 #[tokio::test]
 async fn backslashes_and_control_characters_in_path_variables_are_refused() {
-    let api = MockApi::start().await;
-    let edge = TestEdge::new(&policy(&api)).start();
+    let api = api().await;
+    let edge = TestEdge::new(policy(&api)).start();
     let session = initialize(&edge, READER).await;
     let headers = [("mcp-session-id", session.as_str())];
     let before = api.request_count();

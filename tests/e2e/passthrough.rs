@@ -2,10 +2,12 @@
 
 use std::time::Duration;
 
+use axum::http::Method;
 use futures_util::StreamExt;
+use serde_json::json;
 
 use crate::support::edge::TestEdge;
-use crate::support::mock_api::MockApi;
+use crate::support::mock_api::{MockApi, Reply};
 use crate::support::tls_client::{Protocol, client};
 
 const BEARER_POLICY: &str = "auth:\n  mode: bearer\n  bearer:\n    tokens: [test-token-0123456789]\n";
@@ -60,7 +62,8 @@ async fn encoded_slashes_in_the_path_are_forwarded_as_received() {
 
 #[tokio::test]
 async fn sse_events_arrive_before_the_upstream_finishes() {
-    let api = MockApi::start().await;
+    let events = ["event: message\ndata: first\n\n", "event: message\ndata: second\n\n"];
+    let api = MockApi::new().route(Method::GET, "/sse", Reply::held_stream(&events)).start().await;
     let edge = TestEdge::new("auth: {mode: none}\n").passthrough(&api.url()).start();
     for protocol in [Protocol::Http1, Protocol::Http2] {
         let response = client(protocol).get(edge.https_url("/sse")).send().await.expect("GET /sse");
@@ -75,7 +78,7 @@ async fn sse_events_arrive_before_the_upstream_finishes() {
             .expect("a chunk")
             .expect("no error");
         assert!(String::from_utf8_lossy(&first).contains("data: first"));
-        api.controls.release_stream.notify_one();
+        api.release_stream();
         let mut rest = Vec::new();
         while let Some(chunk) = tokio::time::timeout(Duration::from_secs(10), stream.next()).await.expect("stream ends")
         {
@@ -132,11 +135,14 @@ async fn bearer_mode_refuses_requests_without_a_valid_token_but_not_health() {
 // Multi-threaded: `wait_audit` blocks while the mock API still has to answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_hanging_up_mid_request_is_not_logged_as_a_proxy_failure() {
-    let api = MockApi::start().await;
+    let api = MockApi::new()
+        .route(Method::GET, "/slow", Reply::json(json!({"slept_ms": 1500})).delay(Duration::from_millis(1500)))
+        .start()
+        .await;
     let edge = TestEdge::new("auth: {mode: none}\n").passthrough(&api.url()).audit_file(None, 1000).start();
     for protocol in [Protocol::Http1, Protocol::Http2] {
         let impatient = client(protocol);
-        let abandoned = impatient.get(edge.https_url("/slow?ms=1500")).timeout(Duration::from_millis(200)).send().await;
+        let abandoned = impatient.get(edge.https_url("/slow")).timeout(Duration::from_millis(200)).send().await;
         assert!(abandoned.is_err(), "{protocol:?}: the client gave up first");
     }
     // Both abandoned requests are audited as failures with no response.
@@ -180,7 +186,7 @@ async fn a_websocket_upgrade_is_stripped_by_default_and_the_server_answers_plain
 async fn with_websocket_true_the_upgrade_reaches_the_server() {
     let api = MockApi::start().await;
     let policy = format!("auth: {{mode: none}}\npassthrough: {{url: \"{}\", websocket: true}}\n", api.url());
-    let edge = TestEdge::new(&policy).start();
+    let edge = TestEdge::new(policy).start();
     let mut connection = crate::support::raw_http::RawConnection::connect(edge.https).await;
     let response = connection.send(WEBSOCKET_UPGRADE).await;
     assert_eq!(response.status, 200, "the mock answers plain HTTP even to an upgrade");
@@ -263,7 +269,7 @@ async fn with_websocket_true_a_101_tunnels_bytes_both_ways_and_by_default_no_101
     let server = websocket_echo_server().await;
     let url = format!("http://{server}");
     let tunnelling =
-        TestEdge::new(&format!("auth: {{mode: none}}\npassthrough: {{url: \"{url}\", websocket: true}}\n")).start();
+        TestEdge::new(format!("auth: {{mode: none}}\npassthrough: {{url: \"{url}\", websocket: true}}\n")).start();
     let text = upgrade_exchange(&tunnelling, b"ping-through-the-tunnel").await;
     assert!(text.starts_with("HTTP/1.1 101"), "{text}");
     assert!(text.contains("ping-through-the-tunnel"), "the tunnel echoes: {text}");
@@ -299,7 +305,7 @@ async fn client_headers_that_name_the_client_or_rewrite_the_url_are_the_edges_to
     }
 
     let trusted =
-        TestEdge::new(&format!("{BEARER_POLICY}trusted_proxies: [127.0.0.1/32]\n")).passthrough(&api.url()).start();
+        TestEdge::new(format!("{BEARER_POLICY}trusted_proxies: [127.0.0.1/32]\n")).passthrough(&api.url()).start();
     let response = client(Protocol::Http1)
         .get(trusted.https_url("/public"))
         .bearer_auth("test-token-0123456789")

@@ -4,17 +4,23 @@
 use std::time::{Duration, Instant};
 
 use crate::support::edge::{TestEdge, admin_status};
-use crate::support::mock_api::MockApi;
+use axum::http::Method;
+use serde_json::json;
+
+use crate::support::mock_api::{MockApi, Reply};
 use crate::support::tls_client::{Protocol, client};
 
 #[tokio::test]
 async fn sigterm_drains_then_exits_with_in_flight_requests_completed() {
-    let api = MockApi::start().await;
+    let api = MockApi::new()
+        .route(Method::GET, "/slow", Reply::json(json!({"slept_ms": 1500})).delay(Duration::from_millis(1500)))
+        .start()
+        .await;
     let mut edge = TestEdge::new("auth: {mode: none}\n").passthrough(&api.url()).drain("1s", "4s").start();
     let http = client(Protocol::Http1);
 
     // A slow request is in flight when SIGTERM arrives.
-    let slow = tokio::spawn(http.get(edge.https_url("/slow?ms=1500")).send());
+    let slow = tokio::spawn(http.get(edge.https_url("/slow")).send());
     tokio::time::sleep(Duration::from_millis(300)).await;
     let signalled = Instant::now();
     edge.signal(nix::sys::signal::Signal::SIGTERM);

@@ -569,7 +569,7 @@ const CASES: &[Case] = &[
 ];
 
 fn policy() -> TestEdgeBuilder {
-    TestEdge::new(&format!(
+    TestEdge::new(format!(
         "auth:\n  mode: bearer\n  bearer:\n    tokens: [{TOKEN}]\nrate_limit: {{requests_per_minute: 60000, burst: 10000}}\n"
     ))
 }

@@ -68,7 +68,7 @@ fn request_id(response: &crate::support::raw_http::RawResponse) -> String {
 #[tokio::test]
 async fn each_kind_of_request_produces_its_audit_events() {
     let api = MockApi::start().await;
-    let edge = TestEdge::new(&policy(&api)).audit_file(None, 16_384).start();
+    let edge = TestEdge::new(policy(&api)).audit_file(None, 16_384).start();
     let mut connection = RawConnection::connect(edge.https).await;
 
     // A bad token: exactly one AUTH_FAILED with its reason and the client address.
@@ -178,7 +178,7 @@ fn metrics_when(edge: &TestEdge, ready: impl Fn(&str) -> bool) -> String {
 #[tokio::test]
 async fn metrics_parse_and_move_with_the_requests() {
     let api = MockApi::start().await;
-    let edge = TestEdge::new(&policy(&api)).start();
+    let edge = TestEdge::new(policy(&api)).start();
     let before = admin_body(edge.admin, "/metrics").expect("metrics");
     assert_parses(&before);
     let mut connection = RawConnection::connect(edge.https).await;
@@ -238,7 +238,7 @@ async fn metrics_parse_and_move_with_the_requests() {
 #[tokio::test]
 async fn no_token_jwt_or_secret_appears_in_any_output_at_debug_level() {
     let api = MockApi::start().await;
-    let edge = TestEdge::new(&policy(&api)).audit_file(None, 16_384).env("RUST_LOG", "debug").start();
+    let edge = TestEdge::new(policy(&api)).audit_file(None, 16_384).env("RUST_LOG", "debug").start();
     let jwt = jwt::sign_hs256(HS_SECRET.as_bytes(), &jwt::claims());
     let mut connection = RawConnection::connect(edge.https).await;
     let body = json!({"user": "ada", "password": PASSWORD}).to_string();
@@ -376,7 +376,7 @@ tools:
       properties: {{account: {{type: string}}, access_token: {{type: string}}, clientSecret: {{type: string}}}}
 "#
     );
-    let edge = TestEdge::new(&policy).audit_file(None, 1024).env("RUST_LOG", "debug").start();
+    let edge = TestEdge::new(policy).audit_file(None, 1024).env("RUST_LOG", "debug").start();
     let mut connection = RawConnection::connect(edge.https).await;
     let body = json!({"account": "acct-7731", "access_token": QUERY_SECRET, "clientSecret": "client-secret-value-99"})
         .to_string();

@@ -9,6 +9,7 @@ pub mod flood;
 pub mod h2_client;
 pub mod jwt;
 pub mod mock_api;
+pub mod policy;
 pub mod raw_http;
 pub mod raw_upstream;
 pub mod tls_client;
