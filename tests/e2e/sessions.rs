@@ -53,44 +53,47 @@ fn refreshed_token() -> String {
     token(&json!({"sub": "ada", "iat": 2}), "cmVmcmVzaGVk")
 }
 
-fn policy(api: &MockApi, ttl: &str, max_sessions: u32) -> String {
-    policy_with(
-        api,
-        "auth: {mode: none}",
-        &format!("  ttl: {ttl}\n  idle_timeout: 1h\n  max_sessions: {max_sessions}\n"),
-    )
+/// Credential sessions on (for the four allowed APIs of the mock and one that refuses
+/// connections), no edge auth, and one tool that calls the session's API with its token.
+fn sessions_policy(api: &MockApi) -> Value {
+    let api = api.url();
+    json!({
+        "auth": {"mode": "none"},
+        "rate_limit": {"enabled": false},
+        "sessions": {
+            "enabled": true,
+            "allowed_api_urls": [
+                format!("{api}/api/ok"),
+                format!("{api}/api/forbidden"),
+                format!("{api}/api/error"),
+                format!("{api}/api/slow"),
+                "http://127.0.0.1:1/api",
+            ],
+            "validate_path": "/settings/validate",
+            "validate_timeout": "1s",
+        },
+        "upstream": {"auth": {"mode": "session"}},
+        "tools": [{"name": "get_shifts", "path": "/shifts", "input_schema": {"type": "object"}}],
+    })
 }
 
-/// `auth` as the edge's auth section; `sessions` as more keys of the sessions section.
-fn policy_with(api: &MockApi, auth: &str, sessions: &str) -> String {
-    let api = api.url();
-    format!(
-        r#"{auth}
-rate_limit: {{enabled: false}}
-sessions:
-  enabled: true
-  allowed_api_urls: ["{api}/api/ok", "{api}/api/forbidden", "{api}/api/error", "{api}/api/slow", "http://127.0.0.1:1/api"]
-  validate_path: /settings/validate
-  validate_timeout: 1s
-{sessions}upstream:
-  auth: {{mode: session}}
-tools:
-  - name: get_shifts
-    path: /shifts
-    input_schema: {{type: object}}
-"#
-    )
+fn policy(api: &MockApi, ttl: &str, max_sessions: u32) -> Value {
+    let mut policy = sessions_policy(api);
+    policy["sessions"]["ttl"] = json!(ttl);
+    policy["sessions"]["idle_timeout"] = json!("1h");
+    policy["sessions"]["max_sessions"] = json!(max_sessions);
+    policy
 }
 
 /// Two edge principals, alice and mallory, and `sessions.auth: edge`.
-fn edge_bound_policy(api: &MockApi) -> String {
-    policy_with(
-        api,
-        &format!(
-            "auth:\n  mode: bearer\n  bearer:\n    tokens:\n      - {{id: alice, value: {ALICE}}}\n      - {{id: mallory, value: {MALLORY}}}"
-        ),
-        "  auth: edge\n",
-    )
+fn edge_bound_policy(api: &MockApi) -> Value {
+    let mut policy = sessions_policy(api);
+    policy["auth"] = json!({
+        "mode": "bearer",
+        "bearer": {"tokens": [{"id": "alice", "value": ALICE}, {"id": "mallory", "value": MALLORY}]},
+    });
+    policy["sessions"]["auth"] = json!("edge");
+    policy
 }
 
 async fn init(edge: &TestEdge, body: &Value) -> (u16, Value) {
@@ -161,27 +164,33 @@ fn authorization(result: &Value) -> &Value {
     &result["structuredContent"]["headers"]["authorization"]
 }
 
+/// An `/init` body and the status it gets.
+struct InitCase {
+    request: Value,
+    status: u16,
+}
+
 #[tokio::test]
 async fn every_init_status_path() {
     let api = api().await;
     let edge = TestEdge::new(policy(&api, "1h", 100)).audit_file(None, 4096).start();
     let ok = format!("{}/api/ok", api.url());
-    let cases: Vec<(Value, u16)> = vec![
-        (json!({"session_id": ID, "apiUrl": ok}), 400),
-        (json!({"session_id": ID, "jwtToken": TOKEN}), 400),
-        (json!("not an object"), 400),
-        (body(ID, "ftp://127.0.0.1/api", TOKEN), 401),
-        (body(ID, "not a url", TOKEN), 401),
-        (body(ID, "http://evil.example/api", TOKEN), 401),
-        (body(ID, &ok, "not-a-jwt"), 401),
-        (body(ID, &ok, "a.b"), 401),
-        (body(ID, &format!("{}/api/forbidden", api.url()), TOKEN), 401),
-        (body(ID, &format!("{}/api/error", api.url()), TOKEN), 500),
-        (body(ID, "http://127.0.0.1:1/api", TOKEN), 500),
-        (body(ID, &ok, TOKEN), 200),
-        (json!({"apiUrl": ok, "jwtToken": TOKEN}), 200),
+    let cases = [
+        InitCase { request: json!({"session_id": ID, "apiUrl": ok}), status: 400 },
+        InitCase { request: json!({"session_id": ID, "jwtToken": TOKEN}), status: 400 },
+        InitCase { request: json!("not an object"), status: 400 },
+        InitCase { request: body(ID, "ftp://127.0.0.1/api", TOKEN), status: 401 },
+        InitCase { request: body(ID, "not a url", TOKEN), status: 401 },
+        InitCase { request: body(ID, "http://evil.example/api", TOKEN), status: 401 },
+        InitCase { request: body(ID, &ok, "not-a-jwt"), status: 401 },
+        InitCase { request: body(ID, &ok, "a.b"), status: 401 },
+        InitCase { request: body(ID, &format!("{}/api/forbidden", api.url()), TOKEN), status: 401 },
+        InitCase { request: body(ID, &format!("{}/api/error", api.url()), TOKEN), status: 500 },
+        InitCase { request: body(ID, "http://127.0.0.1:1/api", TOKEN), status: 500 },
+        InitCase { request: body(ID, &ok, TOKEN), status: 200 },
+        InitCase { request: json!({"apiUrl": ok, "jwtToken": TOKEN}), status: 200 },
     ];
-    for (request, expected) in cases {
+    for InitCase { request, status: expected } in cases {
         let (status, reply) = init(&edge, &request).await;
         assert_eq!(status, expected, "{request}: {reply}");
         let text = reply.to_string();
@@ -404,7 +413,8 @@ async fn short_or_odd_session_ids_are_refused_unless_allow_short_ids() {
     }
 
     // With allow_short_ids (unsafe, for compatibility) the old ids work again.
-    let policy = policy_with(&api, "auth: {mode: none}", "  allow_short_ids: true\n");
+    let mut policy = sessions_policy(&api);
+    policy["sessions"]["allow_short_ids"] = json!(true);
     let lenient = TestEdge::new(policy).start();
     for id in ["team-a", "ada@example.com"] {
         assert_eq!(init(&lenient, &body(id, &ok, TOKEN)).await.0, 200, "{id}");
@@ -419,7 +429,8 @@ async fn short_or_odd_session_ids_are_refused_unless_allow_short_ids() {
 #[tokio::test]
 async fn probing_init_does_not_keep_a_session_alive() {
     let api = api().await;
-    let policy = policy_with(&api, "auth: {mode: none}", "  idle_timeout: 1s\n");
+    let mut policy = sessions_policy(&api);
+    policy["sessions"]["idle_timeout"] = json!("1s");
     let edge = TestEdge::new(policy).start();
     let ok = format!("{}/api/ok", api.url());
     assert_eq!(init(&edge, &body(ID, &ok, TOKEN)).await.0, 200);
