@@ -46,13 +46,6 @@ pub fn bearer(tokens: &[&str]) -> Value {
     json!({"auth": {"mode": "bearer", "bearer": {"tokens": tokens}}})
 }
 
-/// Sets (or replaces) the top-level `key` of `policy`, and returns the policy: `with(open(),
-/// "limits", json!({...}))`.
-pub fn with(mut policy: Value, key: &str, value: Value) -> Value {
-    policy[key] = value;
-    policy
-}
-
 /// A block-style YAML document for a JSON value whose top level is an object. Strings are
 /// written double-quoted with JSON escapes (a subset of YAML's), so a value never turns into
 /// another type on the way (`"on"`, `"1.0"`, `"null"` stay strings).
