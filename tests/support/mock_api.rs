@@ -145,7 +145,7 @@ struct Route {
 }
 
 /// Shared with the handler: the routes, the counters, and what releases a held stream.
-pub struct Controls {
+struct Controls {
     routes: Vec<Route>,
     fallback: Reply,
     /// Hits per request path.
@@ -162,7 +162,7 @@ pub struct MockApiBuilder {
 
 pub struct MockApi {
     pub address: SocketAddr,
-    pub controls: Arc<Controls>,
+    controls: Arc<Controls>,
     _task: tokio::task::JoinHandle<()>,
 }
 
