@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::Algorithm;
+use serde_json::{Value, json};
 
 use crate::support::edge::TestEdge;
 use crate::support::jwt::{self, AUDIENCE, ISSUER, JwksServer, claims, now, sign};
@@ -35,13 +36,12 @@ async fn refused(edge: &TestEdge, token: Option<&str>, reason: &str) {
 }
 
 async fn jwt_edge(api: &MockApi, jwks: &JwksServer, mode: &str) -> TestEdge {
-    let policy = format!(
-        "auth:\n  mode: {mode}\n  bearer: {{tokens: [{BEARER}]}}\n  jwt:\n    issuer: {ISSUER}\n    audiences: [{AUDIENCE}]\n    \
-         jwks_url: \"{}\"\n    algorithms: [RS256, ES256]\n    leeway: 30s\n\
-         rate_limit: {{requests_per_minute: 6000, burst: 100}}\n",
-        jwks.url()
-    );
-    TestEdge::new(&policy).passthrough(&api.url()).start()
+    let mut policy = jwks_policy(&jwks.url());
+    policy["auth"]["mode"] = json!(mode);
+    policy["auth"]["bearer"] = json!({"tokens": [BEARER]});
+    policy["auth"]["jwt"]["leeway"] = json!("30s");
+    policy["rate_limit"] = json!({"requests_per_minute": 6000, "burst": 100});
+    TestEdge::new(policy).passthrough(&api.url()).start()
 }
 
 #[tokio::test]
@@ -156,10 +156,7 @@ async fn fifty_unknown_kids_cause_at_most_two_jwks_fetches() {
 async fn hs256_when_configured_and_nothing_else() {
     let api = MockApi::start().await;
     let secret = "hs256-test-secret-with-32-bytes-at-least";
-    let policy = format!(
-        "auth:\n  mode: jwt\n  jwt: {{issuer: {ISSUER}, audiences: [{AUDIENCE}], hs256_secret: {secret}, algorithms: [HS256]}}\n"
-    );
-    let edge = TestEdge::new(&policy).passthrough(&api.url()).start();
+    let edge = TestEdge::new(hs256_policy(secret)).passthrough(&api.url()).start();
     assert_eq!(call(&edge, Some(&jwt::sign_hs256(secret.as_bytes(), &claims()))).await.0, 200);
     refused(&edge, Some(&jwt::sign_hs256(b"another-secret-another-secret-xx", &claims())), "bad_signature").await;
     refused(&edge, Some(&sign(Algorithm::RS256, Some("rsa-1"), &claims())), "invalid_token").await;
@@ -170,11 +167,10 @@ async fn hs256_when_configured_and_nothing_else() {
 async fn firebase_tokens_are_checked_against_the_preset_rules() {
     let api = MockApi::start().await;
     let google = JwksServer::start("jwks.json").await;
-    let policy = format!(
-        "auth:\n  mode: jwt\n  jwt: {{preset: firebase, project_id: shiftwork-test, jwks_url: \"{}\"}}\n",
-        google.url()
-    );
-    let edge = TestEdge::new(&policy).passthrough(&api.url()).start();
+    let policy = json!({
+        "auth": {"mode": "jwt", "jwt": {"preset": "firebase", "project_id": "shiftwork-test", "jwks_url": google.url()}},
+    });
+    let edge = TestEdge::new(policy).passthrough(&api.url()).start();
     let firebase = |patch: serde_json::Value| {
         let mut claims = serde_json::json!({
             "iss": "https://securetoken.google.com/shiftwork-test", "aud": "shiftwork-test",
@@ -225,8 +221,8 @@ async fn bearer_tokens_rotate_through_the_tokens_file() {
     let dir = tempfile::tempdir().expect("dir");
     let file = dir.path().join("tokens");
     std::fs::write(&file, "first-rotation-token-1\n").expect("write");
-    let policy = format!("auth:\n  mode: bearer\n  bearer: {{tokens_file: \"{}\"}}\n", file.display());
-    let edge = TestEdge::new(&policy).start();
+    let policy = json!({"auth": {"mode": "bearer", "bearer": {"tokens_file": file}}});
+    let edge = TestEdge::new(policy).start();
     let health_or_404 = |status: u16| status == 404;
     assert!(health_or_404(call(&edge, Some("first-rotation-token-1")).await.0));
     assert_eq!(call(&edge, Some("second-rotation-token-2")).await.0, 401);
@@ -245,12 +241,14 @@ async fn bearer_tokens_rotate_through_the_tokens_file() {
 #[tokio::test]
 async fn resource_metadata_is_served_and_advertised_on_401() {
     let jwks = JwksServer::start("jwks.json").await;
-    let policy = format!(
-        "auth:\n  mode: jwt\n  jwt:\n    issuer: {ISSUER}\n    audiences: [{AUDIENCE}]\n    jwks_url: \"{}\"\n    \
-         resource_metadata: {{resource: \"https://edge.test/mcp\", authorization_servers: [\"https://login.test\"], scopes_supported: [shifts:read]}}\n",
-        jwks.url()
-    );
-    let edge = TestEdge::new(&policy).start();
+    let mut policy = jwks_policy(&jwks.url());
+    policy["auth"]["jwt"].as_object_mut().expect("jwt").remove("algorithms");
+    policy["auth"]["jwt"]["resource_metadata"] = json!({
+        "resource": "https://edge.test/mcp",
+        "authorization_servers": ["https://login.test"],
+        "scopes_supported": ["shifts:read"],
+    });
+    let edge = TestEdge::new(policy).start();
     let http = client(Protocol::Http1);
     let response = http.get(edge.https_url("/mcp")).send().await.expect("request");
     assert_eq!(response.status(), 401);
@@ -272,8 +270,10 @@ async fn resource_metadata_is_served_and_advertised_on_401() {
 #[tokio::test]
 async fn a_scope_protected_route_answers_403_with_the_challenge_and_keeps_the_connection() {
     let api = MockApi::start().await;
-    let policy = "auth:\n  mode: bearer\n  bearer:\n    tokens:\n      - {id: reader, value: reader-token-0001, scopes: [mcp:read]}\n      \
-                  - {id: admin, value: admin-token-0001, scopes: [mcp:read, mcp:admin]}\n";
+    let policy = json!({"auth": {"mode": "bearer", "bearer": {"tokens": [
+        {"id": "reader", "value": "reader-token-0001", "scopes": ["mcp:read"]},
+        {"id": "admin", "value": "admin-token-0001", "scopes": ["mcp:read", "mcp:admin"]},
+    ]}}});
     let api_url = api.url();
     let edge = TestEdge::new(policy).passthrough(&api_url).passthrough_scopes("[mcp:admin]").start();
     let mut connection = crate::support::raw_http::RawConnection::connect(edge.https).await;
@@ -298,11 +298,31 @@ async fn serve(app: axum::Router) -> String {
     format!("http://{address}")
 }
 
-fn jwks_policy(jwks_url: &str) -> String {
-    format!(
-        "auth:\n  mode: jwt\n  jwt:\n    issuer: {ISSUER}\n    audiences: [{AUDIENCE}]\n    jwks_url: \"{jwks_url}\"\n    \
-         algorithms: [RS256, ES256]\n"
-    )
+/// JWT authentication (RS256 and ES256) against the key set at `jwks_url`.
+fn jwks_policy(jwks_url: &str) -> Value {
+    json!({
+        "auth": {
+            "mode": "jwt",
+            "jwt": {"issuer": ISSUER, "audiences": [AUDIENCE], "jwks_url": jwks_url, "algorithms": ["RS256", "ES256"]},
+        },
+    })
+}
+
+/// JWT authentication with HS256 and this shared secret only.
+fn hs256_policy(secret: &str) -> Value {
+    json!({
+        "auth": {
+            "mode": "jwt",
+            "jwt": {"issuer": ISSUER, "audiences": [AUDIENCE], "hs256_secret": secret, "algorithms": ["HS256"]},
+        },
+    })
+}
+
+/// A claim set to a malformed value, and the reason the edge refuses the token with.
+struct ClaimCase {
+    claim: &'static str,
+    value: Value,
+    reason: &'static str,
 }
 
 /// Waits (bounded: 15 s) until the edge's log has a line containing `text`.
@@ -342,7 +362,7 @@ async fn a_jwks_over_1_mib_without_a_length_is_refused_while_it_streams() {
         }),
     );
     let url = format!("{}/jwks.json", serve(app).await);
-    let edge = TestEdge::new(&jwks_policy(&url)).start();
+    let edge = TestEdge::new(jwks_policy(&url)).start();
     // The token's kid is unknown, so the edge fetches the key set now (the startup fetch may
     // have found this test's runtime still busy starting the edge).
     refused(&edge, Some(&sign(Algorithm::RS256, Some("rsa-1"), &claims())), "unknown_kid").await;
@@ -363,7 +383,7 @@ async fn a_redirecting_jwks_url_is_not_followed() {
         }),
     );
     let url = format!("{}/jwks.json", serve(app).await);
-    let edge = TestEdge::new(&jwks_policy(&url)).start();
+    let edge = TestEdge::new(jwks_policy(&url)).start();
     refused(&edge, Some(&sign(Algorithm::RS256, Some("rsa-1"), &claims())), "unknown_kid").await;
     let line = wait_log(&edge, "redirects are not followed");
     assert!(line.contains("307"), "{line}");
@@ -384,11 +404,9 @@ async fn a_token_without_kid_is_refused_when_the_key_set_has_two_keys() {
 async fn required_iat_and_jti_are_enforced() {
     let api = MockApi::start().await;
     let secret = "hs256-test-secret-with-32-bytes-at-least";
-    let policy = format!(
-        "auth:\n  mode: jwt\n  jwt: {{issuer: {ISSUER}, audiences: [{AUDIENCE}], hs256_secret: {secret}, algorithms: [HS256], \
-         required_claims: [exp, iss, aud, sub, iat, jti]}}\n"
-    );
-    let edge = TestEdge::new(&policy).passthrough(&api.url()).start();
+    let mut policy = hs256_policy(secret);
+    policy["auth"]["jwt"]["required_claims"] = json!(["exp", "iss", "aud", "sub", "iat", "jti"]);
+    let edge = TestEdge::new(policy).passthrough(&api.url()).start();
     let mut complete = claims();
     complete["jti"] = serde_json::json!("token-id-1");
     assert_eq!(call(&edge, Some(&jwt::sign_hs256(secret.as_bytes(), &complete))).await.0, 200);
@@ -404,18 +422,16 @@ async fn required_iat_and_jti_are_enforced() {
 async fn a_malformed_iss_or_aud_is_refused_even_when_not_required() {
     let api = MockApi::start().await;
     let secret = "hs256-test-secret-with-32-bytes-at-least";
-    let policy = format!(
-        "auth:\n  mode: jwt\n  jwt: {{issuer: {ISSUER}, audiences: [{AUDIENCE}], hs256_secret: {secret}, algorithms: [HS256], \
-         required_claims: [exp]}}\n"
-    );
-    let edge = TestEdge::new(&policy).passthrough(&api.url()).start();
+    let mut policy = hs256_policy(secret);
+    policy["auth"]["jwt"]["required_claims"] = json!(["exp"]);
+    let edge = TestEdge::new(policy).passthrough(&api.url()).start();
     assert_eq!(call(&edge, Some(&jwt::sign_hs256(secret.as_bytes(), &claims()))).await.0, 200);
-    for (claim, value, reason) in [
-        ("iss", serde_json::json!(123), "wrong_issuer"),
-        ("iss", serde_json::json!([ISSUER]), "wrong_issuer"),
-        ("iss", serde_json::json!({"x": ISSUER}), "wrong_issuer"),
-        ("aud", serde_json::json!(7), "wrong_audience"),
-        ("aud", serde_json::json!([AUDIENCE, 7]), "wrong_audience"),
+    for ClaimCase { claim, value, reason } in [
+        ClaimCase { claim: "iss", value: json!(123), reason: "wrong_issuer" },
+        ClaimCase { claim: "iss", value: json!([ISSUER]), reason: "wrong_issuer" },
+        ClaimCase { claim: "iss", value: json!({"x": ISSUER}), reason: "wrong_issuer" },
+        ClaimCase { claim: "aud", value: json!(7), reason: "wrong_audience" },
+        ClaimCase { claim: "aud", value: json!([AUDIENCE, 7]), reason: "wrong_audience" },
     ] {
         let mut malformed = claims();
         malformed[claim] = value;

@@ -3,6 +3,7 @@
 use std::process::Command;
 
 use crate::support::edge::{BINARY, TestEdge};
+use crate::support::policy;
 
 #[test]
 fn version_names_the_release_commit_and_toolchain() {
@@ -16,7 +17,7 @@ fn version_names_the_release_commit_and_toolchain() {
 
 #[test]
 fn healthcheck_exits_0_against_a_live_admin_and_1_otherwise() {
-    let edge = TestEdge::new("auth: {mode: none}\n").start();
+    let edge = TestEdge::new(policy::open()).start();
     let status =
         Command::new(BINARY).args(["healthcheck", "--url", &edge.admin_url("/healthz")]).status().expect("run");
     assert_eq!(status.code(), Some(0));

@@ -4,16 +4,21 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::support::edge::TestEdge;
 use crate::support::flood::{health_answers, read_to_close, rss_kib, status_of, tls};
+use crate::support::policy;
 use crate::support::raw_http::RawConnection;
 use crate::support::tls_client::Protocol;
 
-fn edge_with(limits: &str) -> TestEdge {
-    TestEdge::new(&format!("auth: {{mode: none}}\nlimits:\n{limits}")).plain_http().start()
+/// An edge with these `limits` and a plaintext listener.
+fn edge_with(limits: Value) -> TestEdge {
+    let mut policy = policy::open();
+    policy["limits"] = limits;
+    TestEdge::new(policy).plain_http().start()
 }
 
 /// A plaintext connection that has sent the start of a head and nothing more.
@@ -80,20 +85,20 @@ async fn hold_unfinished_heads(edge: &TestEdge, count: usize, over_tls: bool, he
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_unfinished_heads_cost_little_memory_and_close_within_header_timeout() {
-    let edge = edge_with("  header_timeout: 3s\n");
+    let edge = edge_with(json!({"header_timeout": "3s"}));
     hold_unfinished_heads(&edge, 1000, false, Duration::from_secs(3)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_unfinished_tls_heads_cost_little_memory_and_close_within_header_timeout() {
     // Long enough for 1000 handshakes on a busy two-core machine in a debug build.
-    let edge = TestEdge::new("auth: {mode: none}\nlimits:\n  header_timeout: 15s\n").start();
+    let edge = TestEdge::new(json!({"auth": {"mode": "none"}, "limits": {"header_timeout": "15s"}})).start();
     hold_unfinished_heads(&edge, 1000, true, Duration::from_secs(15)).await;
 }
 
 #[tokio::test]
 async fn a_slow_tls_head_gets_408_and_the_connection_closes() {
-    let edge = TestEdge::new("auth: {mode: none}\nlimits:\n  header_timeout: 2s\n").start();
+    let edge = TestEdge::new(json!({"auth": {"mode": "none"}, "limits": {"header_timeout": "2s"}})).start();
     let mut stream = tls(edge.https, Protocol::Http1).await;
     stream.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n").await.expect("write");
     let started = Instant::now();
@@ -119,7 +124,7 @@ async fn a_slow_tls_head_gets_408_and_the_connection_closes() {
 
 #[tokio::test]
 async fn a_tls_handshake_that_never_finishes_is_closed_by_header_timeout() {
-    let edge = TestEdge::new("auth: {mode: none}\nlimits:\n  header_timeout: 2s\n").start();
+    let edge = TestEdge::new(json!({"auth": {"mode": "none"}, "limits": {"header_timeout": "2s"}})).start();
     let mut stream = TcpStream::connect(edge.https).await.expect("connect");
     // The first bytes of a TLS record header, then silence.
     stream.write_all(&[0x16, 0x03, 0x01]).await.expect("write");
@@ -129,7 +134,7 @@ async fn a_tls_handshake_that_never_finishes_is_closed_by_header_timeout() {
 
 #[tokio::test]
 async fn a_head_over_max_header_bytes_gets_431_at_once_not_after_a_mebibyte() {
-    let edge = edge_with("  max_header_bytes: 4KiB\n  header_timeout: 30s\n");
+    let edge = edge_with(json!({"max_header_bytes": "4KiB", "header_timeout": "30s"}));
     let mut stream = unfinished_head(edge.http.expect("plain"), 0).await;
     let (mut reader, mut writer) = stream.split();
     // 64 KiB of one header and no end: the edge must answer before the head is complete.
@@ -149,7 +154,7 @@ async fn a_head_over_max_header_bytes_gets_431_at_once_not_after_a_mebibyte() {
 
 #[tokio::test]
 async fn a_head_exactly_at_max_header_bytes_is_still_served() {
-    let edge = edge_with("  max_header_bytes: 4KiB\n");
+    let edge = edge_with(json!({"max_header_bytes": "4KiB"}));
     let mut connection = TcpStream::connect(edge.http.expect("plain")).await.expect("connect");
     // The request line and header lines as edge/limits.rs counts them, 4096 bytes in all.
     let start = "GET /health HTTP/1.1\r\nHost: localhost\r\nX-Padding: ";
@@ -168,7 +173,7 @@ async fn a_head_exactly_at_max_header_bytes_is_still_served() {
 
 #[tokio::test]
 async fn an_idle_keep_alive_connection_is_closed_after_idle_timeout() {
-    let edge = TestEdge::new("auth: {mode: none}\nlimits:\n  idle_timeout: 2s\n").start();
+    let edge = TestEdge::new(json!({"auth": {"mode": "none"}, "limits": {"idle_timeout": "2s"}})).start();
     let mut connection = RawConnection::connect(edge.https).await;
     assert_eq!(connection.get("/health", &[]).await.status, 200);
     // Still open shortly after the response: idle is not "closed at once".
@@ -181,7 +186,7 @@ async fn an_idle_keep_alive_connection_is_closed_after_idle_timeout() {
 
 #[tokio::test]
 async fn a_later_request_on_a_kept_alive_connection_has_its_own_header_deadline() {
-    let edge = edge_with("  header_timeout: 2s\n  idle_timeout: 30s\n");
+    let edge = edge_with(json!({"header_timeout": "2s", "idle_timeout": "30s"}));
     let mut stream = TcpStream::connect(edge.http.expect("plain")).await.expect("connect");
     stream.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n").await.expect("first");
     let mut response = vec![0u8; 4096];
@@ -197,7 +202,7 @@ async fn a_later_request_on_a_kept_alive_connection_has_its_own_header_deadline(
 
 #[tokio::test]
 async fn max_requests_per_connection_closes_the_connection_after_the_last() {
-    let edge = TestEdge::new("auth: {mode: none}\nlimits:\n  max_requests_per_connection: 3\n").start();
+    let edge = TestEdge::new(json!({"auth": {"mode": "none"}, "limits": {"max_requests_per_connection": 3}})).start();
     let mut connection = RawConnection::connect(edge.https).await;
     for _ in 0..2 {
         let response = connection.get("/health", &[]).await;
@@ -229,7 +234,7 @@ async fn plain_get(address: SocketAddr, source: Option<std::net::IpAddr>) -> (Op
 
 #[tokio::test]
 async fn max_connections_closes_the_connection_over_it_at_once() {
-    let edge = edge_with("  max_connections: 3\n");
+    let edge = edge_with(json!({"max_connections": 3}));
     let http = edge.http.expect("plain");
     let mut held = Vec::new();
     for _ in 0..3 {
@@ -255,7 +260,8 @@ async fn max_connections_closes_the_connection_over_it_at_once() {
 
 #[tokio::test]
 async fn max_connections_per_ip_counts_each_peer_apart() {
-    let edge = TestEdge::new("auth: {mode: none}\nlimits:\n  max_connections_per_ip: 2\n").plain_http().start();
+    let edge =
+        TestEdge::new(json!({"auth": {"mode": "none"}, "limits": {"max_connections_per_ip": 2}})).plain_http().start();
     let http = edge.http.expect("plain");
     let one: std::net::IpAddr = "127.0.0.1".parse().expect("ip");
     let two: std::net::IpAddr = "127.0.0.2".parse().expect("ip");

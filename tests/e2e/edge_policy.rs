@@ -3,8 +3,11 @@
 
 use std::net::IpAddr;
 
+use serde_json::{Value, json};
+
 use crate::support::edge::TestEdge;
 use crate::support::mock_api::MockApi;
+use crate::support::policy;
 use crate::support::raw_http::RawConnection;
 
 const SECOND_CLIENT: &str = "127.0.0.2";
@@ -16,9 +19,10 @@ fn second_client() -> Option<IpAddr> {
 #[tokio::test]
 async fn twenty_five_back_to_back_requests_give_21_admissions_then_429s_like_nginx() {
     let api = MockApi::start().await;
-    let edge = TestEdge::new("auth: {mode: none}\nrate_limit: {requests_per_minute: 100, burst: 20}\n")
-        .passthrough(&api.url())
-        .start();
+    let edge =
+        TestEdge::new(json!({"auth": {"mode": "none"}, "rate_limit": {"requests_per_minute": 100, "burst": 20}}))
+            .passthrough(&api.url())
+            .start();
     let mut connection = RawConnection::connect(edge.https).await;
     let mut statuses = Vec::new();
     for _ in 0..25 {
@@ -53,8 +57,11 @@ async fn twenty_five_back_to_back_requests_give_21_admissions_then_429s_like_ngi
 #[tokio::test]
 async fn forwarded_for_is_believed_only_from_trusted_peers() {
     let api = MockApi::start().await;
-    let policy =
-        "auth: {mode: none}\ntrusted_proxies: [127.0.0.1/32]\nrate_limit: {requests_per_minute: 1, burst: 0}\n";
+    let policy = json!({
+        "auth": {"mode": "none"},
+        "trusted_proxies": ["127.0.0.1/32"],
+        "rate_limit": {"requests_per_minute": 1, "burst": 0},
+    });
     let edge = TestEdge::new(policy).passthrough(&api.url()).start();
 
     // 127.0.0.1 is trusted: each forwarded client has its own bucket.
@@ -71,12 +78,16 @@ async fn forwarded_for_is_believed_only_from_trusted_peers() {
     assert_eq!(untrusted.get("/a", &["X-Forwarded-For: 203.0.113.4"]).await.status, 429);
 }
 
-const CORS_POLICY: &str = "auth:\n  mode: bearer\n  bearer: {tokens: [cors-test-token-123]}\n\
-                           cors: {allowed_origins: [\"https://app.example\"], max_age: 5m}\n";
+/// Bearer authentication and one allowed origin.
+fn cors_policy() -> Value {
+    let mut policy = policy::bearer(&["cors-test-token-123"]);
+    policy["cors"] = json!({"allowed_origins": ["https://app.example"], "max_age": "5m"});
+    policy
+}
 
 #[tokio::test]
 async fn preflights_are_answered_at_the_edge_for_allowed_origins_only() {
-    let edge = TestEdge::new(CORS_POLICY).start();
+    let edge = TestEdge::new(cors_policy()).start();
     let mut connection = RawConnection::connect(edge.https).await;
     let preflight = |origin: &str| {
         format!(
@@ -117,7 +128,7 @@ async fn preflights_are_answered_at_the_edge_for_allowed_origins_only() {
 
 #[tokio::test]
 async fn actual_requests_get_cors_headers_even_on_errors_and_bad_origins_get_403() {
-    let edge = TestEdge::new(CORS_POLICY).start();
+    let edge = TestEdge::new(cors_policy()).start();
     let mut connection = RawConnection::connect(edge.https).await;
     let unauthorized = connection.get("/mcp", &["Origin: https://app.example"]).await;
     assert_eq!(unauthorized.status, 401);
@@ -141,7 +152,8 @@ async fn actual_requests_get_cors_headers_even_on_errors_and_bad_origins_get_403
 
 #[tokio::test]
 async fn credentials_are_not_allowed_when_auth_is_off() {
-    let edge = TestEdge::new("auth: {mode: none}\ncors: {allowed_origins: [\"http://localhost:8080\"]}\n").start();
+    let edge = TestEdge::new(json!({"auth": {"mode": "none"}, "cors": {"allowed_origins": ["http://localhost:8080"]}}))
+        .start();
     let mut connection = RawConnection::connect(edge.https).await;
     let response = connection.get("/health", &["Origin: http://localhost:8080"]).await;
     assert_eq!(response.header("access-control-allow-origin"), Some("http://localhost:8080"));
@@ -151,7 +163,10 @@ async fn credentials_are_not_allowed_when_auth_is_off() {
 #[tokio::test]
 async fn hygiene_limits_answer_431_413_400_and_keep_the_connection() {
     let api = MockApi::start().await;
-    let policy = "auth: {mode: none}\nlimits: {max_header_bytes: 2KiB, max_headers: 10, max_body_bytes: 1KiB}\n";
+    let policy = json!({
+        "auth": {"mode": "none"},
+        "limits": {"max_header_bytes": "2KiB", "max_headers": 10, "max_body_bytes": "1KiB"},
+    });
     let edge = TestEdge::new(policy).passthrough(&api.url()).start();
     let mut connection = RawConnection::connect(edge.https).await;
 
@@ -180,7 +195,9 @@ async fn hygiene_limits_answer_431_413_400_and_keep_the_connection() {
 #[tokio::test]
 async fn chunked_bodies_are_counted_as_they_stream() {
     let api = MockApi::start().await;
-    let edge = TestEdge::new("auth: {mode: none}\nlimits: {max_body_bytes: 1KiB}\n").passthrough(&api.url()).start();
+    let edge = TestEdge::new(json!({"auth": {"mode": "none"}, "limits": {"max_body_bytes": "1KiB"}}))
+        .passthrough(&api.url())
+        .start();
     let mut connection = RawConnection::connect(edge.https).await;
     let chunk = "z".repeat(800);
     let request = format!(
@@ -193,7 +210,7 @@ async fn chunked_bodies_are_counted_as_they_stream() {
 
 #[tokio::test]
 async fn a_401_to_a_post_with_a_body_keeps_the_connection_alive() {
-    let edge = TestEdge::new("auth:\n  mode: bearer\n  bearer: {tokens: [keep-alive-token-1]}\n").start();
+    let edge = TestEdge::new(policy::bearer(&["keep-alive-token-1"])).start();
     let mut connection = RawConnection::connect(edge.https).await;
     let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
     let request = format!(
@@ -210,7 +227,7 @@ async fn a_401_to_a_post_with_a_body_keeps_the_connection_alive() {
 
 #[tokio::test]
 async fn a_malformed_content_length_is_400_and_closes_the_connection() {
-    let edge = TestEdge::new("auth: {mode: none}\n").start();
+    let edge = TestEdge::new(policy::open()).start();
     let mut connection = RawConnection::connect(edge.https).await;
     let response = connection
         .send(b"POST /a HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\nhello")
@@ -221,7 +238,7 @@ async fn a_malformed_content_length_is_400_and_closes_the_connection() {
 
 #[tokio::test]
 async fn a_401_keeps_the_connection_alive() {
-    let edge = TestEdge::new("auth:\n  mode: bearer\n  bearer: {tokens: [keep-alive-token-1]}\n").start();
+    let edge = TestEdge::new(policy::bearer(&["keep-alive-token-1"])).start();
     let mut connection = RawConnection::connect(edge.https).await;
     for _ in 0..3 {
         let response = connection.get("/mcp", &["Authorization: Bearer nope"]).await;
@@ -237,8 +254,11 @@ async fn a_401_keeps_the_connection_alive() {
 #[tokio::test]
 async fn every_forwarded_for_line_counts_so_a_spoofed_first_line_is_not_the_client() {
     let api = MockApi::start().await;
-    let policy =
-        "auth: {mode: none}\ntrusted_proxies: [127.0.0.1/32]\nrate_limit: {requests_per_minute: 1, burst: 1}\n";
+    let policy = json!({
+        "auth": {"mode": "none"},
+        "trusted_proxies": ["127.0.0.1/32"],
+        "rate_limit": {"requests_per_minute": 1, "burst": 1},
+    });
     let edge = TestEdge::new(policy).passthrough(&api.url()).audit_file(None, 1024).start();
     let mut proxy = RawConnection::connect(edge.https).await;
     let mut statuses = Vec::new();
@@ -266,7 +286,10 @@ async fn every_forwarded_for_line_counts_so_a_spoofed_first_line_is_not_the_clie
 #[tokio::test]
 async fn a_full_rate_limit_table_gives_every_newcomer_its_own_bucket() {
     let api = MockApi::start().await;
-    let policy = "auth: {mode: none}\nrate_limit: {requests_per_minute: 1, burst: 20, max_tracked_clients: 10}\n";
+    let policy = json!({
+        "auth": {"mode": "none"},
+        "rate_limit": {"requests_per_minute": 1, "burst": 20, "max_tracked_clients": 10},
+    });
     let edge = TestEdge::new(policy).passthrough(&api.url()).start();
     for n in 2..=11 {
         let address: IpAddr = format!("127.0.0.{n}").parse().expect("ip");
@@ -287,9 +310,9 @@ async fn a_full_rate_limit_table_gives_every_newcomer_its_own_bucket() {
 /// DESIGN §15: preflights and refused origins count against the client's limit.
 #[tokio::test]
 async fn preflights_and_refused_origins_count_against_the_rate_limit() {
-    let policy = "auth:\n  mode: bearer\n  bearer: {tokens: [cors-test-token-123]}\n\
-                  cors: {allowed_origins: [\"https://app.example\"]}\n\
-                  rate_limit: {requests_per_minute: 1, burst: 2}\n";
+    let mut policy = policy::bearer(&["cors-test-token-123"]);
+    policy["cors"] = json!({"allowed_origins": ["https://app.example"]});
+    policy["rate_limit"] = json!({"requests_per_minute": 1, "burst": 2});
     let edge = TestEdge::new(policy).start();
     let mut connection = RawConnection::connect(edge.https).await;
     let preflight = b"OPTIONS /mcp HTTP/1.1\r\nHost: localhost\r\nOrigin: https://app.example\r\n\

@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::edge::TestEdge;
@@ -13,11 +14,16 @@ use crate::support::flood::{
     CANCEL, CONTINUATION, END_HEADERS, END_STREAM, HEADERS, PING, PREFACE, RST_STREAM, SETTINGS, frame, h2_client,
     h2_get, health_answers, hpack_literal, read_to_close, rss_kib, tls,
 };
+use crate::support::policy;
 use crate::support::tls_client::Protocol;
 
-fn edge_with(limits: &str) -> TestEdge {
-    let limits = if limits.is_empty() { String::new() } else { format!("limits:\n{limits}") };
-    TestEdge::new(&format!("auth: {{mode: none}}\n{limits}")).start()
+/// An edge with these `limits` (none: the defaults).
+fn edge_with(limits: Value) -> TestEdge {
+    let mut policy = policy::open();
+    if limits != json!({}) {
+        policy["limits"] = limits;
+    }
+    TestEdge::new(policy).start()
 }
 
 /// One GET over an established h2 connection; its status.
@@ -37,7 +43,7 @@ async fn get(send: &mut h2::client::SendRequest<bytes::Bytes>, path: &str) -> u1
 
 #[tokio::test]
 async fn an_idle_h2_connection_gets_goaway_after_idle_timeout() {
-    let edge = edge_with("  idle_timeout: 2s\n");
+    let edge = edge_with(json!({"idle_timeout": "2s"}));
     let (mut send, connection) = h2_client(edge.https, &h2::client::Builder::new()).await;
     assert_eq!(get(&mut send, "/health").await, 200);
     let ended = tokio::time::timeout(Duration::from_secs(10), connection).await;
@@ -48,7 +54,7 @@ async fn an_idle_h2_connection_gets_goaway_after_idle_timeout() {
 
 #[tokio::test]
 async fn an_h2_connection_that_opens_no_stream_is_closed_by_header_timeout() {
-    let edge = edge_with("  header_timeout: 2s\n  idle_timeout: 60s\n");
+    let edge = edge_with(json!({"header_timeout": "2s", "idle_timeout": "60s"}));
     let (_send, connection) = h2_client(edge.https, &h2::client::Builder::new()).await;
     let ended = tokio::time::timeout(Duration::from_secs(10), connection).await;
     assert!(ended.is_ok(), "a connection without a first stream must be closed by header_timeout");
@@ -82,7 +88,7 @@ async fn server_settings(address: SocketAddr) -> Vec<(u16, u32)> {
 
 #[tokio::test]
 async fn the_policy_sets_the_advertised_stream_and_header_list_limits() {
-    let edge = edge_with("  h2_max_concurrent_streams: 7\n  max_header_bytes: 8KiB\n  max_headers: 50\n");
+    let edge = edge_with(json!({"h2_max_concurrent_streams": 7, "max_header_bytes": "8KiB", "max_headers": 50}));
     let settings = server_settings(edge.https).await;
     const MAX_CONCURRENT_STREAMS: u16 = 0x3;
     const MAX_HEADER_LIST_SIZE: u16 = 0x6;
@@ -93,7 +99,7 @@ async fn the_policy_sets_the_advertised_stream_and_header_list_limits() {
 
 #[tokio::test]
 async fn max_requests_per_connection_sends_goaway_after_the_last_h2_stream() {
-    let edge = edge_with("  max_requests_per_connection: 3\n");
+    let edge = edge_with(json!({"max_requests_per_connection": 3}));
     let (mut send, connection) = h2_client(edge.https, &h2::client::Builder::new()).await;
     for _ in 0..3 {
         assert_eq!(get(&mut send, "/health").await, 200);
@@ -123,7 +129,7 @@ async fn health_failures_during(https: SocketAddr, done: impl std::future::Futur
 async fn a_rapid_reset_burst_of_20000_streams_leaves_health_answering() {
     const STREAMS: u32 = 20_000;
     // A small request limit shows the streams reach the edge: it must send GOAWAY.
-    let edge = edge_with("  max_requests_per_connection: 5000\n");
+    let edge = edge_with(json!({"max_requests_per_connection": 5000}));
     let before = rss_kib(edge.pid());
     let https = edge.https;
     let mut block = request_block();
@@ -211,7 +217,7 @@ fn request_block() -> Vec<u8> {
 
 #[tokio::test]
 async fn a_continuation_flood_is_cut_off_early() {
-    let edge = edge_with("");
+    let edge = edge_with(json!({}));
     let before = rss_kib(edge.pid());
     let value = "v".repeat(100);
     let mut block = request_block();
@@ -230,7 +236,7 @@ async fn a_continuation_flood_is_cut_off_early() {
 
 #[tokio::test]
 async fn ping_and_settings_floods_leave_memory_bounded_and_health_answering() {
-    let edge = edge_with("");
+    let edge = edge_with(json!({}));
     let before = rss_kib(edge.pid());
     let https = edge.https;
     let floods = async {
@@ -250,7 +256,7 @@ async fn streams_whose_window_stays_closed_pin_bounded_memory() {
     const CONNECTIONS: usize = 2;
     const STREAMS: usize = 100;
     let upstream = crate::support::flood::bulk_upstream(1024 * 1024).await;
-    let edge = TestEdge::new("auth: {mode: none}\nrate_limit: {enabled: false}\n")
+    let edge = TestEdge::new(json!({"auth": {"mode": "none"}, "rate_limit": {"enabled": false}}))
         .passthrough(&format!("http://{upstream}"))
         .start();
     let before = rss_kib(edge.pid());

@@ -9,62 +9,103 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 use serde_json::{Value, json};
 
 use crate::support::edge::TestEdge;
-use crate::support::mock_api::MockApi;
+use crate::support::mock_api::{MockApi, Reply};
 use crate::support::tls_client::{Protocol, client};
 
-/// Request headers, body, expected HTTP status, expected JSON-RPC error code.
-type SessionCase<'a> = (&'a [(&'a str, &'a str)], &'a str, u16, Option<i64>);
-/// Request headers, body, expected HTTP status, expected JSON-RPC error code.
-type StatelessCase = (Vec<(&'static str, String)>, String, u16, i64);
+/// A session-era request and what the edge answers: the HTTP status and the JSON-RPC error
+/// code (`None`: a result).
+struct SessionCase<'a> {
+    headers: &'a [(&'a str, &'a str)],
+    body: &'a str,
+    status: u16,
+    code: Option<i64>,
+}
+
+/// A stateless-era request the edge refuses, with the HTTP status and JSON-RPC error code.
+struct StatelessCase {
+    headers: Vec<(&'static str, String)>,
+    body: String,
+    status: u16,
+    code: i64,
+}
+
+/// A REST tool call and the HTTP status it gets.
+struct RestCase {
+    tool: &'static str,
+    body: &'static str,
+    status: u16,
+}
 
 const READER: &str = "reader-token-00001";
 const ADMIN: &str = "admin-token-000001";
 
-fn policy(api: &MockApi) -> String {
-    format!(
-        r#"auth:
-  mode: bearer
-  bearer:
-    tokens:
-      - {{id: reader, value: {READER}, scopes: [shifts]}}
-      - {{id: admin, value: {ADMIN}, scopes: [shifts, admin]}}
-rate_limit: {{requests_per_minute: 6000, burst: 200}}
-upstream:
-  base_url: "{api}/api"
-  timeout: 2s
-  try_timeout: 1s
-tools:
-  - name: get_shifts
-    description: List the shifts of a company
-    method: GET
-    path: /companies/{{companyId}}/shifts
-    input_schema:
-      type: object
-      required: [companyId]
-      properties: {{companyId: {{type: string}}, from: {{type: string}}, tags: {{type: array, items: {{type: string}}}}}}
-  - name: create_shift
-    method: POST
-    path: /companies/{{companyId}}/shifts
-    input_schema:
-      type: object
-      required: [companyId, employeeId]
-      properties: {{companyId: {{type: string}}, employeeId: {{type: string}}, hours: {{type: integer, minimum: 1}}}}
-  - name: fail_with
-    method: GET
-    path: /../status/{{code}}
-    input_schema: {{type: object, required: [code], properties: {{code: {{type: string}}}}}}
-  - name: typed_reply
-    path: /typed
-    input_schema: {{type: object}}
-    output_schema: {{type: object, required: [count], properties: {{count: {{type: integer}}}}}}
-  - name: delete_company
-    method: DELETE
-    path: /companies/{{companyId}}
-    scopes: [admin]
-    input_schema: {{type: object, required: [companyId], properties: {{companyId: {{type: string}}}}}}
-"#,
-        api = api.url()
-    )
+/// The REST API behind the tools: `fail_with` reaches `/status/{code}`, which answers that
+/// status with a problem body; everything else is echoed.
+async fn api() -> MockApi {
+    let mut api = MockApi::new();
+    for code in [404, 409, 500, 503] {
+        api = api.any(&format!("/status/{code}"), Reply::problem(code));
+    }
+    api.start().await
+}
+
+fn policy(api: &MockApi) -> Value {
+    let string = json!({"type": "string"});
+    json!({
+        "auth": {
+            "mode": "bearer",
+            "bearer": {
+                "tokens": [
+                    {"id": "reader", "value": READER, "scopes": ["shifts"]},
+                    {"id": "admin", "value": ADMIN, "scopes": ["shifts", "admin"]},
+                ],
+            },
+        },
+        "rate_limit": {"requests_per_minute": 6000, "burst": 200},
+        "upstream": {"base_url": format!("{}/api", api.url()), "timeout": "2s", "try_timeout": "1s"},
+        "tools": [
+            {
+                "name": "get_shifts",
+                "description": "List the shifts of a company",
+                "method": "GET",
+                "path": "/companies/{companyId}/shifts",
+                "input_schema": {
+                    "type": "object",
+                    "required": ["companyId"],
+                    "properties": {"companyId": string, "from": string, "tags": {"type": "array", "items": string}},
+                },
+            },
+            {
+                "name": "create_shift",
+                "method": "POST",
+                "path": "/companies/{companyId}/shifts",
+                "input_schema": {
+                    "type": "object",
+                    "required": ["companyId", "employeeId"],
+                    "properties": {"companyId": string, "employeeId": string, "hours": {"type": "integer", "minimum": 1}},
+                },
+            },
+            {
+                "name": "fail_with",
+                "method": "GET",
+                "path": "/../status/{code}",
+                "input_schema": {"type": "object", "required": ["code"], "properties": {"code": string}},
+            },
+            {
+                "name": "typed_reply",
+                "path": "/typed",
+                "input_schema": {"type": "object"},
+                "output_schema": {"type": "object", "required": ["count"], "properties": {"count": {"type": "integer"}}},
+            },
+            {
+                "name": "delete_company",
+                "method": "DELETE",
+                "path": "/companies/{companyId}",
+                "scopes": ["admin"],
+                "input_schema": {"type": "object", "required": ["companyId"], "properties": {"companyId": string}},
+            },
+        ],
+    })
 }
 
 async fn rmcp_client(
@@ -134,8 +175,8 @@ async fn exercise(client: &rmcp::service::RunningService<rmcp::RoleClient, ()>, 
 
 #[tokio::test]
 async fn an_rmcp_client_initializes_lists_and_calls_tools_in_the_session_era() {
-    let api = MockApi::start().await;
-    let edge = TestEdge::new(&policy(&api)).start();
+    let api = api().await;
+    let edge = TestEdge::new(policy(&api)).start();
     let client = rmcp_client(&edge, None).await;
     let info = client.peer_info().expect("server info");
     assert_eq!(info.protocol_version, ProtocolVersion::V_2025_11_25);
@@ -145,8 +186,8 @@ async fn an_rmcp_client_initializes_lists_and_calls_tools_in_the_session_era() {
 
 #[tokio::test]
 async fn an_rmcp_client_discovers_lists_and_calls_tools_in_the_stateless_era() {
-    let api = MockApi::start().await;
-    let edge = TestEdge::new(&policy(&api)).start();
+    let api = api().await;
+    let edge = TestEdge::new(policy(&api)).start();
     let lifecycle = ClientLifecycleMode::Discover { preferred_versions: vec![ProtocolVersion::V_2026_07_28] };
     let client = rmcp_client(&edge, Some(lifecycle)).await;
     exercise(&client, &api).await;
@@ -199,41 +240,66 @@ async fn post_modern(edge: &TestEdge, headers: &[(&'static str, String)], body: 
 
 #[tokio::test]
 async fn session_era_status_and_error_codes() {
-    let api = MockApi::start().await;
-    let edge = TestEdge::new(&policy(&api)).start();
+    let api = api().await;
+    let edge = TestEdge::new(policy(&api)).start();
     let session = initialize(&edge, READER).await;
     let with_session = [("mcp-session-id", session.as_str()), ("mcp-protocol-version", "2025-06-18")];
 
-    let cases: &[SessionCase] = &[
-        (&with_session, r#"{"jsonrpc":"2.0","id":2,"method":"ping"}"#, 200, None),
-        (&with_session, "{not json", 400, Some(-32700)),
-        (&with_session, r#"[{"jsonrpc":"2.0","id":3,"method":"ping"}]"#, 400, Some(-32600)),
-        (&with_session, r#"{"jsonrpc":"2.0","id":4,"method":5}"#, 400, Some(-32600)),
-        (&with_session, r#"{"jsonrpc":"2.0","id":5,"method":"resources/list"}"#, 200, Some(-32601)),
-        (
-            &with_session,
-            r#"{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"nope"}}"#,
-            200,
-            Some(-32602),
-        ),
-        (&[], r#"{"jsonrpc":"2.0","id":7,"method":"tools/list"}"#, 400, Some(-32600)),
-        (
-            &[("mcp-session-id", "bogus.session")],
-            r#"{"jsonrpc":"2.0","id":8,"method":"tools/list"}"#,
-            404,
-            Some(-32001),
-        ),
-        (
-            &[("mcp-session-id", session.as_str()), ("mcp-protocol-version", "1999-01-01")],
-            r#"{"jsonrpc":"2.0","id":9,"method":"ping"}"#,
-            400,
-            Some(-32600),
-        ),
+    let cases = [
+        SessionCase {
+            headers: &with_session,
+            body: r#"{"jsonrpc":"2.0","id":2,"method":"ping"}"#,
+            status: 200,
+            code: None,
+        },
+        SessionCase { headers: &with_session, body: "{not json", status: 400, code: Some(-32700) },
+        SessionCase {
+            headers: &with_session,
+            body: r#"[{"jsonrpc":"2.0","id":3,"method":"ping"}]"#,
+            status: 400,
+            code: Some(-32600),
+        },
+        SessionCase {
+            headers: &with_session,
+            body: r#"{"jsonrpc":"2.0","id":4,"method":5}"#,
+            status: 400,
+            code: Some(-32600),
+        },
+        SessionCase {
+            headers: &with_session,
+            body: r#"{"jsonrpc":"2.0","id":5,"method":"resources/list"}"#,
+            status: 200,
+            code: Some(-32601),
+        },
+        SessionCase {
+            headers: &with_session,
+            body: r#"{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"nope"}}"#,
+            status: 200,
+            code: Some(-32602),
+        },
+        SessionCase {
+            headers: &[],
+            body: r#"{"jsonrpc":"2.0","id":7,"method":"tools/list"}"#,
+            status: 400,
+            code: Some(-32600),
+        },
+        SessionCase {
+            headers: &[("mcp-session-id", "bogus.session")],
+            body: r#"{"jsonrpc":"2.0","id":8,"method":"tools/list"}"#,
+            status: 404,
+            code: Some(-32001),
+        },
+        SessionCase {
+            headers: &[("mcp-session-id", session.as_str()), ("mcp-protocol-version", "1999-01-01")],
+            body: r#"{"jsonrpc":"2.0","id":9,"method":"ping"}"#,
+            status: 400,
+            code: Some(-32600),
+        },
     ];
-    for (headers, body, status, code) in cases {
+    for SessionCase { headers, body, status, code } in cases {
         let (got_status, _, reply) = post(&edge, READER, headers, body).await;
-        assert_eq!(got_status, *status, "{body}: {reply}");
-        assert_eq!(reply["error"]["code"].as_i64(), *code, "{body}: {reply}");
+        assert_eq!(got_status, status, "{body}: {reply}");
+        assert_eq!(reply["error"]["code"].as_i64(), code, "{body}: {reply}");
         assert_eq!(reply["jsonrpc"], "2.0");
     }
     // Notifications and responses: 202, no body.
@@ -272,8 +338,8 @@ async fn session_era_status_and_error_codes() {
 
 #[tokio::test]
 async fn stateless_era_header_checks_discover_and_results() {
-    let api = MockApi::start().await;
-    let edge = TestEdge::new(&policy(&api)).start();
+    let api = api().await;
+    let edge = TestEdge::new(policy(&api)).start();
     let meta = r#""_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}"#;
 
     let (status, reply) = post_modern(
@@ -313,20 +379,30 @@ async fn stateless_era_header_checks_discover_and_results() {
         headers.push(("mcp-name", "create_shift".to_string()));
         headers
     };
-    let cases: Vec<StatelessCase> = vec![
-        (modern("tools/call"), call.clone(), 400, -32020),
-        (mismatched_name, call.clone(), 400, -32020),
-        (modern("tools/list"), call.clone(), 400, -32020),
-        (vec![("mcp-method", "tools/list".to_string())], format!(r#"{{"jsonrpc":"2.0","id":4,"method":"tools/list","params":{{{meta}}}}}"#), 400, -32020),
-        (
-            modern("tools/list"),
-            r#"{"jsonrpc":"2.0","id":5,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2099-01-01"}}}"#.to_string(),
-            400,
-            -32022,
-        ),
-        (modern("prompts/list"), format!(r#"{{"jsonrpc":"2.0","id":6,"method":"prompts/list","params":{{{meta}}}}}"#), 404, -32601),
+    let cases = [
+        StatelessCase { headers: modern("tools/call"), body: call.clone(), status: 400, code: -32020 },
+        StatelessCase { headers: mismatched_name, body: call.clone(), status: 400, code: -32020 },
+        StatelessCase { headers: modern("tools/list"), body: call.clone(), status: 400, code: -32020 },
+        StatelessCase {
+            headers: vec![("mcp-method", "tools/list".to_string())],
+            body: format!(r#"{{"jsonrpc":"2.0","id":4,"method":"tools/list","params":{{{meta}}}}}"#),
+            status: 400,
+            code: -32020,
+        },
+        StatelessCase {
+            headers: modern("tools/list"),
+            body: r#"{"jsonrpc":"2.0","id":5,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2099-01-01"}}}"#.to_string(),
+            status: 400,
+            code: -32022,
+        },
+        StatelessCase {
+            headers: modern("prompts/list"),
+            body: format!(r#"{{"jsonrpc":"2.0","id":6,"method":"prompts/list","params":{{{meta}}}}}"#),
+            status: 404,
+            code: -32601,
+        },
     ];
-    for (headers, body, status, code) in cases {
+    for StatelessCase { headers, body, status, code } in cases {
         let (got_status, reply) = post_modern(&edge, &headers, &body).await;
         assert_eq!((got_status, reply["error"]["code"].as_i64()), (status, Some(code)), "{headers:?} {body}: {reply}");
     }
@@ -340,8 +416,8 @@ fn call(name: &str, arguments: &Value) -> String {
 
 #[tokio::test]
 async fn upstream_errors_traversal_and_scopes() {
-    let api = MockApi::start().await;
-    let edge = TestEdge::new(&policy(&api)).start();
+    let api = api().await;
+    let edge = TestEdge::new(policy(&api)).start();
     let session = initialize(&edge, READER).await;
     let headers = [("mcp-session-id", session.as_str())];
 
@@ -382,8 +458,8 @@ async fn upstream_errors_traversal_and_scopes() {
 
 #[tokio::test]
 async fn rest_tools_return_the_same_data_with_http_statuses() {
-    let api = MockApi::start().await;
-    let edge = TestEdge::new(&policy(&api)).start();
+    let api = api().await;
+    let edge = TestEdge::new(policy(&api)).start();
     let http = client(Protocol::Http1);
     let listed: Value = http
         .get(edge.https_url("/api/tools"))
@@ -428,19 +504,19 @@ async fn rest_tools_return_the_same_data_with_http_statuses() {
     };
     assert_eq!(strip(rest_result), strip(mcp_result["result"].clone()), "REST and MCP return the same result");
 
-    for (name, body, status) in [
-        ("fail_with", r#"{"code":"404"}"#, 404),
-        ("fail_with", r#"{"code":"409"}"#, 409),
-        ("fail_with", r#"{"code":"503"}"#, 502),
-        ("create_shift", r#"{"companyId":"1"}"#, 400),
-        ("create_shift", "[1,2]", 400),
-        ("no_such_tool", "{}", 404),
-        ("delete_company", r#"{"companyId":"1"}"#, 403),
+    for RestCase { tool, body, status } in [
+        RestCase { tool: "fail_with", body: r#"{"code":"404"}"#, status: 404 },
+        RestCase { tool: "fail_with", body: r#"{"code":"409"}"#, status: 409 },
+        RestCase { tool: "fail_with", body: r#"{"code":"503"}"#, status: 502 },
+        RestCase { tool: "create_shift", body: r#"{"companyId":"1"}"#, status: 400 },
+        RestCase { tool: "create_shift", body: "[1,2]", status: 400 },
+        RestCase { tool: "no_such_tool", body: "{}", status: 404 },
+        RestCase { tool: "delete_company", body: r#"{"companyId":"1"}"#, status: 403 },
         // The mock's echo has no `count`: a reply that breaks the output schema is not passed on.
-        ("typed_reply", "{}", 502),
+        RestCase { tool: "typed_reply", body: "{}", status: 502 },
     ] {
-        let response = rest(name, body).await.expect("POST");
-        assert_eq!(response.status().as_u16(), status, "{name} {body}");
+        let response = rest(tool, body).await.expect("POST");
+        assert_eq!(response.status().as_u16(), status, "{tool} {body}");
     }
     let response = http.get(edge.https_url("/api/tools/get_shifts")).bearer_auth(READER).send().await.expect("GET");
     assert_eq!(response.status(), 405);
@@ -448,19 +524,26 @@ async fn rest_tools_return_the_same_data_with_http_statuses() {
 
 #[tokio::test]
 async fn unreachable_and_slow_upstreams_are_502_and_504() {
-    let api = MockApi::start().await;
-    let policy = format!(
-        "auth: {{mode: none}}\nupstream: {{base_url: \"{}\", timeout: 1s, try_timeout: 500ms}}\ntools:\n  \
-         - {{name: slow, path: /slow, input_schema: {{type: object, properties: {{ms: {{type: integer}}}}}}}}\n",
-        api.url()
-    );
-    let edge = TestEdge::new(&policy).start();
+    let api = MockApi::new()
+        .any("/slow", Reply::json(json!({"slept_ms": 3000})).delay(std::time::Duration::from_secs(3)))
+        .start()
+        .await;
+    let policy = json!({
+        "auth": {"mode": "none"},
+        "upstream": {"base_url": api.url(), "timeout": "1s", "try_timeout": "500ms"},
+        "tools": [
+            {"name": "slow", "path": "/slow", "input_schema": {"type": "object", "properties": {"ms": {"type": "integer"}}}},
+        ],
+    });
+    let edge = TestEdge::new(policy).start();
     let http = client(Protocol::Http1);
     let response = http.post(edge.https_url("/api/tools/slow")).body(r#"{"ms": 3000}"#).send().await.expect("POST");
     assert_eq!(response.status(), 504);
-    let down = TestEdge::new(
-        "auth: {mode: none}\nupstream: {base_url: \"http://127.0.0.1:1\"}\ntools:\n  - {name: any, path: /x, input_schema: {type: object}}\n",
-    )
+    let down = TestEdge::new(json!({
+        "auth": {"mode": "none"},
+        "upstream": {"base_url": "http://127.0.0.1:1"},
+        "tools": [{"name": "any", "path": "/x", "input_schema": {"type": "object"}}],
+    }))
     .start();
     let response = http.post(down.https_url("/api/tools/any")).body("{}").send().await.expect("POST");
     assert_eq!(response.status(), 502);
@@ -473,8 +556,8 @@ async fn unreachable_and_slow_upstreams_are_502_and_504() {
 /// API, over MCP and REST, for bodies and query strings alike.
 #[tokio::test]
 async fn undeclared_arguments_are_refused_and_never_reach_the_api() {
-    let api = MockApi::start().await;
-    let edge = TestEdge::new(&policy(&api)).start();
+    let api = api().await;
+    let edge = TestEdge::new(policy(&api)).start();
     let session = initialize(&edge, READER).await;
     let headers = [("mcp-session-id", session.as_str())];
     let before = api.request_count();
@@ -514,8 +597,8 @@ async fn undeclared_arguments_are_refused_and_never_reach_the_api() {
 /// variables.
 #[tokio::test]
 async fn backslashes_and_control_characters_in_path_variables_are_refused() {
-    let api = MockApi::start().await;
-    let edge = TestEdge::new(&policy(&api)).start();
+    let api = api().await;
+    let edge = TestEdge::new(policy(&api)).start();
     let session = initialize(&edge, READER).await;
     let headers = [("mcp-session-id", session.as_str())];
     let before = api.request_count();

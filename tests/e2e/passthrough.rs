@@ -2,18 +2,24 @@
 
 use std::time::Duration;
 
+use axum::http::Method;
 use futures_util::StreamExt;
+use serde_json::{Value, json};
 
 use crate::support::edge::TestEdge;
-use crate::support::mock_api::MockApi;
+use crate::support::mock_api::{MockApi, Reply};
+use crate::support::policy;
 use crate::support::tls_client::{Protocol, client};
 
-const BEARER_POLICY: &str = "auth:\n  mode: bearer\n  bearer:\n    tokens: [test-token-0123456789]\n";
+/// Static bearer authentication with one token.
+fn bearer_policy() -> Value {
+    policy::bearer(&["test-token-0123456789"])
+}
 
 #[tokio::test]
 async fn get_and_post_reach_the_upstream_with_forwarding_headers() {
     let api = MockApi::start().await;
-    let edge = TestEdge::new(BEARER_POLICY).passthrough(&api.url()).start();
+    let edge = TestEdge::new(bearer_policy()).passthrough(&api.url()).start();
     for protocol in [Protocol::Http1, Protocol::Http2] {
         let http = client(protocol);
         let response = http
@@ -52,7 +58,7 @@ async fn get_and_post_reach_the_upstream_with_forwarding_headers() {
 #[tokio::test]
 async fn encoded_slashes_in_the_path_are_forwarded_as_received() {
     let api = MockApi::start().await;
-    let edge = TestEdge::new("auth: {mode: none}\n").passthrough(&api.url()).start();
+    let edge = TestEdge::new(policy::open()).passthrough(&api.url()).start();
     let response = client(Protocol::Http1).get(edge.https_url("/files/a%2Fb/..%2Fc")).send().await.expect("GET");
     let seen: serde_json::Value = response.json().await.expect("json");
     assert_eq!(seen["path"], "/files/a%2Fb/..%2Fc");
@@ -60,8 +66,9 @@ async fn encoded_slashes_in_the_path_are_forwarded_as_received() {
 
 #[tokio::test]
 async fn sse_events_arrive_before_the_upstream_finishes() {
-    let api = MockApi::start().await;
-    let edge = TestEdge::new("auth: {mode: none}\n").passthrough(&api.url()).start();
+    let events = ["event: message\ndata: first\n\n", "event: message\ndata: second\n\n"];
+    let api = MockApi::new().route(Method::GET, "/sse", Reply::held_stream(&events)).start().await;
+    let edge = TestEdge::new(policy::open()).passthrough(&api.url()).start();
     for protocol in [Protocol::Http1, Protocol::Http2] {
         let response = client(protocol).get(edge.https_url("/sse")).send().await.expect("GET /sse");
         assert_eq!(response.status(), 200);
@@ -75,7 +82,7 @@ async fn sse_events_arrive_before_the_upstream_finishes() {
             .expect("a chunk")
             .expect("no error");
         assert!(String::from_utf8_lossy(&first).contains("data: first"));
-        api.controls.release_stream.notify_one();
+        api.release_stream();
         let mut rest = Vec::new();
         while let Some(chunk) = tokio::time::timeout(Duration::from_secs(10), stream.next()).await.expect("stream ends")
         {
@@ -87,7 +94,7 @@ async fn sse_events_arrive_before_the_upstream_finishes() {
 
 #[tokio::test]
 async fn unrouted_requests_without_passthrough_get_a_json_404() {
-    let edge = TestEdge::new("auth: {mode: none}\n").start();
+    let edge = TestEdge::new(policy::open()).start();
     let response = client(Protocol::Http2).get(edge.https_url("/nowhere")).send().await.expect("GET");
     assert_eq!(response.status(), 404);
     let request_id = response.headers()["x-request-id"].to_str().expect("ascii").to_string();
@@ -98,7 +105,7 @@ async fn unrouted_requests_without_passthrough_get_a_json_404() {
 #[tokio::test]
 async fn an_unreachable_upstream_is_a_json_502_and_the_client_carries_on() {
     // Port 1 (tcpmux) has no listener; a "free" port could be taken by a parallel test.
-    let edge = TestEdge::new("auth: {mode: none}\n").passthrough("http://127.0.0.1:1").start();
+    let edge = TestEdge::new(policy::open()).passthrough("http://127.0.0.1:1").start();
     let http = client(Protocol::Http1);
     for _ in 0..2 {
         let response = http.get(edge.https_url("/anything")).send().await.expect("GET");
@@ -113,7 +120,7 @@ async fn an_unreachable_upstream_is_a_json_502_and_the_client_carries_on() {
 #[tokio::test]
 async fn bearer_mode_refuses_requests_without_a_valid_token_but_not_health() {
     let api = MockApi::start().await;
-    let edge = TestEdge::new(BEARER_POLICY).passthrough(&api.url()).start();
+    let edge = TestEdge::new(bearer_policy()).passthrough(&api.url()).start();
     let http = client(Protocol::Http1);
     for token in [None, Some("wrong-token"), Some("test-token-0123456789x")] {
         let mut request = http.get(edge.https_url("/mcp"));
@@ -132,11 +139,14 @@ async fn bearer_mode_refuses_requests_without_a_valid_token_but_not_health() {
 // Multi-threaded: `wait_audit` blocks while the mock API still has to answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_hanging_up_mid_request_is_not_logged_as_a_proxy_failure() {
-    let api = MockApi::start().await;
-    let edge = TestEdge::new("auth: {mode: none}\n").passthrough(&api.url()).audit_file(None, 1000).start();
+    let api = MockApi::new()
+        .route(Method::GET, "/slow", Reply::json(json!({"slept_ms": 1500})).delay(Duration::from_millis(1500)))
+        .start()
+        .await;
+    let edge = TestEdge::new(policy::open()).passthrough(&api.url()).audit_file(None, 1000).start();
     for protocol in [Protocol::Http1, Protocol::Http2] {
         let impatient = client(protocol);
-        let abandoned = impatient.get(edge.https_url("/slow?ms=1500")).timeout(Duration::from_millis(200)).send().await;
+        let abandoned = impatient.get(edge.https_url("/slow")).timeout(Duration::from_millis(200)).send().await;
         assert!(abandoned.is_err(), "{protocol:?}: the client gave up first");
     }
     // Both abandoned requests are audited as failures with no response.
@@ -160,7 +170,7 @@ Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n
 #[tokio::test]
 async fn a_websocket_upgrade_is_stripped_by_default_and_the_server_answers_plain_http() {
     let api = MockApi::start().await;
-    let edge = TestEdge::new("auth: {mode: none}\n").passthrough(&api.url()).start();
+    let edge = TestEdge::new(policy::open()).passthrough(&api.url()).start();
     let mut connection = crate::support::raw_http::RawConnection::connect(edge.https).await;
     let response = connection.send(WEBSOCKET_UPGRADE).await;
     assert_eq!(response.status, 200);
@@ -179,8 +189,9 @@ async fn a_websocket_upgrade_is_stripped_by_default_and_the_server_answers_plain
 #[tokio::test]
 async fn with_websocket_true_the_upgrade_reaches_the_server() {
     let api = MockApi::start().await;
-    let policy = format!("auth: {{mode: none}}\npassthrough: {{url: \"{}\", websocket: true}}\n", api.url());
-    let edge = TestEdge::new(&policy).start();
+    let mut policy = policy::open();
+    policy["passthrough"] = json!({"url": api.url(), "websocket": true});
+    let edge = TestEdge::new(policy).start();
     let mut connection = crate::support::raw_http::RawConnection::connect(edge.https).await;
     let response = connection.send(WEBSOCKET_UPGRADE).await;
     assert_eq!(response.status, 200, "the mock answers plain HTTP even to an upgrade");
@@ -263,12 +274,12 @@ async fn with_websocket_true_a_101_tunnels_bytes_both_ways_and_by_default_no_101
     let server = websocket_echo_server().await;
     let url = format!("http://{server}");
     let tunnelling =
-        TestEdge::new(&format!("auth: {{mode: none}}\npassthrough: {{url: \"{url}\", websocket: true}}\n")).start();
+        TestEdge::new(json!({"auth": {"mode": "none"}, "passthrough": {"url": url, "websocket": true}})).start();
     let text = upgrade_exchange(&tunnelling, b"ping-through-the-tunnel").await;
     assert!(text.starts_with("HTTP/1.1 101"), "{text}");
     assert!(text.contains("ping-through-the-tunnel"), "the tunnel echoes: {text}");
 
-    let guarded = TestEdge::new("auth: {mode: none}\n").passthrough(&url).start();
+    let guarded = TestEdge::new(policy::open()).passthrough(&url).start();
     let text = upgrade_exchange(&guarded, b"").await;
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     assert!(text.contains("no upgrade"), "{text}");
@@ -278,7 +289,7 @@ async fn with_websocket_true_a_101_tunnels_bytes_both_ways_and_by_default_no_101
 #[tokio::test]
 async fn client_headers_that_name_the_client_or_rewrite_the_url_are_the_edges_to_write() {
     let api = MockApi::start().await;
-    let edge = TestEdge::new(BEARER_POLICY).passthrough(&api.url()).start();
+    let edge = TestEdge::new(bearer_policy()).passthrough(&api.url()).start();
     let response = client(Protocol::Http1)
         .get(edge.https_url("/public"))
         .bearer_auth("test-token-0123456789")
@@ -298,8 +309,11 @@ async fn client_headers_that_name_the_client_or_rewrite_the_url_are_the_edges_to
         assert!(seen["headers"].get(name).is_none(), "{name} from an untrusted client: {seen}");
     }
 
-    let trusted =
-        TestEdge::new(&format!("{BEARER_POLICY}trusted_proxies: [127.0.0.1/32]\n")).passthrough(&api.url()).start();
+    let trusted = {
+        let mut policy = bearer_policy();
+        policy["trusted_proxies"] = json!(["127.0.0.1/32"]);
+        TestEdge::new(policy).passthrough(&api.url()).start()
+    };
     let response = client(Protocol::Http1)
         .get(trusted.https_url("/public"))
         .bearer_auth("test-token-0123456789")
@@ -316,7 +330,7 @@ async fn client_headers_that_name_the_client_or_rewrite_the_url_are_the_edges_to
 #[tokio::test]
 async fn trace_is_refused_at_the_edge() {
     let api = MockApi::start().await;
-    let edge = TestEdge::new(BEARER_POLICY).passthrough(&api.url()).start();
+    let edge = TestEdge::new(bearer_policy()).passthrough(&api.url()).start();
     let before = api.request_count();
     let response = client(Protocol::Http1)
         .request(reqwest::Method::TRACE, edge.https_url("/anything"))

@@ -4,14 +4,26 @@
 
 use std::time::{Duration, Instant};
 
+use serde_json::{Value, json};
+
 use crate::support::certs::{SecretMount, issue_server_certificate, leaf_der};
 use crate::support::edge::{TestEdge, admin_body};
 use crate::support::raw_http::RawConnection;
 
-const GENEROUS: &str =
-    "auth: {mode: none}\nrate_limit: {requests_per_minute: 6000, burst: 1000}\nreload: {watch_interval: 200ms}\n";
-const STRICT: &str =
-    "auth: {mode: none}\nrate_limit: {requests_per_minute: 1, burst: 0}\nreload: {watch_interval: 200ms}\n";
+/// No auth, this rate limit, and the policy file watched every `watch_interval`.
+fn limited_to(rate_limit: Value, watch_interval: &str) -> Value {
+    let mut policy = json!({"auth": {"mode": "none"}, "reload": {"watch_interval": watch_interval}});
+    policy["rate_limit"] = rate_limit;
+    policy
+}
+
+fn generous() -> Value {
+    limited_to(json!({"requests_per_minute": 6000, "burst": 1000}), "200ms")
+}
+
+fn strict() -> Value {
+    limited_to(json!({"requests_per_minute": 1, "burst": 0}), "200ms")
+}
 
 /// Polls (bounded: 10 s) until `condition` holds.
 async fn eventually(what: &str, mut condition: impl AsyncFnMut() -> bool) {
@@ -33,10 +45,10 @@ async fn limited(edge: &TestEdge) -> bool {
 
 #[tokio::test]
 async fn a_changed_rate_limit_is_enforced_without_a_restart() {
-    let edge = TestEdge::new(GENEROUS).audit_file(None, 1024).start();
+    let edge = TestEdge::new(generous()).audit_file(None, 1024).start();
     let pid = edge.pid();
     assert!(!limited(&edge).await);
-    edge.rewrite_policy(STRICT);
+    edge.rewrite_policy(strict());
     eventually("the stricter limit", async || limited(&edge).await).await;
     assert_eq!(edge.pid(), pid, "same process");
     let events = edge.wait_audit(|events| events.iter().any(|event| event["event.action"] == "CONFIG_RELOAD"));
@@ -48,10 +60,8 @@ async fn a_changed_rate_limit_is_enforced_without_a_restart() {
 
 #[tokio::test]
 async fn an_invalid_policy_is_rejected_and_the_old_one_keeps_serving() {
-    let edge = TestEdge::new(GENEROUS).audit_file(None, 1024).start();
-    edge.rewrite_policy(
-        "auth: {mode: none}\nrate_limit: {requests_per_minute: 0, brust: 3}\nreload: {watch_interval: 200ms}\n",
-    );
+    let edge = TestEdge::new(generous()).audit_file(None, 1024).start();
+    edge.rewrite_policy(limited_to(json!({"requests_per_minute": 0, "brust": 3}), "200ms"));
     let events = edge.wait_audit(|events| events.iter().any(|event| event["event.action"] == "CONFIG_RELOAD"));
     let reload = events.iter().find(|event| event["event.action"] == "CONFIG_RELOAD").expect("event");
     assert_eq!(reload["event.outcome"], "failure");
@@ -61,7 +71,7 @@ async fn an_invalid_policy_is_rejected_and_the_old_one_keeps_serving() {
     let metrics = admin_body(edge.admin, "/metrics").expect("metrics");
     assert!(metrics.contains("mcp_edge_config_reloads_total{outcome=\"failure\"} 1"), "{metrics}");
     // Fixing the file is picked up too.
-    edge.rewrite_policy(STRICT);
+    edge.rewrite_policy(strict());
     eventually("the fixed policy", async || limited(&edge).await).await;
 }
 
@@ -73,7 +83,7 @@ async fn a_certificate_rotated_by_a_data_symlink_swap_serves_new_handshakes() {
     let mount_folder = folder.path().join("secret");
     std::fs::create_dir(&mount_folder).expect("mount");
     let mut mount = SecretMount::new(&mount_folder, &first_chain, &first_key);
-    let edge = TestEdge::new(GENEROUS).tls_files(mount.cert(), mount.key()).audit_file(None, 1024).start();
+    let edge = TestEdge::new(generous()).tls_files(mount.cert(), mount.key()).audit_file(None, 1024).start();
 
     let mut old_connection = RawConnection::connect(edge.https).await;
     assert_eq!(old_connection.peer_certificate(), leaf_der(&first_chain));
@@ -89,12 +99,8 @@ async fn a_certificate_rotated_by_a_data_symlink_swap_serves_new_handshakes() {
 
 #[tokio::test]
 async fn sighup_reloads_when_files_are_not_watched() {
-    let unwatched =
-        "auth: {mode: none}\nrate_limit: {requests_per_minute: 6000, burst: 1000}\nreload: {watch_interval: 0s}\n";
-    let edge = TestEdge::new(unwatched).start();
-    edge.rewrite_policy(
-        "auth: {mode: none}\nrate_limit: {requests_per_minute: 1, burst: 0}\nreload: {watch_interval: 0s}\n",
-    );
+    let edge = TestEdge::new(limited_to(json!({"requests_per_minute": 6000, "burst": 1000}), "0s")).start();
+    edge.rewrite_policy(limited_to(json!({"requests_per_minute": 1, "burst": 0}), "0s"));
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(!limited(&edge).await, "not watched: the change waits for a signal");
     edge.signal(nix::sys::signal::Signal::SIGHUP);
@@ -123,7 +129,7 @@ async fn a_client_ca_bundle_replaced_in_place_applies_to_new_handshakes() {
     let folder = tempfile::tempdir().expect("dir");
     let bundle = folder.path().join("client-ca.crt");
     std::fs::copy(crate::support::repo_root().join("certs.example/ca.crt"), &bundle).expect("copy CA");
-    let edge = TestEdge::new(GENEROUS).client_ca_file(bundle.clone()).audit_file(None, 1024).start();
+    let edge = TestEdge::new(generous()).client_ca_file(bundle.clone()).audit_file(None, 1024).start();
     let health = edge.https_url("/health");
     let admitted = client_with_certificate(Protocol::Http1).get(&health).send().await.expect("mTLS");
     assert_eq!(admitted.status(), 200);

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::support::edge::{TestEdge, admin_body};
 use crate::support::jwt::unsigned;
-use crate::support::mock_api::MockApi;
+use crate::support::mock_api::{MockApi, Reply};
 use crate::support::tls_client::{Protocol, client};
 
 const TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhZGEifQ.c2lnbmF0dXJlLW9mLWFkYQ";
@@ -25,6 +25,24 @@ const OTHER_ID: &str = "team-b.laptop_0123456789abcdef~XYZ";
 const ALICE: &str = "alice-edge-token-0123456789";
 const MALLORY: &str = "mallory-edge-token-0123456789";
 
+/// Where the edge validates credentials for the allowed API `{api}/api/ok`.
+const VALIDATE_OK: &str = "/api/ok/settings/validate";
+
+/// The API behind the sessions: one allowed API URL per way a credential check can go (valid,
+/// refused, failing, too slow); tool calls are echoed.
+async fn api() -> MockApi {
+    MockApi::new()
+        .any(VALIDATE_OK, Reply::json(json!({"valid": true})))
+        .any(
+            "/api/forbidden/settings/validate",
+            Reply::text(r#"{"title":"Forbidden: token for the wrong tenant"}"#).status(403),
+        )
+        .any("/api/error/settings/validate", Reply::text("stack trace with secrets").status(500))
+        .any("/api/slow/settings/validate", Reply::json(json!({"valid": true})).delay(Duration::from_secs(3)))
+        .start()
+        .await
+}
+
 /// A JWT-shaped token with these claims (the mock API accepts any token).
 fn token(claims: &Value, signature: &str) -> String {
     unsigned(&json!({"alg": "RS256"}), claims, signature)
@@ -35,44 +53,47 @@ fn refreshed_token() -> String {
     token(&json!({"sub": "ada", "iat": 2}), "cmVmcmVzaGVk")
 }
 
-fn policy(api: &MockApi, ttl: &str, max_sessions: u32) -> String {
-    policy_with(
-        api,
-        "auth: {mode: none}",
-        &format!("  ttl: {ttl}\n  idle_timeout: 1h\n  max_sessions: {max_sessions}\n"),
-    )
+/// Credential sessions on (for the four allowed APIs of the mock and one that refuses
+/// connections), no edge auth, and one tool that calls the session's API with its token.
+fn sessions_policy(api: &MockApi) -> Value {
+    let api = api.url();
+    json!({
+        "auth": {"mode": "none"},
+        "rate_limit": {"enabled": false},
+        "sessions": {
+            "enabled": true,
+            "allowed_api_urls": [
+                format!("{api}/api/ok"),
+                format!("{api}/api/forbidden"),
+                format!("{api}/api/error"),
+                format!("{api}/api/slow"),
+                "http://127.0.0.1:1/api",
+            ],
+            "validate_path": "/settings/validate",
+            "validate_timeout": "1s",
+        },
+        "upstream": {"auth": {"mode": "session"}},
+        "tools": [{"name": "get_shifts", "path": "/shifts", "input_schema": {"type": "object"}}],
+    })
 }
 
-/// `auth` as the edge's auth section; `sessions` as more keys of the sessions section.
-fn policy_with(api: &MockApi, auth: &str, sessions: &str) -> String {
-    let api = api.url();
-    format!(
-        r#"{auth}
-rate_limit: {{enabled: false}}
-sessions:
-  enabled: true
-  allowed_api_urls: ["{api}/api/ok", "{api}/api/forbidden", "{api}/api/error", "{api}/api/slow", "http://127.0.0.1:1/api"]
-  validate_path: /settings/validate
-  validate_timeout: 1s
-{sessions}upstream:
-  auth: {{mode: session}}
-tools:
-  - name: get_shifts
-    path: /shifts
-    input_schema: {{type: object}}
-"#
-    )
+fn policy(api: &MockApi, ttl: &str, max_sessions: u32) -> Value {
+    let mut policy = sessions_policy(api);
+    policy["sessions"]["ttl"] = json!(ttl);
+    policy["sessions"]["idle_timeout"] = json!("1h");
+    policy["sessions"]["max_sessions"] = json!(max_sessions);
+    policy
 }
 
 /// Two edge principals, alice and mallory, and `sessions.auth: edge`.
-fn edge_bound_policy(api: &MockApi) -> String {
-    policy_with(
-        api,
-        &format!(
-            "auth:\n  mode: bearer\n  bearer:\n    tokens:\n      - {{id: alice, value: {ALICE}}}\n      - {{id: mallory, value: {MALLORY}}}"
-        ),
-        "  auth: edge\n",
-    )
+fn edge_bound_policy(api: &MockApi) -> Value {
+    let mut policy = sessions_policy(api);
+    policy["auth"] = json!({
+        "mode": "bearer",
+        "bearer": {"tokens": [{"id": "alice", "value": ALICE}, {"id": "mallory", "value": MALLORY}]},
+    });
+    policy["sessions"]["auth"] = json!("edge");
+    policy
 }
 
 async fn init(edge: &TestEdge, body: &Value) -> (u16, Value) {
@@ -143,27 +164,33 @@ fn authorization(result: &Value) -> &Value {
     &result["structuredContent"]["headers"]["authorization"]
 }
 
+/// An `/init` body and the status it gets.
+struct InitCase {
+    request: Value,
+    status: u16,
+}
+
 #[tokio::test]
 async fn every_init_status_path() {
-    let api = MockApi::start().await;
-    let edge = TestEdge::new(&policy(&api, "1h", 100)).audit_file(None, 4096).start();
+    let api = api().await;
+    let edge = TestEdge::new(policy(&api, "1h", 100)).audit_file(None, 4096).start();
     let ok = format!("{}/api/ok", api.url());
-    let cases: Vec<(Value, u16)> = vec![
-        (json!({"session_id": ID, "apiUrl": ok}), 400),
-        (json!({"session_id": ID, "jwtToken": TOKEN}), 400),
-        (json!("not an object"), 400),
-        (body(ID, "ftp://127.0.0.1/api", TOKEN), 401),
-        (body(ID, "not a url", TOKEN), 401),
-        (body(ID, "http://evil.example/api", TOKEN), 401),
-        (body(ID, &ok, "not-a-jwt"), 401),
-        (body(ID, &ok, "a.b"), 401),
-        (body(ID, &format!("{}/api/forbidden", api.url()), TOKEN), 401),
-        (body(ID, &format!("{}/api/error", api.url()), TOKEN), 500),
-        (body(ID, "http://127.0.0.1:1/api", TOKEN), 500),
-        (body(ID, &ok, TOKEN), 200),
-        (json!({"apiUrl": ok, "jwtToken": TOKEN}), 200),
+    let cases = [
+        InitCase { request: json!({"session_id": ID, "apiUrl": ok}), status: 400 },
+        InitCase { request: json!({"session_id": ID, "jwtToken": TOKEN}), status: 400 },
+        InitCase { request: json!("not an object"), status: 400 },
+        InitCase { request: body(ID, "ftp://127.0.0.1/api", TOKEN), status: 401 },
+        InitCase { request: body(ID, "not a url", TOKEN), status: 401 },
+        InitCase { request: body(ID, "http://evil.example/api", TOKEN), status: 401 },
+        InitCase { request: body(ID, &ok, "not-a-jwt"), status: 401 },
+        InitCase { request: body(ID, &ok, "a.b"), status: 401 },
+        InitCase { request: body(ID, &format!("{}/api/forbidden", api.url()), TOKEN), status: 401 },
+        InitCase { request: body(ID, &format!("{}/api/error", api.url()), TOKEN), status: 500 },
+        InitCase { request: body(ID, "http://127.0.0.1:1/api", TOKEN), status: 500 },
+        InitCase { request: body(ID, &ok, TOKEN), status: 200 },
+        InitCase { request: json!({"apiUrl": ok, "jwtToken": TOKEN}), status: 200 },
     ];
-    for (request, expected) in cases {
+    for InitCase { request, status: expected } in cases {
         let (status, reply) = init(&edge, &request).await;
         assert_eq!(status, expected, "{request}: {reply}");
         let text = reply.to_string();
@@ -189,8 +216,8 @@ async fn every_init_status_path() {
 
 #[tokio::test]
 async fn sessions_are_reused_validated_once_and_used_for_tool_calls() {
-    let api = MockApi::start().await;
-    let edge = TestEdge::new(&policy(&api, "1h", 100)).audit_file(None, 4096).start();
+    let api = api().await;
+    let edge = TestEdge::new(policy(&api, "1h", 100)).audit_file(None, 4096).start();
     let ok = format!("{}/api/ok", api.url());
 
     // Ten concurrent inits of one session validate once.
@@ -199,10 +226,10 @@ async fn sessions_are_reused_validated_once_and_used_for_tool_calls() {
     for response in futures_util::future::join_all(inits).await {
         assert_eq!(response.expect("init").status(), 200);
     }
-    assert_eq!(api.flaky_hits("validate-ok"), 1);
+    assert_eq!(api.hits(VALIDATE_OK), 1);
     // The same credentials again: answered at once.
     assert_eq!(init(&edge, &body(ID, &ok, TOKEN)).await.0, 200);
-    assert_eq!(api.flaky_hits("validate-ok"), 1, "no second validate call");
+    assert_eq!(api.hits(VALIDATE_OK), 1, "no second validate call");
 
     // Tool calls carry the session's token to the session's API.
     let (status, result) = call_tool(&edge, "get_shifts", Some(ID)).await;
@@ -212,7 +239,7 @@ async fn sessions_are_reused_validated_once_and_used_for_tool_calls() {
     // The built-in validate_settings re-checks the credentials.
     let (status, result) = call_tool(&edge, "validate_settings", Some(ID)).await;
     assert_eq!((status, result["isError"].clone()), (200, json!(false)));
-    assert_eq!(api.flaky_hits("validate-ok"), 2);
+    assert_eq!(api.hits(VALIDATE_OK), 2);
     // Unknown or missing session: 401.
     assert_eq!(call_tool(&edge, "get_shifts", Some("nobody")).await.0, 401);
     assert_eq!(call_tool(&edge, "get_shifts", None).await.0, 401);
@@ -220,7 +247,7 @@ async fn sessions_are_reused_validated_once_and_used_for_tool_calls() {
     // A different token of the same subject for a live id is validated, then replaces the old one.
     let refreshed = refreshed_token();
     assert_eq!(init(&edge, &body(ID, &ok, &refreshed)).await.0, 200);
-    assert_eq!(api.flaky_hits("validate-ok"), 3);
+    assert_eq!(api.hits(VALIDATE_OK), 3);
     let (_, result) = call_tool(&edge, "get_shifts", Some(ID)).await;
     assert_eq!(result["structuredContent"]["headers"]["authorization"], format!("Bearer {refreshed}"));
     // ... but a rejected one does not.
@@ -248,9 +275,9 @@ async fn sessions_are_reused_validated_once_and_used_for_tool_calls() {
 
 #[tokio::test]
 async fn sessions_expire_and_the_least_recently_used_is_evicted() {
-    let api = MockApi::start().await;
+    let api = api().await;
     let ok = format!("{}/api/ok", api.url());
-    let edge = TestEdge::new(&policy(&api, "1s", 2)).start();
+    let edge = TestEdge::new(policy(&api, "1s", 2)).start();
     let [one, two, three] = ["one", "two", "three"].map(|name| format!("{name}-0123456789abcdefghijklmnopqrstuvwxyz"));
     for id in [&one, &two] {
         assert_eq!(init(&edge, &body(id, &ok, TOKEN)).await.0, 200);
@@ -265,11 +292,11 @@ async fn sessions_expire_and_the_least_recently_used_is_evicted() {
 
 #[tokio::test]
 async fn another_principal_can_neither_take_over_nor_use_nor_delete_a_session() {
-    let api = MockApi::start().await;
-    let edge = TestEdge::new(&edge_bound_policy(&api)).audit_file(None, 4096).start();
+    let api = api().await;
+    let edge = TestEdge::new(edge_bound_policy(&api)).audit_file(None, 4096).start();
     let ok = format!("{}/api/ok", api.url());
     assert_eq!(init_as(&edge, Some(ALICE), &body(ID, &ok, TOKEN)).await.0, 200);
-    assert_eq!(api.flaky_hits("validate-ok"), 1);
+    assert_eq!(api.hits(VALIDATE_OK), 1);
 
     // Mallory cannot take the id over, with her own token or even with alice's, and the API
     // is not asked on her behalf.
@@ -278,7 +305,7 @@ async fn another_principal_can_neither_take_over_nor_use_nor_delete_a_session() 
         assert_eq!((status, &reply["error"]), (409, &json!("session exists")), "{reply}");
         assert!(reply["request_id"].as_str().is_some_and(|id| !id.is_empty()), "{reply}");
     }
-    assert_eq!(api.flaky_hits("validate-ok"), 1, "no validation for another principal's id");
+    assert_eq!(api.hits(VALIDATE_OK), 1, "no validation for another principal's id");
     assert_eq!(init(&edge, &body(ID, &ok, OTHER_TOKEN)).await.0, 401, "/init needs the edge's auth");
 
     // Nor use it, through REST or MCP: it is as unknown as a missing session.
@@ -309,8 +336,8 @@ async fn another_principal_can_neither_take_over_nor_use_nor_delete_a_session() 
 
 #[tokio::test]
 async fn an_unauthenticated_init_cannot_fix_a_live_session_to_another_subject() {
-    let api = MockApi::start().await;
-    let edge = TestEdge::new(&policy(&api, "1h", 100)).start();
+    let api = api().await;
+    let edge = TestEdge::new(policy(&api, "1h", 100)).start();
     let ok = format!("{}/api/ok", api.url());
     assert_eq!(init(&edge, &body(ID, &ok, TOKEN)).await.0, 200);
 
@@ -338,8 +365,8 @@ async fn an_unauthenticated_init_cannot_fix_a_live_session_to_another_subject() 
 
 #[tokio::test]
 async fn init_mints_a_strong_session_id_when_none_is_given() {
-    let api = MockApi::start().await;
-    let edge = TestEdge::new(&policy(&api, "1h", 100)).start();
+    let api = api().await;
+    let edge = TestEdge::new(policy(&api, "1h", 100)).start();
     let ok = format!("{}/api/ok", api.url());
     let mut minted = Vec::new();
     for _ in 0..2 {
@@ -360,8 +387,8 @@ async fn init_mints_a_strong_session_id_when_none_is_given() {
 
 #[tokio::test]
 async fn short_or_odd_session_ids_are_refused_unless_allow_short_ids() {
-    let api = MockApi::start().await;
-    let edge = TestEdge::new(&policy(&api, "1h", 100)).start();
+    let api = api().await;
+    let edge = TestEdge::new(policy(&api, "1h", 100)).start();
     let ok = format!("{}/api/ok", api.url());
     let refused = [
         json!("team-a"),
@@ -380,14 +407,15 @@ async fn short_or_odd_session_ids_are_refused_unless_allow_short_ids() {
         assert!(error.contains("^[A-Za-z0-9._~-]{32,128}$"), "the error names the rule: {reply}");
         assert!(reply["request_id"].as_str().is_some(), "{reply}");
     }
-    assert_eq!(api.flaky_hits("validate-ok"), 0, "refused before the API is asked");
+    assert_eq!(api.hits(VALIDATE_OK), 0, "refused before the API is asked");
     for id in ["a".repeat(32), "Az09._~-".repeat(16)] {
         assert_eq!(init(&edge, &body(&id, &ok, TOKEN)).await.0, 200, "{id}");
     }
 
     // With allow_short_ids (unsafe, for compatibility) the old ids work again.
-    let policy = policy_with(&api, "auth: {mode: none}", "  allow_short_ids: true\n");
-    let lenient = TestEdge::new(&policy).start();
+    let mut policy = sessions_policy(&api);
+    policy["sessions"]["allow_short_ids"] = json!(true);
+    let lenient = TestEdge::new(policy).start();
     for id in ["team-a", "ada@example.com"] {
         assert_eq!(init(&lenient, &body(id, &ok, TOKEN)).await.0, 200, "{id}");
         let (status, result) = call_tool(&lenient, "get_shifts", Some(id)).await;
@@ -400,9 +428,10 @@ async fn short_or_odd_session_ids_are_refused_unless_allow_short_ids() {
 
 #[tokio::test]
 async fn probing_init_does_not_keep_a_session_alive() {
-    let api = MockApi::start().await;
-    let policy = policy_with(&api, "auth: {mode: none}", "  idle_timeout: 1s\n");
-    let edge = TestEdge::new(&policy).start();
+    let api = api().await;
+    let mut policy = sessions_policy(&api);
+    policy["sessions"]["idle_timeout"] = json!("1s");
+    let edge = TestEdge::new(policy).start();
     let ok = format!("{}/api/ok", api.url());
     assert_eq!(init(&edge, &body(ID, &ok, TOKEN)).await.0, 200);
     assert_eq!(call_tool(&edge, "get_shifts", Some(ID)).await.0, 200, "the last real use");
@@ -418,8 +447,8 @@ async fn probing_init_does_not_keep_a_session_alive() {
 
 #[tokio::test]
 async fn twenty_spellings_of_an_allowed_api_share_one_upstream() {
-    let api = MockApi::start().await;
-    let edge = TestEdge::new(&policy(&api, "1h", 100)).start();
+    let api = api().await;
+    let edge = TestEdge::new(policy(&api, "1h", 100)).start();
     let host = api.address.to_string();
     let mut spellings: Vec<String> =
         (0..10).map(|slashes| format!("http://{host}/api/ok{}", "/".repeat(slashes))).collect();

@@ -4,17 +4,24 @@
 use std::time::{Duration, Instant};
 
 use crate::support::edge::{TestEdge, admin_status};
-use crate::support::mock_api::MockApi;
+use axum::http::Method;
+use serde_json::json;
+
+use crate::support::mock_api::{MockApi, Reply};
+use crate::support::policy;
 use crate::support::tls_client::{Protocol, client};
 
 #[tokio::test]
 async fn sigterm_drains_then_exits_with_in_flight_requests_completed() {
-    let api = MockApi::start().await;
-    let mut edge = TestEdge::new("auth: {mode: none}\n").passthrough(&api.url()).drain("1s", "4s").start();
+    let api = MockApi::new()
+        .route(Method::GET, "/slow", Reply::json(json!({"slept_ms": 1500})).delay(Duration::from_millis(1500)))
+        .start()
+        .await;
+    let mut edge = TestEdge::new(policy::open()).passthrough(&api.url()).drain("1s", "4s").start();
     let http = client(Protocol::Http1);
 
     // A slow request is in flight when SIGTERM arrives.
-    let slow = tokio::spawn(http.get(edge.https_url("/slow?ms=1500")).send());
+    let slow = tokio::spawn(http.get(edge.https_url("/slow")).send());
     tokio::time::sleep(Duration::from_millis(300)).await;
     let signalled = Instant::now();
     edge.signal(nix::sys::signal::Signal::SIGTERM);
@@ -56,7 +63,7 @@ async fn sigterm_drains_then_exits_with_in_flight_requests_completed() {
 
 #[tokio::test]
 async fn an_idle_edge_exits_soon_after_the_drain_delay() {
-    let mut edge = TestEdge::new("auth: {mode: none}\n").drain("0s", "10s").start();
+    let mut edge = TestEdge::new(policy::open()).drain("0s", "10s").start();
     let signalled = Instant::now();
     edge.signal(nix::sys::signal::Signal::SIGTERM);
     let status = tokio::task::spawn_blocking(move || edge.wait_exit(Duration::from_secs(5))).await.expect("join");

@@ -6,7 +6,10 @@
 //! a pooled upstream connection shows too. Plaintext and TLS listeners run the same table;
 //! `h2` checks the h2 → h1 downgrade.
 
+use serde_json::json;
+
 use crate::support::edge::{TestEdge, TestEdgeBuilder};
+use crate::support::policy;
 use crate::support::raw_upstream::{RawUpstream, SeenRequest};
 use crate::support::wire_client::{Listener, WireConnection, WireResponse};
 
@@ -569,9 +572,9 @@ const CASES: &[Case] = &[
 ];
 
 fn policy() -> TestEdgeBuilder {
-    TestEdge::new(&format!(
-        "auth:\n  mode: bearer\n  bearer:\n    tokens: [{TOKEN}]\nrate_limit: {{requests_per_minute: 60000, burst: 10000}}\n"
-    ))
+    let mut policy = policy::bearer(&[TOKEN]);
+    policy["rate_limit"] = json!({"requests_per_minute": 60000, "burst": 10000});
+    TestEdge::new(policy)
 }
 
 /// The request sent on a fresh connection after every case: it must arrive as itself.

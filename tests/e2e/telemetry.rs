@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use crate::support::edge::{TestEdge, admin_body};
 use crate::support::jwt;
 use crate::support::mock_api::MockApi;
+use crate::support::policy;
 use crate::support::raw_http::RawConnection;
 
 const TOKEN: &str = "audit-bearer-token-000001";
@@ -18,31 +19,33 @@ const UPSTREAM_TOKEN: &str = "upstream-service-token-0001";
 const SESSION_KEY: &str = "mcp-session-key-with-at-least-32-bytes!!";
 const PASSWORD: &str = "pw-very-secret-value";
 
-fn policy(api: &MockApi) -> String {
-    format!(
-        r#"auth:
-  mode: bearer_or_jwt
-  bearer:
-    tokens: [{{id: auditor, value: {TOKEN}}}]
-  jwt: {{issuer: {issuer}, audiences: [{audience}], hs256_secret: {HS_SECRET}, algorithms: [HS256]}}
-cors: {{allowed_origins: ["https://app.example"]}}
-rate_limit: {{requests_per_minute: 60, burst: 5}}
-upstream:
-  base_url: "{api}"
-  auth: {{mode: static, token: {UPSTREAM_TOKEN}}}
-mcp: {{session_key: "{SESSION_KEY}"}}
-tools:
-  - name: login_check
-    method: POST
-    path: /login
-    input_schema:
-      type: object
-      properties: {{user: {{type: string}}, password: {{type: string}}, nested: {{type: object}}}}
-"#,
-        issuer = jwt::ISSUER,
-        audience = jwt::AUDIENCE,
-        api = api.url()
-    )
+fn policy(api: &MockApi) -> Value {
+    let string = json!({"type": "string"});
+    json!({
+        "auth": {
+            "mode": "bearer_or_jwt",
+            "bearer": {"tokens": [{"id": "auditor", "value": TOKEN}]},
+            "jwt": {
+                "issuer": jwt::ISSUER,
+                "audiences": [jwt::AUDIENCE],
+                "hs256_secret": HS_SECRET,
+                "algorithms": ["HS256"],
+            },
+        },
+        "cors": {"allowed_origins": ["https://app.example"]},
+        "rate_limit": {"requests_per_minute": 60, "burst": 5},
+        "upstream": {"base_url": api.url(), "auth": {"mode": "static", "token": UPSTREAM_TOKEN}},
+        "mcp": {"session_key": SESSION_KEY},
+        "tools": [{
+            "name": "login_check",
+            "method": "POST",
+            "path": "/login",
+            "input_schema": {
+                "type": "object",
+                "properties": {"user": string, "password": string, "nested": {"type": "object"}},
+            },
+        }],
+    })
 }
 
 fn actions(events: &[Value], request_id: &str) -> Vec<String> {
@@ -68,7 +71,7 @@ fn request_id(response: &crate::support::raw_http::RawResponse) -> String {
 #[tokio::test]
 async fn each_kind_of_request_produces_its_audit_events() {
     let api = MockApi::start().await;
-    let edge = TestEdge::new(&policy(&api)).audit_file(None, 16_384).start();
+    let edge = TestEdge::new(policy(&api)).audit_file(None, 16_384).start();
     let mut connection = RawConnection::connect(edge.https).await;
 
     // A bad token: exactly one AUTH_FAILED with its reason and the client address.
@@ -178,7 +181,7 @@ fn metrics_when(edge: &TestEdge, ready: impl Fn(&str) -> bool) -> String {
 #[tokio::test]
 async fn metrics_parse_and_move_with_the_requests() {
     let api = MockApi::start().await;
-    let edge = TestEdge::new(&policy(&api)).start();
+    let edge = TestEdge::new(policy(&api)).start();
     let before = admin_body(edge.admin, "/metrics").expect("metrics");
     assert_parses(&before);
     let mut connection = RawConnection::connect(edge.https).await;
@@ -238,7 +241,7 @@ async fn metrics_parse_and_move_with_the_requests() {
 #[tokio::test]
 async fn no_token_jwt_or_secret_appears_in_any_output_at_debug_level() {
     let api = MockApi::start().await;
-    let edge = TestEdge::new(&policy(&api)).audit_file(None, 16_384).env("RUST_LOG", "debug").start();
+    let edge = TestEdge::new(policy(&api)).audit_file(None, 16_384).env("RUST_LOG", "debug").start();
     let jwt = jwt::sign_hs256(HS_SECRET.as_bytes(), &jwt::claims());
     let mut connection = RawConnection::connect(edge.https).await;
     let body = json!({"user": "ada", "password": PASSWORD}).to_string();
@@ -287,7 +290,9 @@ async fn a_blocked_audit_sink_stalls_no_request_and_counts_what_it_drops() {
         nix::sys::stat::Mode::empty(),
     )
     .expect("open the read end");
-    let edge = TestEdge::new("auth: {mode: none}\nrate_limit: {enabled: false}\n").audit_file(Some(&fifo), 32).start();
+    let edge = TestEdge::new(json!({"auth": {"mode": "none"}, "rate_limit": {"enabled": false}}))
+        .audit_file(Some(&fifo), 32)
+        .start();
     let mut connection = RawConnection::connect(edge.https).await;
     let padding = format!("/health?{}", "p".repeat(1500));
     for _ in 0..400 {
@@ -321,7 +326,7 @@ async fn spans_are_exported_to_an_otlp_receiver_and_continue_the_callers_trace()
         let _ = axum::serve(listener, app).await;
     });
 
-    let mut edge = TestEdge::new("auth: {mode: none}\n").otlp(&receiver).drain("0s", "2s").start();
+    let mut edge = TestEdge::new(policy::open()).otlp(&receiver).drain("0s", "2s").start();
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let mut connection = RawConnection::connect(edge.https).await;
     let response = connection.get("/health", &[&format!("traceparent: 00-{trace_id}-00f067aa0ba902b7-01")]).await;
@@ -361,22 +366,25 @@ async fn closing_upstream() -> std::net::SocketAddr {
 async fn a_failed_upstream_call_logs_no_query_or_argument_secret() {
     const QUERY_SECRET: &str = "query-secret-access-token-0042";
     let upstream = closing_upstream().await;
-    let policy = format!(
-        r#"auth: {{mode: bearer, bearer: {{tokens: [{TOKEN}]}}}}
-upstream:
-  base_url: "http://{upstream}/api"
-  retry: {{attempts: 2, backoff: 10ms, max_backoff: 10ms}}
-tools:
-  - name: lookup
-    method: GET
-    path: /accounts/{{account}}
-    input_schema:
-      type: object
-      required: [account]
-      properties: {{account: {{type: string}}, access_token: {{type: string}}, clientSecret: {{type: string}}}}
-"#
-    );
-    let edge = TestEdge::new(&policy).audit_file(None, 1024).env("RUST_LOG", "debug").start();
+    let string = json!({"type": "string"});
+    let policy = json!({
+        "auth": {"mode": "bearer", "bearer": {"tokens": [TOKEN]}},
+        "upstream": {
+            "base_url": format!("http://{upstream}/api"),
+            "retry": {"attempts": 2, "backoff": "10ms", "max_backoff": "10ms"},
+        },
+        "tools": [{
+            "name": "lookup",
+            "method": "GET",
+            "path": "/accounts/{account}",
+            "input_schema": {
+                "type": "object",
+                "required": ["account"],
+                "properties": {"account": string, "access_token": string, "clientSecret": string},
+            },
+        }],
+    });
+    let edge = TestEdge::new(policy).audit_file(None, 1024).env("RUST_LOG", "debug").start();
     let mut connection = RawConnection::connect(edge.https).await;
     let body = json!({"account": "acct-7731", "access_token": QUERY_SECRET, "clientSecret": "client-secret-value-99"})
         .to_string();
@@ -404,7 +412,7 @@ tools:
 
 #[tokio::test]
 async fn a_malformed_head_with_credentials_leaves_them_out_of_the_debug_log() {
-    let edge = TestEdge::new("auth: {mode: none}\n").env("RUST_LOG", "debug").start();
+    let edge = TestEdge::new(policy::open()).env("RUST_LOG", "debug").start();
     let mut connection = RawConnection::connect(edge.https).await;
     let response = connection
         .send(b"GET /health?access_token=query-secret-in-head-1 HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer header-secret-in-head-2\r\nBad\x01: x\r\n\r\n")
@@ -422,9 +430,10 @@ async fn a_malformed_head_with_credentials_leaves_them_out_of_the_debug_log() {
 
 #[tokio::test]
 async fn a_9_kb_json_rpc_method_still_gives_its_request_an_audit_line() {
-    let edge = TestEdge::new(
-        "auth: {mode: none}\ntools:\n  - {name: ping, method: GET, path: /ping, input_schema: {type: object}}\n",
-    )
+    let edge = TestEdge::new(json!({
+        "auth": {"mode": "none"},
+        "tools": [{"name": "ping", "method": "GET", "path": "/ping", "input_schema": {"type": "object"}}],
+    }))
     .audit_file(None, 1024)
     .start();
     let mut connection = RawConnection::connect(edge.https).await;
@@ -446,7 +455,9 @@ async fn a_9_kb_json_rpc_method_still_gives_its_request_an_audit_line() {
 #[tokio::test]
 async fn pingora_s_own_error_line_for_a_failed_passthrough_has_no_query() {
     let api = MockApi::start().await;
-    let edge = TestEdge::new("auth: {mode: none}\nlimits: {max_body_bytes: 1KiB}\n").passthrough(&api.url()).start();
+    let edge = TestEdge::new(json!({"auth": {"mode": "none"}, "limits": {"max_body_bytes": "1KiB"}}))
+        .passthrough(&api.url())
+        .start();
     let mut connection = RawConnection::connect(edge.https).await;
     let chunk = "z".repeat(800);
     // Streamed past the body limit: the passthrough fails inside pingora, which logs it.

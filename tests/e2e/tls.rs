@@ -3,11 +3,12 @@
 use std::process::{Command, Stdio};
 
 use crate::support::edge::TestEdge;
+use crate::support::policy;
 use crate::support::tls_client::{Protocol, client, client_with_certificate};
 
 #[tokio::test]
 async fn health_answers_over_http1_and_http2() {
-    let edge = TestEdge::new("auth: {mode: none}\n").start();
+    let edge = TestEdge::new(policy::open()).start();
     for (protocol, version) in
         [(Protocol::Http1, reqwest::Version::HTTP_11), (Protocol::Http2, reqwest::Version::HTTP_2)]
     {
@@ -35,7 +36,7 @@ fn handshake(edge: &TestEdge, version_flag: &str) -> bool {
 
 #[test]
 fn only_tls12_and_tls13_handshakes_succeed() {
-    let edge = TestEdge::new("auth: {mode: none}\n").start();
+    let edge = TestEdge::new(policy::open()).start();
     assert!(!handshake(&edge, "-tls1_1"), "TLS 1.1 must be refused");
     assert!(!handshake(&edge, "-tls1"), "TLS 1.0 must be refused");
     assert!(handshake(&edge, "-tls1_2"), "TLS 1.2 must work");
@@ -44,7 +45,7 @@ fn only_tls12_and_tls13_handshakes_succeed() {
 
 #[tokio::test]
 async fn plaintext_listener_serves_the_same_routes() {
-    let edge = TestEdge::new("auth: {mode: none}\n").plain_http().start();
+    let edge = TestEdge::new(policy::open()).plain_http().start();
     let address = edge.http.expect("plain listener");
     let response = reqwest::get(format!("http://{address}/health")).await.expect("health");
     assert_eq!(response.status(), 200);
@@ -52,7 +53,7 @@ async fn plaintext_listener_serves_the_same_routes() {
 
 #[tokio::test]
 async fn with_client_ca_only_clients_with_a_certificate_get_in() {
-    let edge = TestEdge::new("auth: {mode: none}\n").client_ca().start();
+    let edge = TestEdge::new(policy::open()).client_ca().start();
     let without = client(Protocol::Http1).get(edge.https_url("/health")).send().await;
     assert!(without.is_err(), "a client without a certificate must fail the handshake");
     let with = client_with_certificate(Protocol::Http2).get(edge.https_url("/health")).send().await.expect("mTLS");

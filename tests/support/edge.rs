@@ -1,8 +1,9 @@
 //! Starts the real `mcp-edge` binary with a policy on free loopback ports.
 //!
-//! `TestEdge::new("auth: {mode: none}").passthrough(&api).start()` writes the policy (the
+//! `TestEdge::new(policy::open()).passthrough(&api.url()).start()` writes the policy (the
 //! listeners, development certificates and short drain times are added here), runs
-//! `mcp-edge run`, and waits until the admin `/readyz` answers.
+//! `mcp-edge run`, and waits until the admin `/readyz` answers. The policy is a JSON value
+//! (see `support::policy`) or, where the text is the point, YAML text.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -10,6 +11,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
+use super::policy::PolicyText;
 use super::{free_port, loopback, repo_root};
 
 pub const BINARY: &str = env!("CARGO_BIN_EXE_mcp-edge");
@@ -44,11 +46,12 @@ pub struct TestEdge {
 }
 
 impl TestEdge {
-    #[allow(clippy::new_ret_no_self)] // reads as the builder it starts: TestEdge::new(yaml)...start()
-    /// `policy` is YAML for everything but `listen`, `tls`, `passthrough` and `shutdown`.
-    pub fn new(policy: &str) -> TestEdgeBuilder {
+    #[allow(clippy::new_ret_no_self)] // reads as the builder it starts: TestEdge::new(policy)...start()
+    /// `policy` is everything but `listen`, `tls`, `passthrough` and `shutdown`: a JSON value
+    /// or YAML text.
+    pub fn new(policy: impl PolicyText) -> TestEdgeBuilder {
         TestEdgeBuilder {
-            policy: policy.to_string(),
+            policy: policy.policy_yaml(),
             passthrough: None,
             passthrough_scopes: None,
             plain_http: false,
@@ -97,9 +100,9 @@ impl TestEdge {
     }
 
     /// Replaces the test's part of the policy file (listeners, TLS and the rest stay).
-    pub fn rewrite_policy(&self, policy: &str) {
+    pub fn rewrite_policy(&self, policy: impl PolicyText) {
         let next = self.policy_path.with_extension("next");
-        std::fs::write(&next, format!("{}{policy}", self.base_yaml)).expect("write policy");
+        std::fs::write(&next, format!("{}{}", self.base_yaml, policy.policy_yaml())).expect("write policy");
         std::fs::rename(&next, &self.policy_path).expect("replace policy");
     }
 

@@ -1,4 +1,5 @@
-//! Builders that start the real `mcp-edge` binary and a mock upstream API on free loopback
+//! Builders that start the real `mcp-edge` binary (`edge`, with policies as JSON values from
+//! `policy`) and a mock upstream API whose routes a test declares (`mock_api`) on free loopback
 //! ports, plus TLS clients that trust the development CA.
 
 #![allow(dead_code)]
@@ -9,6 +10,7 @@ pub mod flood;
 pub mod h2_client;
 pub mod jwt;
 pub mod mock_api;
+pub mod policy;
 pub mod raw_http;
 pub mod raw_upstream;
 pub mod tls_client;
