@@ -7,6 +7,7 @@
 
 mod build;
 pub mod error;
+mod interpolation;
 pub mod runtime;
 mod shape;
 pub mod template;
@@ -21,7 +22,8 @@ pub use runtime::*;
 pub use template::PathTemplate;
 pub use tls_material::{TlsFile, TlsMaterial, TlsPaths, TlsProblem};
 
-/// Environment variables visible to the loader (`${VAR}` and the overrides).
+/// Environment variables visible to the loader (`${VAR}` and the overrides; a bare `$NAME` is
+/// text, see `interpolation`).
 pub type Environment = HashMap<String, String>;
 
 /// Policy files larger than this are refused before parsing.
@@ -44,15 +46,19 @@ pub fn load_with_environment(path: &Path, environment: &Environment) -> Result<C
     if text.len() > MAX_CONFIG_BYTES {
         return Err(fail(format!("the policy file is larger than {MAX_CONFIG_BYTES} bytes")));
     }
-    let raw = parse(&text, environment)
+    let (raw, escapes) = parse(&text, environment)
         .map_err(|error| ConfigErrors { file: file.clone(), errors: vec![error.in_file(&file)] })?;
+    let as_written = |mut error: ConfigError| {
+        error.source = escapes.original(error.source);
+        error
+    };
     let mut builder = build::Builder::new(path, environment);
     let mut config = builder.build(raw, path);
     if builder.errors.is_empty() {
-        config.warnings = builder.warnings;
+        config.warnings = builder.warnings.into_iter().map(as_written).collect();
         return Ok(config);
     }
-    let mut errors = builder.errors;
+    let mut errors: Vec<ConfigError> = builder.errors.into_iter().map(as_written).collect();
     // Whole-document problems first, then environment overrides, then in file order.
     errors.sort_by_key(|error| match error.source {
         Source::Document => (0, 0, 0),
@@ -74,7 +80,31 @@ impl ParseError {
     }
 }
 
-fn parse(text: &str, environment: &Environment) -> Result<shape::RawConfig, ParseError> {
+/// Parses the policy with `${VAR}` interpolated (and nothing else, see `interpolation`), and
+/// the escapes needed to report locations in the file as written.
+fn parse(text: &str, environment: &Environment) -> Result<(shape::RawConfig, interpolation::Escapes), ParseError> {
+    match interpolation::escape_bare_dollars(text) {
+        Ok((escaped, escapes)) => match parse_escaped(&escaped, environment) {
+            Ok(raw) => Ok((raw, escapes)),
+            Err(mut error) => {
+                error.source = escapes.original(error.source);
+                Err(error)
+            }
+        },
+        // Not YAML to the event parser: the loader's own message says why, the same as before
+        // escaping existed. Should the loader accept what the event parser refused, the file is
+        // refused all the same, as no `$` in it could be told apart.
+        Err(scan) => Err(parse_escaped(text, environment).err().unwrap_or_else(|| {
+            let marker = scan.marker();
+            ParseError {
+                source: Source::File { line: marker.line() as u64, column: marker.col() as u64 + 1 },
+                message: scan.info(),
+            }
+        })),
+    }
+}
+
+fn parse_escaped(text: &str, environment: &Environment) -> Result<shape::RawConfig, ParseError> {
     let budget = serde_saphyr::budget! {
         max_depth: 32,
         max_nodes: 50_000,

@@ -263,6 +263,17 @@ pub(super) fn parse_origin(text: &str) -> Result<String, String> {
     Ok(url.origin().ascii_serialization())
 }
 
+/// What is wrong with a secret written as a bare `$NAME`. Before only `${NAME}` was
+/// interpolated such a value was an environment reference; taken literally it would be a
+/// secret that anyone who reads the policy knows, so it is refused where a secret is expected.
+/// The message never quotes the value.
+pub(super) fn bare_reference_problem(value: &str) -> Option<&'static str> {
+    let name = value.strip_prefix('$')?;
+    let starts = name.chars().next().is_some_and(|c| c == '_' || c.is_ascii_alphabetic());
+    (starts && name.chars().all(|c| c == '_' || c.is_ascii_alphanumeric()))
+        .then_some("is a bare $NAME, which is not interpolated (only ${NAME} is); write ${NAME} or the value itself")
+}
+
 pub(crate) fn is_tool_name(name: &str) -> bool {
     (1..=128).contains(&name.len())
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))

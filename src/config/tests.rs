@@ -170,3 +170,148 @@ fn value_problems_are_located_and_all_reported() {
     }
     assert!(errors.iter().all(|error| matches!(error.source, Source::File { line, .. } if line > 1)), "{errors:?}");
 }
+
+/// A JSON Schema is full of `$` (`$ref`, `$defs`, `$id`): only `${VAR}` is interpolated, so a
+/// schema loads as written even when the environment happens to hold `ref` or `defs`.
+#[test]
+fn a_schema_with_ref_and_defs_loads_unchanged_and_validates() {
+    let yaml = format!(
+        "{PLAIN}auth: {{mode: none}}\ntools:\n  - name: ship\n    path: /ship\n    input_schema:\n      \
+         $id: \"https://schemas.example/ship\"\n      type: object\n      \
+         $defs: {{address: {{type: string, pattern: \"^[A-Z]+$\"}}}}\n      \
+         properties: {{to: {{$ref: \"#/$defs/address\"}}}}\n      required: [to]\n    \
+         output_schema: {{$ref: \"#/$defs/receipt\", $defs: {{receipt: {{type: object}}}}}}\n"
+    );
+    let environment = [("ref", "x"), ("defs", "x"), ("id", "x")];
+    let config = load_text(&yaml, &environment).expect("valid");
+    let tool = &config.tools[0];
+    let expected = serde_json::json!({
+        "$id": "https://schemas.example/ship",
+        "type": "object",
+        "$defs": {"address": {"type": "string", "pattern": "^[A-Z]+$"}},
+        "properties": {"to": {"$ref": "#/$defs/address"}},
+        "required": ["to"],
+    });
+    assert_eq!(tool.input_schema, expected);
+    assert_eq!(
+        tool.output_schema,
+        Some(serde_json::json!({"$ref": "#/$defs/receipt", "$defs": {"receipt": {"type": "object"}}}))
+    );
+    let validator = jsonschema::draft202012::new(&tool.input_schema).expect("compiles");
+    assert!(validator.is_valid(&serde_json::json!({"to": "BERLIN"})));
+    assert!(!validator.is_valid(&serde_json::json!({"to": "berlin"})), "the $ref is followed");
+}
+
+#[test]
+fn a_bare_dollar_name_is_kept_as_written() {
+    let yaml = format!("{PLAIN}auth: {{mode: none}}\nmcp: {{server_name: \"edge-$REGION-$\"}}\n");
+    let config = load_text(&yaml, &[("REGION", "eu")]).expect("valid");
+    assert_eq!(config.mcp.server_name, "edge-$REGION-$");
+}
+
+#[test]
+fn braced_variables_interpolate_everywhere_schemas_included() {
+    let yaml = format!(
+        "{PLAIN}auth: {{mode: none}}\nmcp: {{server_name: \"edge-${{REGION}}-${{ZONE:-a}}\"}}\ntools:\n  - name: t\n    \
+         path: /t\n    input_schema: {{type: object, description: \"in ${{REGION}}\", properties: {{}}}}\n"
+    );
+    let config = load_text(&yaml, &[("REGION", "eu")]).expect("valid");
+    assert_eq!(config.mcp.server_name, "edge-eu-a");
+    assert_eq!(config.tools[0].input_schema["description"], "in eu");
+}
+
+#[test]
+fn a_doubled_dollar_is_a_literal_dollar() {
+    let yaml = format!(
+        "{PLAIN}auth: {{mode: none}}\nmcp: {{server_name: \"$$5 $${{REGION}} $$$$\"}}\ntools:\n  - name: t\n    \
+         path: /t\n    input_schema: {{type: object, description: \"$${{REGION}} costs $$1\", properties: {{}}}}\n"
+    );
+    let config = load_text(&yaml, &[("REGION", "eu")]).expect("valid");
+    assert_eq!(config.mcp.server_name, "$5 ${REGION} $$");
+    assert_eq!(config.tools[0].input_schema["description"], "${REGION} costs $1");
+}
+
+#[test]
+fn an_unset_braced_variable_is_null_and_reported_where_it_is_needed() {
+    let yaml =
+        format!("{PLAIN}auth: {{mode: none}}\nupstream: {{auth: {{mode: static, token: \"${{UNSET_TOKEN}}\"}}}}\n");
+    let errors = load_text(&yaml, &[]).expect_err("invalid").errors;
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].key, "upstream.auth.token");
+    assert_eq!(errors[0].message, "mode static needs a token (sent as Authorization: Bearer)");
+    assert_eq!(errors[0].source, Source::File { line: 3, column: 25 });
+}
+
+/// Columns count the file as written, whatever `$` the loader had to escape before them.
+#[test]
+fn problems_after_a_bare_dollar_keep_their_column() {
+    let yaml = format!("{PLAIN}auth: {{mode: none}}\nmcp: {{server_name: \"$a $b $$\", path: nope}}\n");
+    let errors = load_text(&yaml, &[]).expect_err("invalid").errors;
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].key, "mcp.path");
+    assert_eq!(errors[0].source, Source::File { line: 3, column: 38 });
+    let yaml = format!("{PLAIN}auth: {{mode: none}}\nmcp: {{server_name: \"$a $b\", bogus: 1}}\n");
+    let errors = load_text(&yaml, &[]).expect_err("invalid").errors;
+    assert!(matches!(errors[0].source, Source::File { line: 3, column: 29 }), "{errors:?}");
+}
+
+/// The rule holds whatever the scalar's style: plain, quoted, block, tagged, inside flow
+/// collections, and in a `headers` map whose keys are never interpolated.
+#[test]
+fn every_scalar_style_keeps_a_bare_dollar_and_interpolates_braces() {
+    let yaml = format!(
+        "{PLAIN}auth: {{mode: none}}\ntools:\n  - name: plain\n    path: /a\n    description: $a ${{R}} $$b\n  \
+         - {{name: single, path: /a, description: '$a ${{R}} $$b'}}\n  \
+         - {{name: double, path: /a, description: \"$a ${{R}} $$b\"}}\n  \
+         - name: literal\n    path: /a\n    description: |\n      $a ${{R}} $$b\n  \
+         - name: folded\n    path: /a\n    description: >-\n      $a\n      ${{R}} $$b\n  \
+         - {{name: tagged, path: /a, description: !!str \"$a ${{R}} $$b\"}}\n  \
+         - {{name: headers, path: /a, headers: {{X-$a: \"$a ${{R}}\"}}}}\n"
+    );
+    let config = load_text(&yaml, &[("R", "eu"), ("a", "oops"), ("b", "oops")]).expect("valid");
+    let descriptions: Vec<(&str, &str)> =
+        config.tools.iter().map(|tool| (tool.name.as_str(), tool.description.as_str())).collect();
+    assert_eq!(
+        descriptions,
+        [
+            ("plain", "$a eu $b"),
+            ("single", "$a eu $b"),
+            ("double", "$a eu $b"),
+            ("literal", "$a eu $b\n"),
+            ("folded", "$a eu $b"),
+            ("tagged", "$a eu $b"),
+            ("headers", ""),
+        ]
+    );
+    assert_eq!(config.tools[6].headers.get("X-$a").map(String::as_str), Some("$a eu"));
+}
+
+/// A secret written `$NAME` was an environment reference before only `${NAME}` was
+/// interpolated; taken literally it would be a secret anyone reading the policy knows.
+#[test]
+fn a_secret_written_as_a_bare_reference_is_refused() {
+    let environment = [("EDGE_TOKEN_FOR_THE_CI_RUNNER", "0123456789abcdef0123456789abcdef")];
+    let yaml = format!(
+        "{PLAIN}auth:\n  mode: bearer\n  bearer: {{tokens: [$EDGE_TOKEN_FOR_THE_CI_RUNNER, {{id: ci, value: $EDGE_TOKEN_FOR_THE_CI_RUNNER}}]}}\n\
+         upstream: {{auth: {{mode: static, token: $UPSTREAM_TOKEN}}}}\nmcp: {{session_key: $MCP_SESSION_KEY}}\n"
+    );
+    let problems = messages(load_text(&yaml, &environment));
+    let bare = "is a bare $NAME, which is not interpolated (only ${NAME} is); write ${NAME} or the value itself";
+    assert_eq!(
+        problems,
+        [
+            format!("auth.bearer.tokens: a token {bare}"),
+            format!("auth.bearer.tokens: token \"ci\": a token {bare}"),
+            format!("upstream.auth.token: {bare}"),
+            format!("mcp.session_key: {bare}"),
+        ]
+    );
+    assert!(problems.iter().all(|problem| !problem.contains("EDGE_TOKEN")), "the value is never quoted");
+    let hs256 = format!(
+        "{PLAIN}auth:\n  mode: jwt\n  jwt: {{issuer: https://i.example, audiences: [a], hs256_secret: $JWT_SECRET_OF_AT_LEAST_32_BYTES_}}\n"
+    );
+    assert_eq!(messages(load_text(&hs256, &[])), [format!("auth.jwt.hs256_secret: {bare}")]);
+    let braced =
+        format!("{PLAIN}auth:\n  mode: bearer\n  bearer: {{tokens: [\"${{EDGE_TOKEN_FOR_THE_CI_RUNNER}}\"]}}\n");
+    assert_eq!(load_text(&braced, &environment).expect("valid").auth.bearer.tokens.len(), 1);
+}

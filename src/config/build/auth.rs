@@ -109,11 +109,12 @@ impl Builder<'_> {
                     BearerToken { id: named.id.clone(), value, scopes: named.scopes.clone() }
                 }
             };
-            if let Some(message) = bearer_token_problem(&token.value) {
+            let bare = bare_reference_problem(&token.value).map(|problem| format!("a token {problem}"));
+            if let Some(message) = bare.or_else(|| bearer_token_problem(&token.value).map(str::to_string)) {
                 // The entry is named by its position (and id), never by its value.
                 let message = match &token.id {
                     Some(id) => format!("token {id:?}: {message}"),
-                    None => message.to_string(),
+                    None => message,
                 };
                 self.at(located, "auth.bearer.tokens", message);
                 continue;
@@ -329,7 +330,9 @@ impl Builder<'_> {
             return Some(JwtKeySource::JwksFile(self.path(&located.value)));
         }
         let located = raw.hs256_secret.as_ref()?;
-        if located.value.len() < 32 {
+        if let Some(problem) = bare_reference_problem(&located.value) {
+            self.at(located, "auth.jwt.hs256_secret", problem);
+        } else if located.value.len() < 32 {
             self.at(located, "auth.jwt.hs256_secret", "is shorter than 32 bytes; use a long random secret");
         }
         Some(JwtKeySource::Hs256Secret(Redacted(located.value.clone())))

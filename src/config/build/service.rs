@@ -30,6 +30,10 @@ impl Builder<'_> {
             (Duration::from_secs(1), Duration::from_secs(7 * 86_400)),
         );
         let session_key = raw.session_key.as_ref().and_then(|located| {
+            if let Some(problem) = bare_reference_problem(&located.value) {
+                self.at(located, "mcp.session_key", problem);
+                return None;
+            }
             if located.value.len() < 32 {
                 self.at(
                     located,

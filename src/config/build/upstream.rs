@@ -49,18 +49,21 @@ impl Builder<'_> {
             UpstreamAuthName::None => UpstreamAuth::None,
             UpstreamAuthName::Forward => UpstreamAuth::Forward,
             UpstreamAuthName::Session => UpstreamAuth::Session,
-            UpstreamAuthName::Static => match &raw_auth.token {
-                Some(token) if !token.value.is_empty() => UpstreamAuth::Static(Redacted(token.value.clone())),
-                _ => {
-                    self.at(
-                        &raw_auth.mode,
-                        "upstream.auth.token",
-                        "mode static needs a token (sent as Authorization: Bearer)",
-                    );
-                    UpstreamAuth::None
-                }
-            },
+            UpstreamAuthName::Static => self.static_upstream_token(raw_auth),
         }
+    }
+
+    /// `mode: static` sends its `token` as `Authorization: Bearer`.
+    fn static_upstream_token(&mut self, raw_auth: &RawUpstreamAuth) -> UpstreamAuth {
+        let Some(token) = raw_auth.token.as_ref().filter(|token| !token.value.is_empty()) else {
+            self.at(&raw_auth.mode, "upstream.auth.token", "mode static needs a token (sent as Authorization: Bearer)");
+            return UpstreamAuth::None;
+        };
+        if let Some(problem) = bare_reference_problem(&token.value) {
+            self.at(token, "upstream.auth.token", problem);
+            return UpstreamAuth::None;
+        }
+        UpstreamAuth::Static(Redacted(token.value.clone()))
     }
 
     /// `connect_timeout`, `timeout` and `try_timeout`; a try may not outlast the whole call.
