@@ -229,7 +229,7 @@ impl<'a> Builder<'a> {
     }
 }
 
-/// The reference deployment's API (DESIGN.md §5).
+/// The reference deployment's API (the ShiftWork API of `conf/mcp-edge.yaml`).
 #[allow(clippy::expect_used)] // startup: a literal URL that is known to parse
 pub(super) fn default_base_url() -> Url {
     Url::parse("http://127.0.0.1:5000/api").expect("literal URL")

@@ -318,7 +318,7 @@ pub enum SessionAuth {
 pub struct Sessions {
     pub enabled: bool,
     pub auth: SessionAuth,
-    /// Client-chosen ids need not follow the id rule (DESIGN.md §16): unsafe, for clients
+    /// Client-chosen ids need not follow the id rule (`credential_sessions::id`): unsafe, for clients
     /// that send user names as ids.
     pub allow_short_ids: bool,
     pub allowed_api_urls: Vec<Url>,

@@ -1,4 +1,4 @@
-//! The serde shape of the policy file: one struct per YAML section, mirroring DESIGN.md §5.
+//! The serde shape of the policy file: one struct per YAML section, mirroring the reference policy `conf/mcp-edge.yaml`.
 //!
 //! Nothing here is validated beyond types: values that need parsing (addresses, durations,
 //! URLs) stay strings with their location, so `build.rs` can report every problem at once
