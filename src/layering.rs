@@ -1,14 +1,26 @@
 //! Keeps the module dependencies pointing one way. The layer list is written once, in
 //! ARCHITECTURE.md ("Layers"); this test reads it and every file under `src/`, and fails on
 //! a `crate::` path that reaches a module not below the file's own, on a top-level module
-//! missing from the list, and on a gateway module (one that answers requests as values)
-//! that touches pingora.
+//! missing from the list, on a gateway module (one that answers requests as values) that
+//! touches pingora, and on a pipeline step that reaches for the policy or the request context.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// Modules whose handlers return replies and never see the connection.
 const GATEWAY_MODULES: [&str; 3] = ["request", "credential_sessions", "mcp"];
+
+/// The pipeline's steps (files under `src/edge/`, `auth` with its parts): each is a plain
+/// function of its inputs, so none may reach for the policy or the request context.
+const STEP_FILES: [&str; 5] = ["auth", "cors", "rate_limit", "limits", "client_ip"];
+const NOT_FOR_STEPS: [&str; 5] = ["RequestContext", "PolicyHandle", "super::Policy", "edge::Policy", "policy::"];
+
+/// Whether `file` is one of the pipeline's steps.
+fn is_step(file: &Path) -> bool {
+    let Ok(relative) = file.strip_prefix(root().join("src/edge")) else { return false };
+    let first = relative.components().next().and_then(|part| part.as_os_str().to_str()).unwrap_or_default();
+    STEP_FILES.contains(&first.strip_suffix(".rs").unwrap_or(first))
+}
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -89,6 +101,11 @@ fn violations() -> Vec<String> {
             }
             if GATEWAY_MODULES.contains(&module.as_str()) && code.contains("pingora") {
                 problems.push(format!("{shown}:{}: gateway module `{module}` touches pingora", number + 1));
+            }
+            if is_step(file)
+                && let Some(name) = NOT_FOR_STEPS.iter().find(|name| code.contains(**name))
+            {
+                problems.push(format!("{shown}:{}: a pipeline step uses `{name}`", number + 1));
             }
         }
     }
