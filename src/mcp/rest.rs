@@ -1,6 +1,6 @@
 //! The REST view of the catalogue: `GET /api/tools` lists the same `Tool` objects as
 //! `tools/list`; `POST /api/tools/{name}` takes the arguments as a JSON object and answers
-//! the `CallToolResult` with the REST status of its outcome (ARCHITECTURE.md, "Tool results").
+//! the `CallToolResult` with the REST status of its outcome (the table in `mcp::tool_result`).
 
 use http::header::HeaderValue;
 use serde_json::{Map, Value, json};

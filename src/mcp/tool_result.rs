@@ -2,6 +2,18 @@
 //! `POST /api/tools/{name}` answers with ([`ToolResult`]), and how an upstream reply (or its
 //! absence) maps onto it ([`map_reply`]). Upstream error text is reduced to one sanitised
 //! line of at most 1 KiB; transport details stay in the log.
+//!
+//! | upstream | MCP result | REST status |
+//! |---|---|---|
+//! | 2xx JSON object | `structuredContent` = body, plus one `text` content with the JSON | 200 |
+//! | 2xx JSON non-object | `structuredContent` = `{"result": body}`, plus the text | 200 |
+//! | 2xx not JSON | one `text` content | 200 |
+//! | 4xx | `isError`, the text names the status and the API's message | the same 4xx |
+//! | 5xx, timeout, connect failure (after retries) | `isError`, generic text | 502 / 504 |
+//! | breaker open | `isError`, "upstream unavailable, retry in N s" | 503 + `Retry-After` |
+//! | arguments refused by the schema | `isError`, naming the fields | 400 |
+//!
+//! An unknown tool is not a result: JSON-RPC `-32602` on MCP, 404 on REST.
 
 use serde_json::{Map, Value, json};
 
@@ -55,7 +67,7 @@ impl ToolResult {
     }
 }
 
-/// Maps the upstream's answer (or its absence) onto a `CallToolResult` (the REST status table in ARCHITECTURE.md).
+/// Maps the upstream's answer (or its absence) onto a `CallToolResult` (the table above).
 pub fn map_reply(outcome: Result<UpstreamReply, UpstreamError>) -> ToolResult {
     let reply = match outcome {
         Ok(reply) => reply,
