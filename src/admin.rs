@@ -1,5 +1,6 @@
 //! The admin listener (plain HTTP, meant for the pod network only): `/healthz` says the
-//! process is alive, `/readyz` whether it should get traffic (503 once draining).
+//! process is alive, `/readyz` whether it should get traffic (503 while starting, until the
+//! signal handlers are installed, and once draining).
 
 use std::sync::Arc;
 
@@ -64,6 +65,9 @@ impl ServeHttp for AdminApp {
                     .collect();
                 if self.lifecycle.is_draining() {
                     json(503, &serde_json::json!({"status": "draining", "upstreams": upstreams}))
+                } else if !self.lifecycle.signals_armed() {
+                    // Starting: a SIGTERM now would kill the process without a drain.
+                    json(503, &serde_json::json!({"status": "starting", "upstreams": upstreams}))
                 } else {
                     json(200, &serde_json::json!({"status": "ready", "upstreams": upstreams}))
                 }

@@ -17,6 +17,9 @@ use tokio::signal::unix::{SignalKind, signal};
 /// Readiness and in-flight accounting, shared by every service.
 #[derive(Debug, Default)]
 pub struct Lifecycle {
+    /// The signal handlers are installed: until then a SIGTERM would kill the process at
+    /// once (the default action) instead of draining it, so the process is not ready.
+    signals_armed: AtomicBool,
     draining: AtomicBool,
     in_flight: AtomicUsize,
 }
@@ -29,6 +32,11 @@ impl Lifecycle {
     /// True once shutdown has begun: `/readyz` answers 503.
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Acquire)
+    }
+
+    /// True once SIGTERM will drain the process rather than kill it.
+    pub fn signals_armed(&self) -> bool {
+        self.signals_armed.load(Ordering::Acquire)
     }
 
     pub fn start_draining(&self) {
@@ -76,6 +84,7 @@ impl ShutdownSignalWatch for DrainingSignalWatch {
             tracing::error!("Cannot install signal handlers; shutting down");
             return ShutdownSignal::FastShutdown;
         };
+        self.lifecycle.signals_armed.store(true, Ordering::Release);
         let graceful = tokio::select! {
             _ = terminate.recv() => true,
             _ = quit.recv() => true,
