@@ -36,6 +36,10 @@ impl EdgeProxy {
 impl ProxyHttp for EdgeProxy {
     type CTX = RequestContext;
 
+    /// No downstream modules: pingora's default adds a response-compression module that is
+    /// disabled yet still built and called on every request.
+    fn init_downstream_modules(&self, _modules: &mut pingora::modules::http::HttpModules) {}
+
     fn new_ctx(&self) -> RequestContext {
         // The policy current when the request starts serves it to the end, across reloads.
         RequestContext::new(self.policy.load_full(), self.lifecycle.track_request())

@@ -19,25 +19,33 @@ use super::rate_limit::RateDecision;
 use crate::request::Reply;
 use crate::request::reply::{Connection, ReplyBody};
 
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const X_CONTENT_TYPE_OPTIONS: HeaderName = HeaderName::from_static("x-content-type-options");
+const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+
 /// Headers every response carries, proxied or self-written.
 pub fn add_common_headers(response: &mut ResponseHeader, ctx: &RequestContext) -> Result<()> {
-    response.insert_header("x-request-id", ctx.request_id.as_str())?;
-    response.insert_header("x-content-type-options", "nosniff")?;
+    response.insert_header(X_REQUEST_ID, ctx.request_id.as_str())?;
+    response.insert_header(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"))?;
     add_vary_origin(response)?;
     if let CorsDecision::Allowed(allowed) = &ctx.cors {
         response.insert_header(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, allowed.allow_origin.clone())?;
         if allowed.credentials {
-            response.insert_header(http::header::ACCESS_CONTROL_ALLOW_CREDENTIALS, "true")?;
+            response.insert_header(http::header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"))?;
         }
-        response.insert_header(http::header::ACCESS_CONTROL_EXPOSE_HEADERS, cors::EXPOSE_HEADERS)?;
+        response.insert_header(
+            http::header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static(cors::EXPOSE_HEADERS),
+        )?;
     }
     if let Some(decision) = ctx.rate_limit {
         let (remaining, reset_seconds) = match decision {
             RateDecision::Admitted { remaining, reset_seconds } => (remaining, reset_seconds),
             RateDecision::Limited { retry_after_seconds } => (0, retry_after_seconds),
         };
-        response.insert_header("ratelimit-policy", ctx.policy.rate_limit_policy.clone())?;
-        response.insert_header("ratelimit", format!("\"default\";r={remaining};t={reset_seconds}"))?;
+        response.insert_header(RATELIMIT_POLICY, ctx.policy.rate_limit_policy.clone())?;
+        response.insert_header(RATELIMIT, format!("\"default\";r={remaining};t={reset_seconds}"))?;
     }
     Ok(())
 }
@@ -80,10 +88,12 @@ pub async fn write(downstream: &mut Session, ctx: &RequestContext, reply: Reply)
         ReplyBody::Json(body) => Some(body),
         ReplyBody::Empty => None,
     };
-    let mut response = ResponseHeader::build(reply.status, Some(12 + reply.headers.len()))?;
+    // No case map: a self-made reply's header names are all standard or lower case, which is
+    // how pingora writes names it has no case for.
+    let mut response = ResponseHeader::build_no_case(reply.status, Some(12 + reply.headers.len()))?;
     if body.is_some() {
-        response.insert_header(http::header::CONTENT_TYPE, "application/json")?;
-        response.insert_header(http::header::CACHE_CONTROL, "no-store")?;
+        response.insert_header(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"))?;
+        response.insert_header(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"))?;
     }
     response.insert_header(http::header::CONTENT_LENGTH, body.as_ref().map_or(0, Bytes::len))?;
     for (name, value) in reply.headers {

@@ -57,7 +57,10 @@ pub async fn serve<A: HttpServerApp + Send + Sync + 'static>(
             tracing::warn!("pingora returned a connection of an unexpected type; closing it");
             return;
         };
-        (carried, stream) = replayed.into_parts();
+        (carried, stream) = match replayed.into_parts().await {
+            Ok(parts) => parts,
+            Err(_) => return,
+        };
         wait = HeadWait::KeptAlive { idle: limits.idle_timeout, header_timeout: limits.header_timeout };
     }
 }

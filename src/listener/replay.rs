@@ -1,13 +1,21 @@
-//! A downstream stream that first replays bytes the connection layer already read.
+//! A downstream stream that first replays bytes the connection layer already read, and
+//! gathers a response's writes into one.
 //!
 //! The connection layer reads each HTTP/1 request head itself (under its deadline and size
 //! cap) and hands pingora this wrapper, so pingora parses the same bytes as if it had read
-//! them. Everything but reading is passed straight through.
+//! them.
+//!
+//! pingora writes an HTTP/1 response head and its body with two writes; under TLS each write
+//! is its own record (two AEAD seals, two record headers) and, once the two pass the socket
+//! buffer, two `send`s. Writes are therefore held here until pingora flushes (which it does
+//! at the end of every response and after each chunk of a streamed one) or until
+//! [`MAX_HELD`] bytes are waiting, and go down as one write. Everything else is passed
+//! straight through.
 
 use std::any::Any;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -18,21 +26,46 @@ use pingora::protocols::{ALPN, Peek, Shutdown, Ssl, Stream, UniqueID, UniqueIDTy
 use pingora::protocols::{GetProxyDigest, GetSocketDigest, GetTimingDigest, SocketDigest, TimingDigest};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// `prefix`, then `inner`.
+/// The most response bytes held before they are written without waiting for a flush: one
+/// full TLS record.
+pub const MAX_HELD: usize = 16 * 1024;
+
+/// `prefix`, then `inner`; writes held until a flush.
 #[derive(Debug)]
 pub struct Replayed {
     prefix: BytesMut,
     inner: Stream,
+    /// Written by pingora, not yet by us.
+    held: Vec<u8>,
+    /// How much of `held` went down already (a write to `inner` may be partial).
+    sent: usize,
 }
 
 impl Replayed {
     pub fn new(prefix: BytesMut, inner: Stream) -> Self {
-        Self { prefix, inner }
+        Self { prefix, inner, held: Vec::new(), sent: 0 }
     }
 
-    /// The bytes not replayed yet (read past the request pingora handled) and the stream.
-    pub fn into_parts(self) -> (BytesMut, Stream) {
-        (self.prefix, self.inner)
+    /// The bytes not replayed yet (read past the request pingora handled) and the stream,
+    /// once every held byte is written.
+    pub async fn into_parts(mut self) -> std::io::Result<(BytesMut, Stream)> {
+        tokio::io::AsyncWriteExt::flush(&mut self).await?;
+        Ok((self.prefix, self.inner))
+    }
+
+    /// Writes what is held until none is left.
+    fn poll_write_held(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        while self.sent < self.held.len() {
+            match Pin::new(&mut self.inner).poll_write(cx, &self.held[self.sent..]) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(count)) => self.sent += count,
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        self.held.clear();
+        self.sent = 0;
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -54,26 +87,24 @@ impl AsyncRead for Replayed {
 
 impl AsyncWrite for Replayed {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
+        let this = &mut *self;
+        if this.held.len() + buf.len() > MAX_HELD {
+            ready!(this.poll_write_held(cx))?;
+            if buf.len() >= MAX_HELD {
+                return Pin::new(&mut this.inner).poll_write(cx, buf);
+            }
+        }
+        this.held.extend_from_slice(buf);
+        Poll::Ready(Ok(buf.len()))
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        ready!(self.poll_write_held(cx))?;
         Pin::new(&mut self.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        ready!(self.poll_write_held(cx))?;
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
@@ -81,6 +112,8 @@ impl AsyncWrite for Replayed {
 #[async_trait]
 impl Shutdown for Replayed {
     async fn shutdown(&mut self) {
+        // What pingora wrote last (a refusal before a close) must not be lost.
+        let _ = tokio::io::AsyncWriteExt::flush(self).await;
         self.inner.shutdown().await;
     }
 }
@@ -172,12 +205,40 @@ mod tests {
         let mut head = [0u8; 18];
         replayed.read_exact(&mut head).await.expect("head");
         assert_eq!(&head, b"GET / HTTP/1.1\r\n\r\n");
-        let (left, stream) = recover(Box::new(replayed)).expect("our type").into_parts();
+        let (left, stream) = recover(Box::new(replayed)).expect("our type").into_parts().await.expect("parts");
         assert_eq!(&left[..], b"NEXT");
 
         let mut replayed = Replayed::new(BytesMut::from(&b"AB"[..]), stream);
         let mut all = [0u8; 6];
         replayed.read_exact(&mut all).await.expect("prefix then socket");
         assert_eq!(&all, b"ABBODY");
+    }
+
+    #[tokio::test]
+    async fn writes_are_held_until_a_flush_and_then_go_down_whole() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let mut client =
+            tokio::net::TcpStream::connect(listener.local_addr().expect("address")).await.expect("connect");
+        let (server, _) = listener.accept().await.expect("accept");
+        let server: Stream = Box::new(pingora::protocols::l4::stream::Stream::from(server));
+        let mut replayed = Replayed::new(BytesMut::new(), server);
+        replayed.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n").await.expect("head");
+        replayed.write_all(b"ok").await.expect("body");
+        assert_eq!(replayed.held.len(), 40, "nothing is written before the flush");
+        replayed.flush().await.expect("flush");
+        assert!(replayed.held.is_empty());
+        let mut response = [0u8; 40];
+        client.read_exact(&mut response).await.expect("the whole response");
+        assert!(response.ends_with(b"\r\n\r\nok"));
+
+        // A write larger than the limit goes through at once, after what was held.
+        replayed.write_all(b"first").await.expect("small");
+        let large = vec![b'x'; MAX_HELD + 1];
+        replayed.write_all(&large).await.expect("large");
+        let mut seen = vec![0u8; 5 + large.len()];
+        client.read_exact(&mut seen).await.expect("both, in order, without a flush");
+        assert_eq!(&seen[..5], b"first");
+        assert!(seen[5..].iter().all(|byte| *byte == b'x'));
+        let (_, _) = replayed.into_parts().await.expect("parts");
     }
 }
