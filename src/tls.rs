@@ -14,11 +14,11 @@ use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureS
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 
-/// Installs the one crypto provider each TLS and JWT library uses (ring for rustls, the
-/// pure-Rust backend for jsonwebtoken), so neither has to guess at runtime. Idempotent.
+/// Installs the one crypto provider each TLS and JWT library uses (ring for both), so neither
+/// has to guess at runtime. Idempotent.
 pub fn install_crypto_providers() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
+    let _ = crate::edge::auth::jwt_ring::PROVIDER.install_default();
 }
 
 /// Where the certificate, its key and the optional client CA live.

@@ -9,6 +9,7 @@
 pub mod bearer;
 pub mod jwks;
 pub mod jwt;
+pub mod jwt_ring;
 pub mod scopes;
 
 use std::sync::Arc;
