@@ -218,6 +218,7 @@ fn ed_pub_components_from_private_key(pkcs8: &[u8], curve: &EllipticCurve) -> Re
     }
 }
 
+#[allow(clippy::needless_pass_by_value)] // the signature is `KeyUtils::compute_digest`'s
 fn compute_digest(data: &[u8], hash: ThumbprintHash) -> Result<Vec<u8>> {
     let algorithm = match hash {
         ThumbprintHash::SHA256 => &digest::SHA256,
