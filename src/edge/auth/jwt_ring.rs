@@ -372,9 +372,11 @@ mod tests {
     /// verifier holding that RSA key.
     #[test]
     fn an_hs256_token_keyed_with_the_rsa_public_key_is_refused() {
-        let document: serde_json::Value = serde_json::from_str(JWKS).expect("jwks");
-        let modulus = document["keys"][0]["n"].as_str().expect("n").to_string();
-        for secret in [RSA_PUBLIC, modulus.as_bytes()] {
+        // The bytes jsonwebtoken holds for each form of the key, and the key's text.
+        let (pem, jwk_key) = (DecodingKey::from_rsa_pem(RSA_PUBLIC).expect("pem"), jwk("rsa-1"));
+        let DecodingKeyKind::SecretOrDer(der) = pem.kind() else { panic!("a PEM key is held as DER") };
+        let DecodingKeyKind::RsaModulusExponent { n, .. } = jwk_key.kind() else { panic!("a JWK as n and e") };
+        for secret in [der.as_slice(), n.as_slice(), RSA_PUBLIC] {
             let token = sign(Algorithm::HS256, &EncodingKey::from_secret(secret));
             for key in [jwk("rsa-1"), DecodingKey::from_rsa_pem(RSA_PUBLIC).expect("rsa pem")] {
                 assert!(check(&token, &key, Algorithm::HS256).is_err(), "HS256 allowed, RSA key");
