@@ -2,8 +2,12 @@
 //! really runs with: a policy is loaded from YAML by the config loader and built into a
 //! [`Policy`], exactly as `mcp-edge run` does.
 //!
-//! - `jwt`: verifying an RS256 and an ES256 token on a cache miss (a fresh verifier per
-//!   iteration, built outside the timing), and a repeat token answered from the cache.
+//! - `jwt`: verifying an RS256 and an ES256 token on a cache miss, twice: `rs256`/`es256` with
+//!   a fresh verifier per iteration (built outside the timing, but building one reads the
+//!   system root certificates for the JWKS client, so the check runs with cold caches), and
+//!   `rs256_warm`/`es256_warm` with one verifier and a token it never caches (no `exp`, which
+//!   that verifier does not require), so every call is the full check but the cache insert,
+//!   as in a flood of distinct tokens; and a repeat token answered from the cache.
 //! - `rate_limit`: one client admitted, one client over its limit, and 10 000 distinct
 //!   clients taking turns.
 //! - `cors`: the decision for an allowed origin, a disallowed one, a preflight and no origin.
@@ -99,7 +103,12 @@ fn now() -> u64 {
 
 /// A token as an identity provider issues it, signed with a test key from `tests/fixtures/jwt`.
 fn sign(algorithm: Algorithm) -> String {
-    mcp_edge::tls::install_crypto_providers();
+    sign_claims(algorithm, true)
+}
+
+/// The same token, with or without `exp`.
+fn sign_claims(algorithm: Algorithm, expires: bool) -> String {
+    mcp_edge::crypto::install_providers();
     let (kid, key) = match algorithm {
         Algorithm::RS256 => ("rsa-1", EncodingKey::from_rsa_pem(&std::fs::read(fixture("rsa.key")).expect("key"))),
         Algorithm::ES256 => ("ec-1", EncodingKey::from_ec_pem(&std::fs::read(fixture("ec.key")).expect("key"))),
@@ -107,7 +116,7 @@ fn sign(algorithm: Algorithm) -> String {
     };
     let mut header = Header::new(algorithm);
     header.kid = Some(kid.to_string());
-    let claims = serde_json::json!({
+    let mut claims = serde_json::json!({
         "iss": ISSUER,
         "aud": AUDIENCE,
         "sub": "user-42",
@@ -116,6 +125,9 @@ fn sign(algorithm: Algorithm) -> String {
         "jti": "7d2f0c4e-5a1b-4e8f-9c3d-2b6a8e1f0a57",
         "scope": "shifts:read shifts:write",
     });
+    if !expires {
+        claims.as_object_mut().expect("claims").remove("exp");
+    }
     jsonwebtoken::encode(&header, &claims, &key.expect("key")).expect("sign")
 }
 
@@ -140,6 +152,14 @@ fn jwt(c: &mut Criterion) {
                 BatchSize::SmallInput,
             );
         });
+    }
+    // Without `exp` required, a token without one verifies and is never cached.
+    let mut uncached = config.clone();
+    uncached.required_claims.retain(|claim| claim != "exp");
+    let warm = JwtVerifier::new(&uncached, false).expect("verifier");
+    for (name, algorithm) in [("rs256_warm", Algorithm::RS256), ("es256_warm", Algorithm::ES256)] {
+        let token = sign_claims(algorithm, false);
+        group.bench_function(name, |b| b.iter(|| verify(&warm, black_box(token.as_bytes()))));
     }
     let verifier = policy.auth.jwt.as_ref().expect("jwt verifier");
     let token = sign(Algorithm::RS256);

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod background;
 pub mod config;
 pub mod credential_sessions;
+pub mod crypto;
 pub mod demo;
 pub mod edge;
 pub mod healthcheck;

@@ -53,7 +53,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // Once, before anything builds a TLS client or verifies a JWT (the OTLP exporter, the
     // upstream and validation clients, the JWT verifier); reloads reuse it.
-    mcp_edge::tls::install_crypto_providers();
+    mcp_edge::crypto::install_providers();
     match cli.command {
         Command::Run { config } => run(&config),
         Command::Validate { config } => validate(&config),

@@ -41,7 +41,7 @@ pub type ExtraService = Box<dyn ServiceWithDependents>;
 
 /// Serves `config` until SIGTERM or SIGINT, then drains and returns.
 ///
-/// The caller has installed the crypto providers (`tls::install_crypto_providers`), as
+/// The caller has installed the crypto providers (`crypto::install_providers`), as
 /// `main` does first thing.
 pub fn run(config: Config, extra_services: Vec<ExtraService>) -> Result<(), StartupError> {
     check_listen_addresses(&config)?;

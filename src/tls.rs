@@ -13,13 +13,6 @@ use rustls_pki_types::{CertificateDer, UnixTime};
 
 pub use crate::config::tls_material::{TlsFile, TlsMaterial, TlsPaths, TlsProblem};
 
-/// Installs the one crypto provider each TLS and JWT library uses (ring for rustls, the
-/// pure-Rust backend for jsonwebtoken), so neither has to guess at runtime. Idempotent.
-pub fn install_crypto_providers() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
-}
-
 /// Serves the current certificate to every handshake; the certificate can be swapped while
 /// the listener runs (certificate reload swaps the `ArcSwap`). It also holds the listener's
 /// client-CA verifier, when there is one, so the reloader can swap that too.

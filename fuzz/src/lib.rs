@@ -299,6 +299,8 @@ fn authenticator() -> Option<&'static Authenticator> {
     static AUTHENTICATOR: OnceLock<Option<Authenticator>> = OnceLock::new();
     AUTHENTICATOR
         .get_or_init(|| {
+            // As `main` does before anything verifies a token.
+            mcp_edge::crypto::install_providers();
             let config = load_policy(AUTH_POLICY.as_bytes())?.ok()?;
             Authenticator::new(&config.auth, false).ok()
         })

@@ -247,7 +247,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_call_that_cannot_get_a_connection_slot_before_its_deadline_is_unavailable() {
-        crate::tls::install_crypto_providers();
+        crate::crypto::install_providers();
         let upstream = crate::config::Upstream {
             base_url: url::Url::parse("http://127.0.0.1:1/api").expect("url"),
             auth: crate::config::UpstreamAuth::None,
@@ -283,7 +283,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_transport_error_carries_no_url_and_keeps_its_cause() {
-        crate::tls::install_crypto_providers();
+        crate::crypto::install_providers();
         let client = reqwest::Client::builder().build().expect("client");
         let error = client.get("http://127.0.0.1:1/accounts/42?access_token=secret-in-query").send().await;
         let error = transport_error(error.expect_err("nothing listens on port 1"));

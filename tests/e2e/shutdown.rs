@@ -66,9 +66,8 @@ async fn an_idle_edge_exits_soon_after_the_drain_delay() {
     let mut edge = TestEdge::new(policy::open()).drain("0s", "10s").start();
     let signalled = Instant::now();
     edge.signal(nix::sys::signal::Signal::SIGTERM);
-    let (status, edge) = tokio::task::spawn_blocking(move || (edge.wait_exit(Duration::from_secs(5)), edge))
-        .await
-        .expect("join");
+    let (status, edge) =
+        tokio::task::spawn_blocking(move || (edge.wait_exit(Duration::from_secs(5)), edge)).await.expect("join");
     let status = status.unwrap_or_else(|| panic!("did not exit in time:\n{}", edge.stderr()));
     assert!(status.success(), "exit status {status}:\n{}", edge.stderr());
     // Nothing was in flight: no need to wait out the 10 s drain timeout.

@@ -28,7 +28,7 @@ pub fn claims() -> serde_json::Value {
 }
 
 pub fn sign(algorithm: Algorithm, kid: Option<&str>, claims: &serde_json::Value) -> String {
-    let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
+    mcp_edge::crypto::install_providers();
     let mut header = Header::new(algorithm);
     header.kid = kid.map(str::to_string);
     let key = match algorithm {
@@ -40,7 +40,7 @@ pub fn sign(algorithm: Algorithm, kid: Option<&str>, claims: &serde_json::Value)
 }
 
 pub fn sign_rs256_other_key(kid: &str, claims: &serde_json::Value) -> String {
-    let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
+    mcp_edge::crypto::install_providers();
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some(kid.to_string());
     jsonwebtoken::encode(&header, claims, &EncodingKey::from_rsa_pem(&fixture("rsa-other.key")).expect("key"))
@@ -48,7 +48,7 @@ pub fn sign_rs256_other_key(kid: &str, claims: &serde_json::Value) -> String {
 }
 
 pub fn sign_hs256(secret: &[u8], claims: &serde_json::Value) -> String {
-    let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
+    mcp_edge::crypto::install_providers();
     jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret)).expect("sign")
 }
 

@@ -3,7 +3,8 @@
 //! last good set kept through a failed refresh) or read from a file.
 //!
 //! Keys are parsed one by one: a key type this build cannot use is skipped, not fatal, and
-//! RSA keys shorter than 2048 bits are refused (the pure-Rust backend does not check).
+//! RSA keys shorter than 2048 bits are refused here, with the key named in the log (ring, which
+//! checks the signatures, would refuse them too, but only token by token).
 
 use std::path::PathBuf;
 use std::sync::Arc;
