@@ -2,7 +2,8 @@
 //! ARCHITECTURE.md ("Layers"); this test reads it and every file under `src/`, and fails on
 //! a `crate::` path that reaches a module not below the file's own, on a top-level module
 //! missing from the list, on a gateway module (one that answers requests as values) that
-//! touches pingora, and on a pipeline step that reaches for the policy or the request context.
+//! touches pingora, and on a pipeline step that reaches for the policy or the request context;
+//! and it checks that the code map names every file.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -116,6 +117,22 @@ fn violations() -> Vec<String> {
 fn dependencies_point_down_the_layers() {
     let problems = violations();
     assert!(problems.is_empty(), "layering broken:\n{}", problems.join("\n"));
+}
+
+#[test]
+fn every_source_file_is_in_the_code_map() {
+    let text = std::fs::read_to_string(root().join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
+    let mut files = Vec::new();
+    rust_files(&root().join("src"), &mut files);
+    let missing: Vec<String> = files
+        .iter()
+        .filter_map(|file| {
+            let name = file.file_name()?.to_str()?;
+            let named = text.contains(&format!("{name}`")) || text.contains(&format!("/{name}"));
+            (!named).then(|| file.strip_prefix(root()).unwrap_or(file).display().to_string())
+        })
+        .collect();
+    assert!(missing.is_empty(), "ARCHITECTURE.md's code map does not name: {missing:?}");
 }
 
 #[test]
