@@ -71,7 +71,7 @@ def main():
         sys.exit(f"conformance {era}: the suite ran no scenario (see {run_log})")
 
     unexpected, used = [], set()
-    counts = {"passed": 0, "n/a": 0, "todo": 0, "unexpected": 0}
+    counts = {"passed": 0, "skipped": 0, "n/a": 0, "todo": 0, "unexpected": 0}
     rows = []
     for scenario in sorted(scenarios):
         checks = scenarios[scenario]
@@ -88,8 +88,12 @@ def main():
         if bad:
             verdict = "unexpected"
             unexpected.extend(f"{scenario}:{check}" for check in bad)
-        elif not failing:
+        elif not failing and any(status == "SUCCESS" for _, status in checks):
             verdict = "passed"
+        elif not failing:
+            # Nothing failed and nothing passed: every check was skipped (the suite's tier
+            # count does not call that a pass either).
+            verdict = "skipped"
         elif "todo" in kinds:
             verdict = "todo"
         else:
@@ -118,8 +122,8 @@ def main():
         print(f"conformance {era}: STALE BASELINE ENTRY {entry}: remove it from {baseline_path}")
     total = len(scenarios)
     print(
-        f"conformance {era}: {counts['passed']} passed, {counts['n/a']} not applicable, "
-        f"{counts['todo']} known gaps, {counts['unexpected']} unexpected, of {total}"
+        f"conformance {era}: of {total} scenarios {counts['passed']} pass, {counts['n/a']} do not apply, "
+        f"{counts['todo']} are known gaps, {counts['skipped']} skipped everything, {counts['unexpected']} unexpected"
     )
     if summary_path:
         with open(summary_path, "w") as summary:
