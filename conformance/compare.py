@@ -10,7 +10,9 @@ fails when its status is FAILURE or WARNING (the suite's own baseline rule).
 
 The baseline holds lines `ERA ENTRY KIND: REASON`, where ENTRY is a scenario (every check of
 it may fail) or `scenario:check-id` (only that check may), and KIND is `n/a` (does not apply
-to a tools gateway) or `todo` (a gap, with the issue that closes it). This exits non-zero on
+to a tools gateway) or `todo` (a gap, with the issue that closes it). A scenario is reported
+as passed, "partly n/a" (every failing check is a listed n/a check: it passes what applies),
+n/a, todo, skipped (no check passed or failed) or unexpected. This exits non-zero on
 a failure the baseline does not excuse and on a baseline entry of ERA that no longer fails
 (stale), so the list stays the truth. SUMMARY_JSON receives the counts README quotes.
 """
@@ -71,7 +73,7 @@ def main():
         sys.exit(f"conformance {era}: the suite ran no scenario (see {run_log})")
 
     unexpected, used = [], set()
-    counts = {"passed": 0, "skipped": 0, "n/a": 0, "todo": 0, "unexpected": 0}
+    counts = {"passed": 0, "partly n/a": 0, "skipped": 0, "n/a": 0, "todo": 0, "unexpected": 0}
     rows = []
     for scenario in sorted(scenarios):
         checks = scenarios[scenario]
@@ -82,7 +84,9 @@ def main():
             entry = f"{scenario}:{check}" if f"{scenario}:{check}" in baseline else scenario
             if entry in baseline:
                 used.add(entry)
-                kinds.add(baseline[entry].split(":", 1)[0])
+                kind = baseline[entry].split(":", 1)[0]
+                # A scenario excused only check by check for n/a reasons passes what applies.
+                kinds.add("partly n/a" if kind == "n/a" and entry != scenario else kind)
             else:
                 bad.append(check)
         if bad:
@@ -96,11 +100,13 @@ def main():
             verdict = "skipped"
         elif "todo" in kinds:
             verdict = "todo"
-        else:
+        elif "n/a" in kinds:
             verdict = "n/a"
+        else:
+            verdict = "partly n/a"
         counts[verdict] += 1
         passed = sum(1 for _, status in checks if status == "SUCCESS")
-        rows.append(f"  {verdict:<10} {scenario} ({passed}/{len(checks)} checks passed)")
+        rows.append(f"  {verdict:<11} {scenario} ({passed}/{len(checks)} checks passed)")
 
     stale = []
     for entry in sorted(baseline):
@@ -122,7 +128,8 @@ def main():
         print(f"conformance {era}: STALE BASELINE ENTRY {entry}: remove it from {baseline_path}")
     total = len(scenarios)
     print(
-        f"conformance {era}: of {total} scenarios {counts['passed']} pass, {counts['n/a']} do not apply, "
+        f"conformance {era}: of {total} scenarios {counts['passed']} pass, {counts['partly n/a']} pass every "
+        f"check that applies, {counts['n/a']} do not apply, "
         f"{counts['todo']} are known gaps, {counts['skipped']} skipped everything, {counts['unexpected']} unexpected"
     )
     if summary_path:
