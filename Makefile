@@ -6,7 +6,7 @@
 CARGO ?= cargo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup demo test lint packaging tls-check check fmt bench microbench fuzz fuzz-replay fuzz-merge
+.PHONY: setup demo test lint packaging tls-check conformance check fmt bench microbench fuzz fuzz-replay fuzz-merge
 
 setup:
 	@missing=""; \
@@ -41,6 +41,16 @@ tls-check: setup
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3-venv; }
 	$(CARGO) build --locked --bin mcp-edge
 	.ci/tls-check
+
+# The official MCP conformance suite, both eras, against the edge in front of a fixture API,
+# compared with conformance/expected-failures.txt (see .ci/conformance). Needs npm; the suite
+# and, when the machine's node is older than 22, Node 22 are installed under ~/.cache.
+conformance: setup
+	@command -v npm >/dev/null 2>&1 || { \
+		echo "installing: npm"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq npm; }
+	$(CARGO) build --locked --bin mcp-edge
+	.ci/conformance
 
 check: lint test packaging tls-check
 

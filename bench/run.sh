@@ -124,7 +124,7 @@ for round in $(seq "$rounds"); do
   done
   rest=$(latency rest_direct upstream "$round" --url http://127.0.0.1:18080/api/items/1)
   echo "{\"round\":$round,\"scenario\":\"rest_direct\",\"system\":\"upstream\",\"value\":$rest}" >> "$results"
-  call='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_item","arguments":{"id":"1"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}'
+  call='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_item","arguments":{"id":"1"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}'
   mcp=$(latency mcp_tools_call mcp-edge "$round" --url https://127.0.0.1:19443/mcp --ca "$ca" --method POST --body "$call" \
         --header "Authorization: Bearer $token" --header "Content-Type: application/json" \
         --header "MCP-Protocol-Version: 2026-07-28" --header "Mcp-Method: tools/call" --header "Mcp-Name: get_item")

@@ -90,7 +90,7 @@ fn instructions(ca: &Path, token: &str, api_port: u16) -> String {
          # MCP, stateless era (2026-07-28): no session, the method and tool name in headers\n\
          curl --cacert {ca} {auth} {json} {edge}/mcp \\\n  \
            -H 'MCP-Protocol-Version: 2026-07-28' -H 'Mcp-Method: tools/call' -H 'Mcp-Name: get_shifts' \\\n  \
-           -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{{\"name\":\"get_shifts\",\"arguments\":{{\"companyId\":\"42\"}},\"_meta\":{{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\"}}}}}}'\n\n\
+           -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{{\"name\":\"get_shifts\",\"arguments\":{{\"companyId\":\"42\"}},\"_meta\":{{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\",\"io.modelcontextprotocol/clientCapabilities\":{{}}}}}}}}'\n\n\
          # the same tools over REST\n\
          curl --cacert {ca} {auth} {edge}/api/tools\n\
          curl --cacert {ca} {auth} -H 'Content-Type: application/json' -d '{{\"companyId\":\"42\"}}' {edge}/api/tools/get_shifts\n\n\

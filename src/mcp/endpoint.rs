@@ -6,7 +6,9 @@
 //! carries its version in `_meta` and the `Mcp-Method` (and for `tools/call` `Mcp-Name`)
 //! headers, which must match the body (400, -32020); results carry `resultType`, lists
 //! `ttlMs` and `cacheScope`. A request is stateless when it says so (`_meta` version, the
-//! 2026-07-28 header, or `server/discover`); everything else is the session era.
+//! 2026-07-28 header, or `server/discover`); everything else is the session era. In the
+//! stateless era `initialize` is a removed method like any other (404, -32601): a client that
+//! speaks 2026-07-28 must not be handed a session.
 //!
 //! Every refusal is an [`EdgeError`] (JSON-RPC ones as [`RpcError`]s of a kind); the HTTP
 //! status each kind gets is decided in `request::error`, not here.
@@ -24,6 +26,7 @@ pub const SESSION_VERSIONS: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26
 /// The stateless-era version.
 pub const STATELESS_VERSION: &str = "2026-07-28";
 const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
 const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
 /// How long clients may cache list and discover results.
 const LIST_TTL_MS: u64 = 300_000;
@@ -104,10 +107,11 @@ async fn post(
     };
     records.mcp_method = Some(method.clone());
     let request = McpRequest { gateway, downstream: &*downstream, caller, method: &method, params: &params };
-    let answer = if method == "initialize" {
-        Ok(initialize(gateway, caller, &params))
-    } else if request.is_stateless() {
+    // The era first: `initialize` opens a session only for a session-era client.
+    let answer = if request.is_stateless() {
         request.stateless(records).await
+    } else if method == "initialize" {
+        Ok(initialize(gateway, caller, &params))
     } else {
         request.session_era(records).await
     };
@@ -198,21 +202,24 @@ impl McpRequest<'_> {
         }
     }
 
-    /// The 2026-07-28 checks: the version in `_meta` and the header agree and are supported,
-    /// and the `Mcp-Method` and `Mcp-Name` headers match the body.
+    /// The 2026-07-28 checks, in the order the spec gives them: `_meta` carries the fields
+    /// every request of the era must (-32602), the `MCP-Protocol-Version` header agrees with
+    /// the `_meta` version (-32020), that version is one the edge speaks (-32022), and the
+    /// `Mcp-Method` and `Mcp-Name` headers match the body (-32020). Agreement comes before
+    /// support so that a client whose header and body disagree learns that, not a version
+    /// list it already matches.
     fn check_stateless_headers(&self) -> Result<(), EdgeError> {
-        let header_version = self.downstream.header("mcp-protocol-version");
-        let version = self.meta_version().or(header_version);
-        if version != Some(STATELESS_VERSION) {
-            let error =
-                RpcError::new(Value::Null, RpcErrorKind::UnsupportedProtocolVersion, "unsupported protocol version");
-            return Err(error.with_data(json!({"requested": version, "supported": [STATELESS_VERSION]})).into());
-        }
-        if header_version != Some(STATELESS_VERSION) {
+        let version = self.check_meta()?;
+        if self.downstream.header("mcp-protocol-version").map(str::trim) != Some(version) {
             return Err(rpc_error(
                 RpcErrorKind::HeaderMismatch,
                 "MCP-Protocol-Version must match the _meta protocol version",
             ));
+        }
+        if version != STATELESS_VERSION {
+            let error =
+                RpcError::new(Value::Null, RpcErrorKind::UnsupportedProtocolVersion, "unsupported protocol version");
+            return Err(error.with_data(json!({"requested": version, "supported": [STATELESS_VERSION]})).into());
         }
         if self.downstream.header("mcp-method") != Some(self.method) {
             return Err(rpc_error(RpcErrorKind::HeaderMismatch, "Mcp-Method must match the request method"));
@@ -224,6 +231,23 @@ impl McpRequest<'_> {
             }
         }
         Ok(())
+    }
+
+    /// `params._meta` with the protocol version (a string, returned) and the client
+    /// capabilities (an object) that every 2026-07-28 request carries; `clientInfo` is only a
+    /// SHOULD and not required.
+    fn check_meta(&self) -> Result<&str, EdgeError> {
+        let invalid = |message: &'static str| rpc_error(RpcErrorKind::InvalidRequestMeta, message);
+        let Some(meta) = self.params.get("_meta").and_then(Value::as_object) else {
+            return Err(invalid("params._meta is required in protocol version 2026-07-28"));
+        };
+        let Some(version) = meta.get(META_PROTOCOL_VERSION).and_then(Value::as_str) else {
+            return Err(invalid("params._meta must carry io.modelcontextprotocol/protocolVersion (a string)"));
+        };
+        if !meta.get(META_CLIENT_CAPABILITIES).is_some_and(Value::is_object) {
+            return Err(invalid("params._meta must carry io.modelcontextprotocol/clientCapabilities (an object)"));
+        }
+        Ok(version)
     }
 
     async fn stateless(&self, records: &mut Records) -> Result<Answer, EdgeError> {

@@ -113,6 +113,9 @@ pub enum RpcErrorKind {
     MethodNotFound { stateless: bool },
     /// Bad `tools/call` parameters (unknown tool, arguments not an object): 200.
     InvalidParams,
+    /// A 2026-07-28 request whose `_meta` is missing or lacks a field that era requires
+    /// (`protocolVersion`, `clientCapabilities`): 400 with -32602.
+    InvalidRequestMeta,
 }
 
 impl RpcError {
@@ -204,6 +207,7 @@ impl RpcError {
             RpcErrorKind::MethodNotFound { stateless: false } => (200, METHOD_NOT_FOUND),
             RpcErrorKind::MethodNotFound { stateless: true } => (404, METHOD_NOT_FOUND),
             RpcErrorKind::InvalidParams => (200, INVALID_PARAMS),
+            RpcErrorKind::InvalidRequestMeta => (400, INVALID_PARAMS),
         };
         let mut error = json!({"code": code, "message": self.message});
         if let Some(data) = self.data {

@@ -228,6 +228,22 @@ async fn initialize(edge: &TestEdge, token: &str) -> String {
     headers["mcp-session-id"].to_str().expect("ascii").to_string()
 }
 
+/// The `_meta` every 2026-07-28 request carries, as a JSON member.
+const META: &str = r#""_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"raw","version":"1"},"io.modelcontextprotocol/clientCapabilities":{}}"#;
+
+/// A complete 2026-07-28 `_meta` naming `version`.
+fn meta_with_version(version: &str) -> Value {
+    json!({
+        "io.modelcontextprotocol/protocolVersion": version,
+        "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {},
+    })
+}
+
+fn modern_request(id: i64, method: &str, params: &Value) -> String {
+    json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string()
+}
+
 fn modern(method: &str) -> Vec<(&'static str, String)> {
     vec![("mcp-protocol-version", "2026-07-28".to_string()), ("mcp-method", method.to_string())]
 }
@@ -340,7 +356,7 @@ async fn session_era_status_and_error_codes() {
 async fn stateless_era_header_checks_discover_and_results() {
     let api = api().await;
     let edge = TestEdge::new(policy(&api)).start();
-    let meta = r#""_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}"#;
+    let meta = META;
 
     let (status, reply) = post_modern(
         &edge,
@@ -390,8 +406,8 @@ async fn stateless_era_header_checks_discover_and_results() {
             code: -32020,
         },
         StatelessCase {
-            headers: modern("tools/list"),
-            body: r#"{"jsonrpc":"2.0","id":5,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2099-01-01"}}}"#.to_string(),
+            headers: vec![("mcp-protocol-version", "2099-01-01".to_string()), ("mcp-method", "tools/list".to_string())],
+            body: modern_request(5, "tools/list", &json!({"_meta": meta_with_version("2099-01-01")})),
             status: 400,
             code: -32022,
         },
@@ -406,6 +422,86 @@ async fn stateless_era_header_checks_discover_and_results() {
         let (got_status, reply) = post_modern(&edge, &headers, &body).await;
         assert_eq!((got_status, reply["error"]["code"].as_i64()), (status, Some(code)), "{headers:?} {body}: {reply}");
     }
+}
+
+/// 2026-07-28 requires `_meta` with the protocol version and the client capabilities on every
+/// request; a request without them is 400 with -32602 and its own id. `clientInfo` is only a
+/// SHOULD, so a `_meta` without it is served.
+#[tokio::test]
+async fn stateless_requests_without_the_required_meta_are_invalid_params() {
+    let api = api().await;
+    let edge = TestEdge::new(policy(&api)).start();
+    let mut without_version = meta_with_version("2026-07-28");
+    without_version.as_object_mut().expect("object").remove("io.modelcontextprotocol/protocolVersion");
+    let mut without_capabilities = meta_with_version("2026-07-28");
+    without_capabilities.as_object_mut().expect("object").remove("io.modelcontextprotocol/clientCapabilities");
+    let mut capabilities_not_an_object = meta_with_version("2026-07-28");
+    capabilities_not_an_object["io.modelcontextprotocol/clientCapabilities"] = json!("sampling");
+    let cases = [
+        ("server/discover", json!({})),
+        ("server/discover", json!({"_meta": without_version})),
+        ("server/discover", json!({"_meta": without_capabilities})),
+        ("server/discover", json!({"_meta": capabilities_not_an_object})),
+        ("tools/list", json!({"_meta": "2026-07-28"})),
+        ("tools/list", Value::Null),
+    ];
+    for (id, (method, params)) in (101..).zip(cases) {
+        let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string();
+        let (status, reply) = post_modern(&edge, &modern(method), &body).await;
+        assert_eq!((status, reply["error"]["code"].as_i64()), (400, Some(-32602)), "{body}: {reply}");
+        assert_eq!(reply["id"], id, "the error carries the request's id");
+    }
+
+    let mut without_client_info = meta_with_version("2026-07-28");
+    without_client_info.as_object_mut().expect("object").remove("io.modelcontextprotocol/clientInfo");
+    let body = modern_request(200, "server/discover", &json!({"_meta": without_client_info}));
+    let (status, reply) = post_modern(&edge, &modern("server/discover"), &body).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["result"]["resultType"], "complete");
+}
+
+/// The spec's order: header and `_meta` must agree (-32020) before the version is checked for
+/// support (-32022), so a header of 2026-07-28 over a `_meta` of v999.0.0 is a mismatch, and
+/// only a version both name that the edge does not speak is unsupported.
+#[tokio::test]
+async fn a_header_disagreeing_with_meta_is_a_mismatch_before_the_version_is_checked() {
+    let api = api().await;
+    let edge = TestEdge::new(policy(&api)).start();
+    let body = modern_request(302, "server/discover", &json!({"_meta": meta_with_version("v999.0.0")}));
+    let (status, reply) = post_modern(&edge, &modern("server/discover"), &body).await;
+    assert_eq!((status, reply["error"]["code"].as_i64()), (400, Some(-32020)), "{reply}");
+    assert_eq!(reply["id"], 302);
+
+    let headers = vec![("mcp-protocol-version", "v999.0.0".to_string()), ("mcp-method", "server/discover".to_string())];
+    let body = modern_request(301, "server/discover", &json!({"_meta": meta_with_version("v999.0.0")}));
+    let (status, reply) = post_modern(&edge, &headers, &body).await;
+    assert_eq!((status, reply["error"]["code"].as_i64()), (400, Some(-32022)), "{reply}");
+    assert_eq!(reply["error"]["data"], json!({"requested": "v999.0.0", "supported": ["2026-07-28"]}));
+    assert_eq!(reply["id"], 301);
+}
+
+/// In the stateless era `initialize` (and every other method 2026-07-28 removed) is an unknown
+/// method: 404 with -32601 and no session id. A session-era `initialize` still opens one.
+#[tokio::test]
+async fn initialize_and_other_removed_methods_are_not_found_in_the_stateless_era() {
+    let api = api().await;
+    let edge = TestEdge::new(policy(&api)).start();
+    for method in ["initialize", "ping", "logging/setLevel", "resources/subscribe", "resources/unsubscribe"] {
+        let mut params = json!({"_meta": meta_with_version("2026-07-28")});
+        if method == "initialize" {
+            params["protocolVersion"] = json!("2026-07-28");
+            params["capabilities"] = json!({});
+            params["clientInfo"] = json!({"name": "raw", "version": "1"});
+        }
+        let body = modern_request(500, method, &params);
+        let headers: Vec<(&str, String)> = modern(method);
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(name, value)| (*name, value.as_str())).collect();
+        let (status, response_headers, reply) = post(&edge, READER, &headers, &body).await;
+        assert_eq!((status, reply["error"]["code"].as_i64()), (404, Some(-32601)), "{method}: {reply}");
+        assert_eq!(reply["id"], 500);
+        assert!(response_headers.get("mcp-session-id").is_none(), "{method} opened a session");
+    }
+    initialize(&edge, READER).await;
 }
 
 /// A `tools/call` request body.

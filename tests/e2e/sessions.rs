@@ -133,7 +133,7 @@ async fn call_tool_as(edge: &TestEdge, bearer: Option<&str>, tool: &str, session
 
 /// `get_shifts` through MCP (one stateless-era request); status and the JSON-RPC reply.
 async fn mcp_call_as(edge: &TestEdge, bearer: &str, session_id: &str) -> (u16, Value) {
-    let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_shifts","arguments":{},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#;
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_shifts","arguments":{},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}"#;
     let response = client(Protocol::Http1)
         .post(edge.https_url("/mcp"))
         .bearer_auth(bearer)
