@@ -6,6 +6,7 @@
 //! generic 401.
 
 pub mod bearer;
+pub mod dpop;
 pub mod jwks;
 pub mod jwt;
 
