@@ -208,7 +208,8 @@ pub struct Jwt {
 /// `auth.jwt.dpop`: whether access tokens must be bound to a client key (RFC 9449).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DpopMode {
-    /// Proofs are not checked; a token with `cnf.jkt` is refused, since it cannot be honoured.
+    /// Proofs are not checked and `cnf` is not read: the edge behaves as before DPoP, so
+    /// turning the key on later changes nothing for existing clients until it is set.
     Off,
     /// A token with `cnf.jkt` needs a valid proof; a token without one is a bearer token.
     Optional,
