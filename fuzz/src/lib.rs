@@ -359,6 +359,7 @@ pub fn auth(data: &[u8]) {
     match principal.method {
         AuthMethod::Bearer => assert_eq!(token, b"fuzz-static-bearer-token-0123456789"),
         AuthMethod::Jwt => assert!(looks_like_jwt(token), "a JWT without three base64url segments"),
+        AuthMethod::Dpop => panic!("a DPoP principal without a proof (dpop is off here)"),
     }
     let Some((header, claims)) = signed else { return };
     assert_eq!(principal.method, AuthMethod::Jwt);

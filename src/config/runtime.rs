@@ -202,7 +202,61 @@ pub struct Jwt {
     pub leeway: Duration,
     pub required_claims: Vec<String>,
     pub resource_metadata: Option<ResourceMetadata>,
+    pub dpop: Dpop,
 }
+
+/// `auth.jwt.dpop`: whether access tokens must be bound to a client key (RFC 9449).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DpopMode {
+    /// Proofs are not checked and `cnf` is not read: the edge behaves as before DPoP, so
+    /// turning the key on later changes nothing for existing clients until it is set.
+    Off,
+    /// A token with `cnf.jkt` needs a valid proof; a token without one is a bearer token.
+    Optional,
+    /// Every JWT must be DPoP-bound.
+    Required,
+}
+
+impl DpopMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Optional => "optional",
+            Self::Required => "required",
+        }
+    }
+}
+
+/// The DPoP proof settings of `auth.jwt`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dpop {
+    pub mode: DpopMode,
+    /// How far a proof's `iat` may lie from now, in either direction; also how long a `jti`
+    /// is remembered.
+    pub max_age: Duration,
+    /// Asymmetric JWS algorithms a proof may use, as written (`ES256`, `EdDSA`, ...).
+    pub algorithms: Vec<String>,
+    /// An origin (`https://edge.example`) that replaces the edge's own view of scheme and
+    /// host when `htu` is checked, for an edge behind a proxy that rewrites them.
+    pub public_url: Option<String>,
+    /// `jti`s remembered at most.
+    pub replay_cache: usize,
+}
+
+impl Default for Dpop {
+    fn default() -> Self {
+        Self {
+            mode: DpopMode::Off,
+            max_age: Duration::from_secs(60),
+            algorithms: DPOP_DEFAULT_ALGORITHMS.map(String::from).to_vec(),
+            public_url: None,
+            replay_cache: 100_000,
+        }
+    }
+}
+
+/// `auth.jwt.dpop_algorithms` when the key is absent.
+pub const DPOP_DEFAULT_ALGORITHMS: [&str; 4] = ["ES256", "RS256", "PS256", "EdDSA"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourceMetadata {

@@ -164,6 +164,21 @@ pub struct RawJwt {
     pub leeway: Option<Located<String>>,
     pub required_claims: Option<Vec<Located<String>>>,
     pub resource_metadata: Option<RawResourceMetadata>,
+    pub dpop: Option<Located<DpopModeName>>,
+    pub dpop_max_age: Option<Located<String>>,
+    pub dpop_algorithms: Option<Vec<Located<String>>>,
+    pub dpop_public_url: Option<Located<String>>,
+    pub dpop_replay_cache: Option<Located<u32>>,
+}
+
+/// `auth.jwt.dpop`; YAML `false` reads as `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DpopModeName {
+    #[serde(alias = "false")]
+    Off,
+    Optional,
+    Required,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

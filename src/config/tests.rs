@@ -115,6 +115,62 @@ fn jwt_settings_are_checked() {
     assert!(messages(load_text(&mixed, &[])).iter().any(|p| p.contains("RS256 cannot be used here")));
 }
 
+const DPOP_JWT: &str = "auth:\n  mode: jwt\n  jwt:\n    issuer: https://issuer.example\n    audiences: [edge]\n    \
+                        jwks_url: https://issuer.example/jwks.json\n";
+
+#[test]
+fn dpop_defaults_follow_the_design() {
+    let config = load_text(&format!("{PLAIN}{DPOP_JWT}"), &[]).expect("valid");
+    let dpop = config.auth.jwt.expect("jwt").dpop;
+    assert_eq!(dpop.mode, DpopMode::Off);
+    assert_eq!(dpop.max_age, Duration::from_secs(60));
+    assert_eq!(dpop.algorithms, ["ES256", "RS256", "PS256", "EdDSA"]);
+    assert_eq!(dpop.public_url, None);
+    assert_eq!(dpop.replay_cache, 100_000);
+}
+
+#[test]
+fn dpop_settings_are_read_and_false_means_off() {
+    let yaml = format!(
+        "{PLAIN}{DPOP_JWT}    dpop: required\n    dpop_max_age: 30s\n    dpop_algorithms: [EdDSA, ES256]\n    \
+         dpop_public_url: \"HTTPS://Edge.Example:443\"\n    dpop_replay_cache: 500\n"
+    );
+    let dpop = load_text(&yaml, &[]).expect("valid").auth.jwt.expect("jwt").dpop;
+    assert_eq!(dpop.mode, DpopMode::Required);
+    assert_eq!(dpop.max_age, Duration::from_secs(30));
+    assert_eq!(dpop.algorithms, ["EdDSA", "ES256"]);
+    assert_eq!(dpop.public_url.as_deref(), Some("https://edge.example"), "an origin, normalised");
+    assert_eq!(dpop.replay_cache, 500);
+    for (written, mode) in [("false", DpopMode::Off), ("off", DpopMode::Off), ("optional", DpopMode::Optional)] {
+        let yaml = format!("{PLAIN}{DPOP_JWT}    dpop: {written}\n");
+        let config = load_text(&yaml, &[]).unwrap_or_else(|errors| panic!("dpop: {written}: {errors:?}"));
+        assert_eq!(config.auth.jwt.expect("jwt").dpop.mode, mode, "dpop: {written}");
+    }
+}
+
+#[test]
+fn dpop_settings_are_checked() {
+    let yaml = format!("{PLAIN}{DPOP_JWT}    dpop: sometimes\n");
+    assert!(load_text(&yaml, &[]).is_err(), "an unknown dpop mode is refused");
+    let yaml = format!(
+        "{PLAIN}{DPOP_JWT}    dpop: optional\n    dpop_max_age: 2h\n    dpop_algorithms: [HS256, none, ES256]\n    \
+         dpop_public_url: https://edge.example/mcp\n    dpop_replay_cache: 0\n"
+    );
+    let problems = messages(load_text(&yaml, &[]));
+    for expected in [
+        "auth.jwt.dpop_max_age: \"2h\" is out of range",
+        "auth.jwt.dpop_algorithms: \"HS256\" is not allowed for DPoP proofs",
+        "auth.jwt.dpop_algorithms: \"none\" is not allowed for DPoP proofs",
+        "auth.jwt.dpop_public_url: \"https://edge.example/mcp\" is not an origin",
+        "auth.jwt.dpop_replay_cache: 0 is out of range",
+    ] {
+        assert!(problems.iter().any(|p| p.starts_with(expected)), "{expected} missing from {problems:?}");
+    }
+    assert_eq!(problems.len(), 5, "{problems:?}");
+    let empty = format!("{PLAIN}{DPOP_JWT}    dpop_algorithms: []\n");
+    assert!(messages(load_text(&empty, &[])).iter().any(|p| p.starts_with("auth.jwt.dpop_algorithms: is empty")));
+}
+
 #[test]
 fn the_firebase_preset_fills_issuer_audience_and_keys() {
     let yaml = format!("{PLAIN}auth:\n  mode: jwt\n  jwt: {{preset: firebase, project_id: shiftwork-prod}}\n");

@@ -59,7 +59,17 @@ pub fn finish_request(ctx: &RequestContext, method: &str, path: &str, status: u1
     }
     match &ctx.records.auth {
         AuthRecord::NotChecked => {}
-        AuthRecord::Succeeded => audit::emit(base_event(ctx, action::AUTH_SUCCESS, "success", method, path)),
+        AuthRecord::Succeeded => {
+            let mut event = base_event(ctx, action::AUTH_SUCCESS, "success", method, path);
+            // The key's thumbprint names the client key; the proof itself is never logged.
+            event.dpop_jkt = ctx
+                .principal
+                .as_ref()
+                .filter(|principal| principal.method == crate::request::AuthMethod::Dpop)
+                .and_then(|principal| principal.dpop_jkt.as_deref())
+                .map(Into::into);
+            audit::emit(event);
+        }
         AuthRecord::Failed(failure) => {
             METRICS
                 .auth_failures

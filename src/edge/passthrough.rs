@@ -83,6 +83,9 @@ pub fn prepare_request(request: &mut RequestHeader, passthrough: &Passthrough, c
             request.remove_header("x-real-ip");
         }
     }
+    // A DPoP proof is for this edge (its `htu`) and single-use: the upstream has no use for
+    // it, and a copy there could be replayed against another resource of the same client.
+    request.remove_header("dpop");
     request.insert_header("x-forwarded-proto", if ctx.downstream_tls { "https" } else { "http" })?;
     request.insert_header("x-request-id", ctx.request_id.as_str())?;
     let traceparent = crate::telemetry::trace_context::traceparent_of(&ctx.span)

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use pingora::proxy::Session;
 
+use super::auth::{AuthRefusal, ProofTarget};
 use super::context::RequestContext;
 use super::cors::CorsDecision;
 use super::rate_limit::RateDecision;
@@ -110,17 +111,39 @@ async fn authenticate(downstream: &Session, ctx: &mut RequestContext) -> Result<
         return Ok(());
     }
     let policy = Arc::clone(&ctx.policy);
-    let authorization = downstream.req_header().headers.get(http::header::AUTHORIZATION).map(|value| value.as_bytes());
-    match policy.auth.authenticate(authorization).await {
+    let request = downstream.req_header();
+    let authorization = request.headers.get(http::header::AUTHORIZATION).map(|value| value.as_bytes());
+    let proofs: Vec<&[u8]> = request.headers.get_all("dpop").iter().map(http::HeaderValue::as_bytes).collect();
+    // The URI as this edge served it (RFC 9449 §4.3 check 9): its TLS status and the `Host`
+    // or `:authority` it answered, unless `auth.jwt.dpop_public_url` overrides both.
+    let authority = request
+        .headers
+        .get(http::header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .or_else(|| request.uri.authority().map(|authority| authority.as_str()))
+        .unwrap_or_default();
+    let target = ProofTarget {
+        proofs: &proofs,
+        method: request.method.as_str(),
+        scheme: if ctx.downstream_tls { "https" } else { "http" },
+        authority,
+        path: request.uri.path(),
+    };
+    match policy.auth.authenticate_request(authorization, &target).await {
         Ok(principal) => {
             ctx.records.auth = if principal.is_some() { AuthRecord::Succeeded } else { AuthRecord::NotChecked };
             ctx.principal = principal;
             Ok(())
         }
-        Err(failure) => {
+        Err(AuthRefusal::Failed(failure)) => {
             ctx.records.auth = AuthRecord::Failed(failure);
             tracing::info!(request_id = %ctx.request_id, reason = failure.reason(), "Authentication failed");
-            Err(EdgeError::Unauthorized { failure, challenge: policy.unauthorized_challenge.clone() })
+            Err(EdgeError::Unauthorized { failure, challenges: policy.challenges.for_failure(failure) })
+        }
+        Err(AuthRefusal::ReplayCacheFull { retry_after_seconds }) => {
+            crate::telemetry::metrics::METRICS.dpop_replay_cache_full.inc();
+            tracing::warn!(request_id = %ctx.request_id, "DPoP replay cache full; raise auth.jwt.dpop_replay_cache");
+            Err(EdgeError::DpopReplayCacheFull { retry_after_seconds })
         }
     }
 }

@@ -11,12 +11,13 @@ use http::HeaderValue;
 use super::auth::Authenticator;
 use super::cors::CorsPolicy;
 use super::rate_limit::ClientRateLimiter;
-use crate::config::{Config, Passthrough, UpstreamAuth};
+use crate::config::{Config, DpopMode, Passthrough, UpstreamAuth};
 use crate::credential_sessions::SessionService;
 use crate::mcp::Gateway;
 use crate::mcp::catalogue::Catalogue;
 use crate::mcp::session_keys::SessionKeys;
 use crate::mcp::target::{CallTargets, SessionUpstreams};
+use crate::request::AuthFailure;
 use crate::upstream::UpstreamClient;
 use crate::upstream::breaker::CircuitBreaker;
 
@@ -26,6 +27,8 @@ pub struct Policy {
     pub auth: Arc<Authenticator>,
     /// `WWW-Authenticate` on 401s, with `resource_metadata` when configured.
     pub unauthorized_challenge: HeaderValue,
+    /// The `WWW-Authenticate` challenges of each 401, `DPoP` ones included.
+    pub challenges: Challenges,
     /// RFC 9728 metadata document and the URL it is served at, when configured.
     pub resource_metadata: Option<ResourceMetadataDocument>,
     pub cors: CorsPolicy,
@@ -84,6 +87,7 @@ impl Policy {
         };
         let resource_metadata = ResourceMetadataDocument::for_config(&config);
         let unauthorized_challenge = unauthorized_challenge(resource_metadata.as_ref())?;
+        let challenges = Challenges::new(&config, unauthorized_challenge.clone(), resource_metadata.as_ref())?;
         let rate_limit = &config.rate_limit;
         let rate_limit_policy = HeaderValue::try_from(format!("\"default\";q={};w=60", rate_limit.requests_per_minute))
             .map_err(|error| error.to_string())?;
@@ -123,6 +127,7 @@ impl Policy {
         Ok(Self {
             auth,
             unauthorized_challenge,
+            challenges,
             resource_metadata,
             cors: CorsPolicy::new(&config.cors),
             rate_limiter: match keep(|old, new| old.rate_limit == new.rate_limit) {
@@ -150,16 +155,20 @@ impl Policy {
 impl ResourceMetadataDocument {
     /// The RFC 9728 document `auth.jwt.resource_metadata` describes, if configured.
     fn for_config(config: &Config) -> Option<Self> {
-        let metadata = config.auth.jwt.as_ref()?.resource_metadata.as_ref()?;
-        Some(Self {
-            url: metadata_url(&metadata.resource),
-            body: serde_json::json!({
-                "resource": metadata.resource.as_str(),
-                "authorization_servers": metadata.authorization_servers,
-                "bearer_methods_supported": ["header"],
-                "scopes_supported": metadata.scopes_supported,
-            }),
-        })
+        let jwt = config.auth.jwt.as_ref()?;
+        let metadata = jwt.resource_metadata.as_ref()?;
+        let mut body = serde_json::json!({
+            "resource": metadata.resource.as_str(),
+            "authorization_servers": metadata.authorization_servers,
+            "bearer_methods_supported": ["header"],
+            "scopes_supported": metadata.scopes_supported,
+        });
+        // RFC 9449 §5.2 fields, only when proofs are checked.
+        if jwt.dpop.mode != DpopMode::Off {
+            body["dpop_signing_alg_values_supported"] = serde_json::json!(jwt.dpop.algorithms);
+            body["dpop_bound_access_tokens_required"] = serde_json::json!(jwt.dpop.mode == DpopMode::Required);
+        }
+        Some(Self { url: metadata_url(&metadata.resource), body })
     }
 }
 
@@ -170,6 +179,52 @@ fn unauthorized_challenge(resource_metadata: Option<&ResourceMetadataDocument>) 
         challenge.push_str(&format!(", resource_metadata=\"{}\"", document.url));
     }
     HeaderValue::try_from(challenge).map_err(|error| error.to_string())
+}
+
+/// The `WWW-Authenticate` challenges of 401s (RFC 6750 §3, RFC 9449 §7.1): `Bearer` alone
+/// with `dpop: off`, one `DPoP` challenge with `required`, both as two headers with
+/// `optional`. Proof problems say `invalid_dpop_proof`, everything else `invalid_token`; under
+/// `optional` the `Bearer` challenge of a proof problem carries no error, since the bearer
+/// side did nothing wrong.
+#[derive(Debug, Clone)]
+pub struct Challenges {
+    mode: DpopMode,
+    bearer: HeaderValue,
+    bearer_without_error: HeaderValue,
+    dpop_invalid_token: HeaderValue,
+    dpop_invalid_proof: HeaderValue,
+}
+
+impl Challenges {
+    fn new(config: &Config, bearer: HeaderValue, metadata: Option<&ResourceMetadataDocument>) -> Result<Self, String> {
+        let dpop = config.auth.jwt.as_ref().map(|jwt| jwt.dpop.clone()).unwrap_or_default();
+        let metadata = metadata.map(|document| format!(", resource_metadata=\"{}\"", document.url)).unwrap_or_default();
+        let header = |text: String| HeaderValue::try_from(text).map_err(|error| error.to_string());
+        let algs = dpop.algorithms.join(" ");
+        let dpop_challenge =
+            |error: &str| header(format!("DPoP realm=\"mcp-edge\", error=\"{error}\", algs=\"{algs}\"{metadata}"));
+        Ok(Self {
+            mode: if config.auth.jwt.is_some() { dpop.mode } else { DpopMode::Off },
+            bearer,
+            bearer_without_error: header(format!("Bearer realm=\"mcp-edge\"{metadata}"))?,
+            dpop_invalid_token: dpop_challenge("invalid_token")?,
+            dpop_invalid_proof: dpop_challenge("invalid_dpop_proof")?,
+        })
+    }
+
+    /// The challenges of a 401 for `failure`.
+    pub fn for_failure(&self, failure: AuthFailure) -> Vec<HeaderValue> {
+        let proof_problem = matches!(failure, AuthFailure::InvalidDpopProof | AuthFailure::DpopReplay);
+        let dpop = if proof_problem { &self.dpop_invalid_proof } else { &self.dpop_invalid_token };
+        match self.mode {
+            DpopMode::Off => vec![self.bearer.clone()],
+            DpopMode::Required => vec![dpop.clone()],
+            DpopMode::Optional => {
+                let bearer = if proof_problem { &self.bearer_without_error } else { &self.bearer };
+                vec![bearer.clone(), dpop.clone()]
+            }
+        }
+    }
 }
 
 /// The catalogue, with each tool's metric series created at zero so dashboards see every

@@ -96,8 +96,9 @@ pub async fn write(downstream: &mut Session, ctx: &RequestContext, reply: Reply)
         response.insert_header(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"))?;
     }
     response.insert_header(http::header::CONTENT_LENGTH, body.as_ref().map_or(0, Bytes::len))?;
+    // Appended: a reply may carry a header twice (two `WWW-Authenticate` challenges).
     for (name, value) in reply.headers {
-        response.insert_header(name, value)?;
+        response.append_header(name, value)?;
     }
     add_common_headers(&mut response, ctx)?;
     if reply.connection == Connection::Close {

@@ -164,6 +164,7 @@ mod tests {
             scopes: Vec::new(),
             token_id: "t".into(),
             forwardable_jwt: None,
+            dpop_jkt: None,
         }
     }
 

@@ -145,6 +145,7 @@ mod tests {
             scopes: Vec::new(),
             token_id: "t".into(),
             forwardable_jwt: jwt.map(Arc::from),
+            dpop_jkt: None,
         }
     }
 

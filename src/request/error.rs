@@ -36,10 +36,11 @@ pub enum EdgeError {
     /// A `Transfer-Encoding` other than one `chunked`: a coding the edge does not implement
     /// (501, RFC 9112 §6.1). The connection closes for the same reason as above.
     UnsupportedTransferCoding,
-    /// 401 with the policy's `WWW-Authenticate` challenge.
+    /// 401 with the policy's `WWW-Authenticate` challenges (two, `Bearer` and `DPoP`, under
+    /// `auth.jwt.dpop: optional`).
     Unauthorized {
         failure: AuthFailure,
-        challenge: HeaderValue,
+        challenges: Vec<HeaderValue>,
     },
     OriginNotAllowed,
     /// The principal lacks scopes the route or tool requires; the challenge names them.
@@ -72,6 +73,11 @@ pub enum EdgeError {
         retry_after_seconds: u64,
     },
     GatewayTimeout,
+    /// The DPoP replay cache holds only `jti`s still inside the window: 503 until the oldest
+    /// leaves it (accepting the proof unremembered would allow its replay).
+    DpopReplayCacheFull {
+        retry_after_seconds: u64,
+    },
     /// A JSON-RPC error on the MCP path.
     Rpc(RpcError),
 }
@@ -156,9 +162,11 @@ impl EdgeError {
                 let body = ErrorBody { error: "unsupported transfer coding", request_id };
                 return Reply::json(501, &body).closing();
             }
-            EdgeError::Unauthorized { challenge, .. } => {
-                (401, "unauthorized", vec![(header::WWW_AUTHENTICATE, challenge)])
-            }
+            EdgeError::Unauthorized { challenges, .. } => (
+                401,
+                "unauthorized",
+                challenges.into_iter().map(|challenge| (header::WWW_AUTHENTICATE, challenge)).collect(),
+            ),
             EdgeError::CredentialsRejected => (401, "unauthorized", Vec::new()),
             EdgeError::UnknownSession => (401, "unknown or expired session", Vec::new()),
             EdgeError::OriginNotAllowed => (403, "origin not allowed", Vec::new()),
@@ -185,6 +193,9 @@ impl EdgeError {
                 (503, "upstream unavailable", retry_after(retry_after_seconds))
             }
             EdgeError::GatewayTimeout => (504, "gateway timeout", Vec::new()),
+            EdgeError::DpopReplayCacheFull { retry_after_seconds } => {
+                (503, "try again later", retry_after(retry_after_seconds))
+            }
             EdgeError::Rpc(error) => return error.into_reply(),
         };
         Reply::json(status, &ErrorBody { error: message, request_id }).with_headers(headers)
@@ -248,9 +259,16 @@ mod tests {
         let reply = EdgeError::TooManyRequests { retry_after_seconds: 7 }.into_reply("r");
         assert_eq!((reply.status, reply.headers[0].1.to_str().ok()), (429, Some("7")));
         let challenge = HeaderValue::from_static("Bearer realm=\"mcp-edge\"");
-        let reply =
-            EdgeError::Unauthorized { failure: AuthFailure::Expired, challenge: challenge.clone() }.into_reply("r");
+        let reply = EdgeError::Unauthorized { failure: AuthFailure::Expired, challenges: vec![challenge.clone()] }
+            .into_reply("r");
         assert_eq!(reply.headers, vec![(header::WWW_AUTHENTICATE, challenge)]);
+        let dpop = HeaderValue::from_static("DPoP error=\"invalid_dpop_proof\"");
+        let challenges = vec![HeaderValue::from_static("Bearer realm=\"mcp-edge\""), dpop.clone()];
+        let reply = EdgeError::Unauthorized { failure: AuthFailure::InvalidDpopProof, challenges }.into_reply("r");
+        assert_eq!(reply.headers.len(), 2, "one WWW-Authenticate header per challenge");
+        assert_eq!(reply.headers[1], (header::WWW_AUTHENTICATE, dpop));
+        let reply = EdgeError::DpopReplayCacheFull { retry_after_seconds: 30 }.into_reply("r");
+        assert_eq!((reply.status, reply.headers[0].1.to_str().ok()), (503, Some("30")));
         let reply = EdgeError::MethodNotAllowed { allow: "GET" }.into_reply("r");
         assert_eq!((reply.status, reply.headers[0].0.clone()), (405, header::ALLOW));
     }

@@ -20,10 +20,17 @@ pub enum AuthFailure {
     WrongIssuer,
     UnknownKid,
     MissingClaim,
+    /// DPoP: the proof is missing, malformed, or does not describe this request.
+    InvalidDpopProof,
+    /// DPoP: the proof's `jti` was seen inside the window.
+    DpopReplay,
+    /// DPoP: the token and the proof are not bound to each other (`cnf.jkt`, `ath`), a bound
+    /// token came as `Bearer`, or an unbound one under `dpop: required`.
+    DpopBindingMismatch,
 }
 
 impl AuthFailure {
-    pub const ALL: [AuthFailure; 9] = [
+    pub const ALL: [AuthFailure; 12] = [
         AuthFailure::MissingToken,
         AuthFailure::InvalidToken,
         AuthFailure::Expired,
@@ -33,6 +40,9 @@ impl AuthFailure {
         AuthFailure::WrongIssuer,
         AuthFailure::UnknownKid,
         AuthFailure::MissingClaim,
+        AuthFailure::InvalidDpopProof,
+        AuthFailure::DpopReplay,
+        AuthFailure::DpopBindingMismatch,
     ];
 
     /// Stable machine code, used as the audit `event.reason` and the metric label (the list
@@ -48,6 +58,9 @@ impl AuthFailure {
             AuthFailure::WrongIssuer => "wrong_issuer",
             AuthFailure::UnknownKid => "unknown_kid",
             AuthFailure::MissingClaim => "missing_claim",
+            AuthFailure::InvalidDpopProof => "invalid_dpop_proof",
+            AuthFailure::DpopReplay => "dpop_replay",
+            AuthFailure::DpopBindingMismatch => "dpop_binding_mismatch",
         }
     }
 }
@@ -57,6 +70,8 @@ impl AuthFailure {
 pub enum AuthMethod {
     Bearer,
     Jwt,
+    /// A DPoP-bound JWT with a valid proof (RFC 9449).
+    Dpop,
 }
 
 impl AuthMethod {
@@ -64,6 +79,7 @@ impl AuthMethod {
         match self {
             AuthMethod::Bearer => "bearer",
             AuthMethod::Jwt => "jwt",
+            AuthMethod::Dpop => "dpop",
         }
     }
 }
@@ -79,6 +95,8 @@ pub struct Principal {
     pub token_id: String,
     /// The verified JWT itself, kept only for `upstream.auth.mode: forward`.
     pub forwardable_jwt: Option<Arc<str>>,
+    /// The token's `cnf.jkt` (RFC 7638 thumbprint of the key it is bound to, RFC 9449 §6.1).
+    pub dpop_jkt: Option<String>,
 }
 
 impl Principal {
@@ -140,6 +158,7 @@ mod tests {
             scopes: Vec::new(),
             token_id: "t".into(),
             forwardable_jwt: None,
+            dpop_jkt: None,
         };
         assert_eq!(principal(AuthMethod::Bearer).owner_key(), "bearer:ci");
         assert_eq!(principal(AuthMethod::Jwt).owner_key(), "jwt:ci");

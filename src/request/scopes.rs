@@ -38,6 +38,7 @@ mod tests {
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
             token_id: "t".into(),
             forwardable_jwt: None,
+            dpop_jkt: None,
         }
     }
 

@@ -72,6 +72,9 @@ pub struct AuditEvent<'a> {
     pub user_id: Option<Cow<'a, str>>,
     #[serde(rename = "auth.method", skip_serializing_if = "Option::is_none")]
     pub auth_method: Option<&'static str>,
+    /// The RFC 7638 thumbprint of a DPoP proof's key (never the proof).
+    #[serde(rename = "dpop.jkt", skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<Cow<'a, str>>,
     #[serde(rename = "gen_ai.tool.name", skip_serializing_if = "Option::is_none")]
     pub tool: Option<Cow<'a, str>>,
     #[serde(rename = "mcp.method.name", skip_serializing_if = "Option::is_none")]

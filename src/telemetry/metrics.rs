@@ -30,7 +30,7 @@ pub const ROUTE_LABELS: [&str; 9] = [
 ];
 
 /// Every `reason` of `mcp_edge_auth_failures` (`request::AuthFailure::reason`).
-pub const AUTH_FAILURE_REASONS: [&str; 9] = [
+pub const AUTH_FAILURE_REASONS: [&str; 12] = [
     "missing_token",
     "invalid_token",
     "expired",
@@ -40,6 +40,9 @@ pub const AUTH_FAILURE_REASONS: [&str; 9] = [
     "wrong_issuer",
     "unknown_kid",
     "missing_claim",
+    "invalid_dpop_proof",
+    "dpop_replay",
+    "dpop_binding_mismatch",
 ];
 
 /// Latency buckets (seconds) from 5 ms up to a minute, for slow tool calls.
@@ -99,6 +102,8 @@ pub struct Metrics {
     pub request_duration: Family<RouteLabel, Histogram, fn() -> Histogram>,
     pub rate_limited: Counter,
     pub auth_failures: Family<ReasonLabel, Counter>,
+    /// DPoP proofs refused with 503 because every remembered `jti` was inside the window.
+    pub dpop_replay_cache_full: Counter,
     pub cors_rejected: Counter,
     pub tool_calls: Family<ToolOutcomeLabels, Counter>,
     pub upstream_duration: Family<ToolLabel, Histogram, fn() -> Histogram>,
@@ -174,6 +179,12 @@ impl Metrics {
             request_duration,
             rate_limited,
             auth_failures,
+            dpop_replay_cache_full: registered(
+                r,
+                "dpop_replay_cache_full",
+                "DPoP proofs refused (503) because the replay cache was full of unexpired jtis",
+                Counter::default(),
+            ),
             cors_rejected: registered(
                 r,
                 "cors_rejected",

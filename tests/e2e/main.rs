@@ -10,6 +10,7 @@ mod auth;
 mod cli;
 mod config;
 mod connections;
+mod dpop;
 mod edge_policy;
 mod h2_floods;
 mod mcp;

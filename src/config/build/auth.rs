@@ -170,7 +170,8 @@ impl Builder<'_> {
         let algorithms = self.jwt_algorithms(&raw.algorithms);
         let required_claims = self.jwt_required_claims(raw.required_claims.as_deref());
         let resource_metadata = raw.resource_metadata.as_ref().and_then(|raw| self.resource_metadata(raw));
-        let checks = JwtChecks { leeway, required_claims, resource_metadata };
+        let dpop = self.dpop(raw);
+        let checks = JwtChecks { leeway, required_claims, resource_metadata, dpop };
         match &raw.preset {
             Some(preset) => self.firebase_jwt(raw, preset, checks),
             None => self.explicit_jwt(raw, algorithms, checks),
@@ -190,6 +191,69 @@ impl Builder<'_> {
                     format!("{:?} is not allowed; allowed: {}", located.value, JWT_ALGORITHMS.join(", ")),
                 );
             }
+        }
+        algorithms
+    }
+
+    /// The `auth.jwt.dpop*` keys (RFC 9449 proofs). They are checked whatever the mode, so
+    /// a typo shows before the day DPoP is turned on.
+    fn dpop(&mut self, raw: &RawJwt) -> Dpop {
+        let defaults = Dpop::default();
+        let mode = match raw.dpop.as_ref().map(|located| located.value) {
+            None | Some(DpopModeName::Off) => DpopMode::Off,
+            Some(DpopModeName::Optional) => DpopMode::Optional,
+            Some(DpopModeName::Required) => DpopMode::Required,
+        };
+        // Below a second every proof would be stale on arrival; past ten minutes a captured
+        // proof stays replayable for long and the replay cache must hold every jti that long.
+        let max_age = self.bounded_duration(
+            "auth.jwt.dpop_max_age",
+            &raw.dpop_max_age,
+            defaults.max_age,
+            (Duration::from_secs(1), Duration::from_secs(600)),
+        );
+        let algorithms = match &raw.dpop_algorithms {
+            None => defaults.algorithms,
+            Some(raw_algorithms) => self.dpop_algorithms(raw_algorithms),
+        };
+        let public_url = raw.dpop_public_url.as_ref().and_then(|located| match parse_origin(&located.value) {
+            Ok(origin) => Some(origin),
+            Err(message) => {
+                self.at(located, "auth.jwt.dpop_public_url", message);
+                None
+            }
+        });
+        let replay_cache = self.number(
+            "auth.jwt.dpop_replay_cache",
+            &raw.dpop_replay_cache,
+            defaults.replay_cache as u32,
+            (1, 10_000_000),
+        ) as usize;
+        Dpop { mode, max_age, algorithms, public_url, replay_cache }
+    }
+
+    /// `auth.jwt.dpop_algorithms`: asymmetric algorithms only (RFC 9449 §4.2: a proof is
+    /// checked with the public key it carries, which a shared secret cannot be), at least one.
+    fn dpop_algorithms(&mut self, raw: &[Located<String>]) -> Vec<String> {
+        let mut algorithms: Vec<String> = Vec::new();
+        for located in raw {
+            let name = located.value.as_str();
+            if JWT_ALGORITHMS.contains(&name) && !name.starts_with("HS") {
+                if !algorithms.iter().any(|known| known == name) {
+                    algorithms.push(name.to_string());
+                }
+            } else {
+                let allowed: Vec<&str> =
+                    JWT_ALGORITHMS.iter().copied().filter(|name| !name.starts_with("HS")).collect();
+                self.at(
+                    located,
+                    "auth.jwt.dpop_algorithms",
+                    format!("{name:?} is not allowed for DPoP proofs; allowed: {}", allowed.join(", ")),
+                );
+            }
+        }
+        if raw.is_empty() {
+            self.problem(Source::Document, "auth.jwt.dpop_algorithms", "is empty; list at least one, e.g. [ES256]");
         }
         algorithms
     }
@@ -277,6 +341,7 @@ impl Builder<'_> {
             leeway: checks.leeway,
             required_claims: checks.required_claims,
             resource_metadata: checks.resource_metadata,
+            dpop: checks.dpop,
         })
     }
 
@@ -313,6 +378,7 @@ impl Builder<'_> {
             leeway: checks.leeway,
             required_claims: checks.required_claims,
             resource_metadata: checks.resource_metadata,
+            dpop: checks.dpop,
         })
     }
 
@@ -361,4 +427,5 @@ struct JwtChecks {
     leeway: Duration,
     required_claims: Vec<String>,
     resource_metadata: Option<ResourceMetadata>,
+    dpop: Dpop,
 }

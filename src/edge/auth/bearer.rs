@@ -153,6 +153,7 @@ impl BearerTokens {
             scopes: token.scopes.clone(),
             token_id: token.short_id.clone(),
             forwardable_jwt: None,
+            dpop_jkt: None,
         })
     }
 }

@@ -150,6 +150,7 @@ impl JwtVerifier {
                 .and_then(serde_json::Value::as_str)
                 .map_or_else(|| super::bearer::short_id(&digest), str::to_string),
             forwardable_jwt: self.forward.then(|| Arc::from(token)),
+            dpop_jkt: bound_key(&claims)?,
         };
         if expires_at > 0 {
             self.remember(digest, &principal, expires_at, now);
@@ -239,6 +240,18 @@ fn has_critical_header(token: &str) -> bool {
     let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header) else { return true };
     serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&bytes)
         .map_or(true, |map| map.contains_key("crit"))
+}
+
+/// The `cnf.jkt` of a DPoP-bound token (RFC 9449 §6.1); a `cnf` without a usable `jkt` is
+/// refused, since the token claims a binding the edge cannot honour.
+fn bound_key(claims: &serde_json::Map<String, serde_json::Value>) -> Result<Option<String>, AuthFailure> {
+    let Some(confirmation) = claims.get("cnf") else { return Ok(None) };
+    match confirmation.get("jkt") {
+        Some(serde_json::Value::String(jkt)) if !jkt.is_empty() => Ok(Some(jkt.clone())),
+        Some(_) => Err(AuthFailure::InvalidToken),
+        // Another confirmation method (`x5t#S256`, mTLS-bound tokens): not DPoP.
+        None => Ok(None),
+    }
 }
 
 /// Scopes from `scope` (space-separated, RFC 8693) or `scp` (array or string).

@@ -1,0 +1,334 @@
+//! DPoP-bound tokens end to end over TLS (RFC 9449): access tokens from the local JWKS with a
+//! `cnf.jkt`, proofs minted by jsonwebtoken (`encode`, or `crypto::sign` under a header
+//! written out) with the EC test key; every case of the DPoP issue with its status,
+//! `WWW-Authenticate` challenge and audit reason.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::jwk::{Jwk, ThumbprintHash};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::support::edge::TestEdge;
+use crate::support::jwt::{self, AUDIENCE, ISSUER, JwksServer, now, sign};
+use crate::support::mock_api::MockApi;
+use crate::support::tls_client::{Protocol, client};
+
+/// A client's proof key: the EC test key, or the other RSA key for "signed by another key".
+struct ProofKey {
+    key: EncodingKey,
+    algorithm: Algorithm,
+    jwk: Jwk,
+}
+
+impl ProofKey {
+    fn ec() -> Self {
+        mcp_edge::crypto::install_providers();
+        let key = EncodingKey::from_ec_pem(&jwt::fixture("ec.key")).expect("ec key");
+        let jwk = Jwk::from_encoding_key(&key, Algorithm::ES256).expect("jwk");
+        Self { key, algorithm: Algorithm::ES256, jwk }
+    }
+
+    fn other_rsa() -> Self {
+        mcp_edge::crypto::install_providers();
+        let key = EncodingKey::from_rsa_pem(&jwt::fixture("rsa-other.key")).expect("rsa key");
+        let jwk = Jwk::from_encoding_key(&key, Algorithm::RS256).expect("jwk");
+        Self { key, algorithm: Algorithm::RS256, jwk }
+    }
+
+    fn jkt(&self) -> String {
+        self.jwk.thumbprint(ThumbprintHash::SHA256).expect("thumbprint")
+    }
+
+    fn proof(&self, claims: &Value) -> String {
+        let mut header = Header::new(self.algorithm);
+        header.typ = Some("dpop+jwt".to_string());
+        header.jwk = Some(self.jwk.clone());
+        jsonwebtoken::encode(&header, claims, &self.key).expect("sign")
+    }
+
+    fn proof_with_header(&self, header: &Value, claims: &Value) -> String {
+        let message = format!("{}.{}", encode(header), encode(claims));
+        let signature = jsonwebtoken::crypto::sign(message.as_bytes(), &self.key, self.algorithm).expect("sign");
+        format!("{message}.{signature}")
+    }
+
+    fn header(&self) -> Value {
+        json!({"typ": "dpop+jwt", "alg": self.algorithm, "jwk": self.jwk})
+    }
+}
+
+fn encode(value: &Value) -> String {
+    URL_SAFE_NO_PAD.encode(value.to_string())
+}
+
+/// An access token from the JWKS issuer, bound to `jkt` when given.
+fn access_token(jkt: Option<&str>) -> String {
+    let mut claims = jwt::claims();
+    if let Some(jkt) = jkt {
+        claims["cnf"] = json!({"jkt": jkt});
+    }
+    sign(Algorithm::RS256, Some("rsa-1"), &claims)
+}
+
+fn proof_claims(method: &str, htu: &str, token: &str) -> Value {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let jti = format!("e2e-{}-{}", std::process::id(), NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    json!({
+        "jti": jti,
+        "htm": method,
+        "htu": htu,
+        "iat": now(),
+        "ath": URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes())),
+    })
+}
+
+fn with(mut claims: Value, name: &str, value: Value) -> Value {
+    if value.is_null() {
+        claims.as_object_mut().expect("object").remove(name);
+    } else {
+        claims[name] = value;
+    }
+    claims
+}
+
+async fn dpop_edge(api: &MockApi, jwks: &JwksServer, mode: &str) -> TestEdge {
+    let policy = json!({
+        "auth": {
+            "mode": "jwt",
+            "jwt": {
+                "issuer": ISSUER,
+                "audiences": [AUDIENCE],
+                "jwks_url": jwks.url(),
+                "algorithms": ["RS256", "ES256"],
+                "dpop": mode,
+                "resource_metadata": {"resource": "https://edge.test/mcp", "authorization_servers": ["https://login.test"]},
+            },
+        },
+        "rate_limit": {"requests_per_minute": 6000, "burst": 200},
+    });
+    TestEdge::new(policy).passthrough(&api.url()).audit_file(None, 1).start()
+}
+
+struct Answer {
+    status: u16,
+    challenges: Vec<String>,
+    request_id: String,
+    body: Value,
+}
+
+/// `method /anything` with `Authorization: {scheme} {token}` and one `DPoP` header per proof.
+async fn send(edge: &TestEdge, protocol: Protocol, method: &str, authorization: &str, proofs: &[String]) -> Answer {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+    let mut request =
+        client(protocol).request(method, edge.https_url("/anything")).header("authorization", authorization);
+    for proof in proofs {
+        request = request.header("dpop", proof);
+    }
+    let response = request.send().await.expect("request");
+    let challenges = response
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .map(|value| value.to_str().expect("ascii").to_string())
+        .collect();
+    let request_id = response.headers()["x-request-id"].to_str().expect("ascii").to_string();
+    let status = response.status().as_u16();
+    let body = response.json().await.unwrap_or(Value::Null);
+    Answer { status, challenges, request_id, body }
+}
+
+/// The `reason` the log line of a refused request names.
+fn logged_reason(edge: &TestEdge, request_id: &str) -> String {
+    let logged = edge.stderr();
+    let line = logged.lines().find(|line| line.contains(request_id) && line.contains("Authentication failed"));
+    let line = line.unwrap_or_else(|| panic!("no log line for {request_id}:\n{logged}"));
+    let start = line.find("\"reason\":\"").map(|at| at + 10).unwrap_or_else(|| panic!("no reason: {line}"));
+    line[start..].split('"').next().unwrap_or_default().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_valid_proof_is_accepted_on_h1_and_h2_and_never_forwarded() {
+    let api = MockApi::start().await;
+    let jwks = JwksServer::start("jwks.json").await;
+    let edge = dpop_edge(&api, &jwks, "required").await;
+    let key = ProofKey::ec();
+    let token = access_token(Some(&key.jkt()));
+    let htu = edge.https_url("/anything");
+    for protocol in [Protocol::Http1, Protocol::Http2] {
+        let proof = key.proof(&proof_claims("POST", &htu, &token));
+        let answer = send(&edge, protocol, "POST", &format!("DPoP {token}"), &[proof]).await;
+        assert_eq!(answer.status, 200, "{protocol:?}: {:?}", answer.challenges);
+        assert!(answer.body["headers"].get("dpop").is_none(), "the proof is not forwarded: {}", answer.body);
+    }
+    let events = edge.wait_audit(|events| events.iter().any(|event| event["event.action"] == "AUTH_SUCCESS"));
+    let success = events.iter().find(|event| event["event.action"] == "AUTH_SUCCESS").expect("AUTH_SUCCESS");
+    assert_eq!(success["auth.method"], "dpop");
+    assert_eq!(success["dpop.jkt"], key.jkt());
+    let audit = serde_json::to_string(&events).expect("json");
+    assert!(!audit.contains(&token[..40]), "the token is never logged");
+}
+
+/// One refused case: what the client sends and what it must get back.
+struct Refusal {
+    case: &'static str,
+    authorization: String,
+    proofs: Vec<String>,
+    error: &'static str,
+    reason: &'static str,
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_dpop_problem_gets_the_rfc_answer() {
+    let api = MockApi::start().await;
+    let jwks = JwksServer::start("jwks.json").await;
+    let edge = dpop_edge(&api, &jwks, "required").await;
+    let key = ProofKey::ec();
+    let token = access_token(Some(&key.jkt()));
+    let dpop = format!("DPoP {token}");
+    let htu = edge.https_url("/anything");
+    let good = || proof_claims("POST", &htu, &token);
+    let replayed = key.proof(&good());
+    assert_eq!(send(&edge, Protocol::Http1, "POST", &dpop, std::slice::from_ref(&replayed)).await.status, 200);
+    let mut private_jwk = key.header();
+    private_jwk["jwk"]["d"] = json!("c2VjcmV0");
+    let mut hs256 = Header::new(Algorithm::HS256);
+    hs256.typ = Some("dpop+jwt".to_string());
+    hs256.jwk = Some(key.jwk.clone());
+    let other_host = htu.replace("localhost", "127.0.0.1");
+    let invalid_proof = |case, proofs: Vec<String>| Refusal {
+        case,
+        authorization: dpop.clone(),
+        proofs,
+        error: "invalid_dpop_proof",
+        reason: "invalid_dpop_proof",
+    };
+    let cases = [
+        Refusal { reason: "dpop_replay", ..invalid_proof("replayed jti", vec![replayed]) },
+        invalid_proof("no proof", vec![]),
+        invalid_proof("two DPoP headers", vec![key.proof(&good()), key.proof(&good())]),
+        invalid_proof("wrong htm", vec![key.proof(&with(good(), "htm", json!("GET")))]),
+        invalid_proof("htu with another path", vec![key.proof(&with(good(), "htu", json!(format!("{htu}/other"))))]),
+        invalid_proof("htu with another host", vec![key.proof(&with(good(), "htu", json!(other_host)))]),
+        invalid_proof("stale iat", vec![key.proof(&with(good(), "iat", json!(now() - 120)))]),
+        invalid_proof("future iat", vec![key.proof(&with(good(), "iat", json!(now() + 120)))]),
+        invalid_proof("typ missing", vec![key.proof_with_header(&with(key.header(), "typ", Value::Null), &good())]),
+        invalid_proof(
+            "alg none",
+            vec![format!("{}.{}.", encode(&with(key.header(), "alg", json!("none"))), encode(&good()))],
+        ),
+        invalid_proof(
+            "alg HS256",
+            vec![
+                jsonwebtoken::encode(&hs256, &good(), &EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef"))
+                    .expect("sign"),
+            ],
+        ),
+        invalid_proof("private key in jwk", vec![key.proof_with_header(&private_jwk, &good())]),
+        invalid_proof("jti missing", vec![key.proof(&with(good(), "jti", Value::Null))]),
+        Refusal {
+            case: "wrong ath",
+            authorization: dpop.clone(),
+            proofs: vec![key.proof(&with(good(), "ath", json!(URL_SAFE_NO_PAD.encode(Sha256::digest(b"other")))))],
+            error: "invalid_token",
+            reason: "dpop_binding_mismatch",
+        },
+        Refusal {
+            case: "proof signed by another key than cnf.jkt",
+            authorization: dpop.clone(),
+            proofs: vec![ProofKey::other_rsa().proof(&good())],
+            error: "invalid_token",
+            reason: "dpop_binding_mismatch",
+        },
+        Refusal {
+            case: "bound token sent as Bearer",
+            authorization: format!("Bearer {token}"),
+            proofs: vec![key.proof(&good())],
+            error: "invalid_token",
+            reason: "dpop_binding_mismatch",
+        },
+        Refusal {
+            case: "unbound token under required",
+            authorization: format!("Bearer {}", access_token(None)),
+            proofs: vec![],
+            error: "invalid_token",
+            reason: "dpop_binding_mismatch",
+        },
+    ];
+    for refusal in cases {
+        let answer = send(&edge, Protocol::Http1, "POST", &refusal.authorization, &refusal.proofs).await;
+        assert_eq!(answer.status, 401, "{}", refusal.case);
+        assert_eq!(
+            answer.challenges.len(),
+            1,
+            "{}: one DPoP challenge under required: {:?}",
+            refusal.case,
+            answer.challenges
+        );
+        let challenge = &answer.challenges[0];
+        assert!(challenge.starts_with("DPoP "), "{}: {challenge}", refusal.case);
+        assert!(challenge.contains(&format!("error=\"{}\"", refusal.error)), "{}: {challenge}", refusal.case);
+        assert!(challenge.contains("algs=\"ES256 RS256 PS256 EdDSA\""), "{}: {challenge}", refusal.case);
+        assert_eq!(logged_reason(&edge, &answer.request_id), refusal.reason, "{}", refusal.case);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn optional_accepts_unbound_bearer_tokens_and_answers_with_two_challenges() {
+    let api = MockApi::start().await;
+    let jwks = JwksServer::start("jwks.json").await;
+    let edge = dpop_edge(&api, &jwks, "optional").await;
+    let key = ProofKey::ec();
+    let htu = edge.https_url("/anything");
+    let unbound = access_token(None);
+    assert_eq!(send(&edge, Protocol::Http1, "GET", &format!("Bearer {unbound}"), &[]).await.status, 200);
+    let bound = access_token(Some(&key.jkt()));
+    let proof = key.proof(&proof_claims("GET", &htu, &bound));
+    assert_eq!(send(&edge, Protocol::Http2, "GET", &format!("DPoP {bound}"), &[proof]).await.status, 200);
+    let answer = send(&edge, Protocol::Http1, "GET", &format!("Bearer {bound}"), &[]).await;
+    assert_eq!(answer.status, 401, "a bound token as Bearer");
+    assert_eq!(answer.challenges.len(), 2, "{:?}", answer.challenges);
+    assert!(
+        answer.challenges[0].starts_with("Bearer realm=\"mcp-edge\", error=\"invalid_token\""),
+        "{:?}",
+        answer.challenges
+    );
+    assert!(
+        answer.challenges[1].starts_with("DPoP realm=\"mcp-edge\", error=\"invalid_token\""),
+        "{:?}",
+        answer.challenges
+    );
+    assert_eq!(logged_reason(&edge, &answer.request_id), "dpop_binding_mismatch");
+    let stale = key.proof(&with(proof_claims("GET", &htu, &bound), "iat", json!(now() - 120)));
+    let answer = send(&edge, Protocol::Http1, "GET", &format!("DPoP {bound}"), &[stale]).await;
+    assert_eq!(answer.status, 401);
+    assert_eq!(answer.challenges.len(), 2, "{:?}", answer.challenges);
+    assert!(answer.challenges[1].contains("error=\"invalid_dpop_proof\""), "{:?}", answer.challenges);
+    // RFC 9449 §5.2 metadata: advertised, and not required under optional.
+    let document: Value = client(Protocol::Http1)
+        .get(edge.https_url("/.well-known/oauth-protected-resource/mcp"))
+        .send()
+        .await
+        .expect("metadata")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(document["dpop_signing_alg_values_supported"], json!(["ES256", "RS256", "PS256", "EdDSA"]));
+    assert_eq!(document["dpop_bound_access_tokens_required"], json!(false));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn off_keeps_bearer_behaviour_and_refuses_the_dpop_scheme() {
+    let api = MockApi::start().await;
+    let jwks = JwksServer::start("jwks.json").await;
+    let edge = dpop_edge(&api, &jwks, "off").await;
+    let key = ProofKey::ec();
+    let bound = access_token(Some(&key.jkt()));
+    assert_eq!(send(&edge, Protocol::Http1, "GET", &format!("Bearer {bound}"), &[]).await.status, 200);
+    let proof = key.proof(&proof_claims("GET", &edge.https_url("/anything"), &bound));
+    let answer = send(&edge, Protocol::Http1, "GET", &format!("DPoP {bound}"), &[proof]).await;
+    assert_eq!(answer.status, 401);
+    assert_eq!(answer.challenges.len(), 1);
+    assert!(answer.challenges[0].starts_with("Bearer "), "{:?}", answer.challenges);
+}
