@@ -95,6 +95,16 @@ pub fn count_body(seen: &mut u64, chunk_len: usize, limits: &Limits) -> Result<(
     if *seen > limits.max_body_bytes { Err(EdgeError::PayloadTooLarge) } else { Ok(()) }
 }
 
+/// The authority a request names: its `Host`, or the `:authority` of an absolute or h2
+/// target.
+pub fn authority(request: &RequestHeader) -> Option<&str> {
+    request
+        .headers
+        .get(http::header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .or_else(|| request.uri.authority().map(|authority| authority.as_str()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,12 +31,7 @@ fn base_event<'a>(
 /// What pingora's own error lines say about a request: method, path and host. pingora's
 /// default prints the path with its query, which may carry credentials (`?access_token=`).
 pub fn request_summary(request: &pingora::http::RequestHeader) -> String {
-    let host = request
-        .headers
-        .get(http::header::HOST)
-        .and_then(|value| value.to_str().ok())
-        .or_else(|| request.uri.authority().map(|authority| authority.as_str()))
-        .unwrap_or("-");
+    let host = super::limits::authority(request).unwrap_or("-");
     format!("{} {}, Host: {host}", request.method, request.uri.path())
 }
 

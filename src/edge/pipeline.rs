@@ -116,12 +116,7 @@ async fn authenticate(downstream: &Session, ctx: &mut RequestContext) -> Result<
     let proofs: Vec<&[u8]> = request.headers.get_all("dpop").iter().map(http::HeaderValue::as_bytes).collect();
     // The URI as this edge served it (RFC 9449 §4.3 check 9): its TLS status and the `Host`
     // or `:authority` it answered, unless `auth.jwt.dpop_public_url` overrides both.
-    let authority = request
-        .headers
-        .get(http::header::HOST)
-        .and_then(|value| value.to_str().ok())
-        .or_else(|| request.uri.authority().map(|authority| authority.as_str()))
-        .unwrap_or_default();
+    let authority = limits::authority(request).unwrap_or_default();
     let target = ProofTarget {
         proofs: &proofs,
         method: request.method.as_str(),
