@@ -9,8 +9,9 @@
 //!    accept;
 //! 3. for HTTP/1, reads each request head itself under that deadline and the
 //!    `max_header_bytes` cap (`head.rs`), refusing with 408 or 431 and a lingering close
-//!    (`refusal.rs`), and hands pingora the head through a replaying stream (`replay.rs`),
-//!    then waits `idle_timeout` for the next request (`http1.rs`);
+//!    (`refusal.rs`), and hands the edge's application the head as the session's prefix over
+//!    a stream that writes each response whole (`held_writes.rs`), then waits `idle_timeout`
+//!    for the next request (`http1.rs`);
 //! 4. for HTTP/2, accepts streams with the idle GOAWAY, the request limit and the stream and
 //!    header-list limits pingora's own loop does not apply (`http2.rs`).
 //!
@@ -18,11 +19,11 @@
 //! applies to connections accepted after it.
 
 mod head;
+mod held_writes;
 mod http1;
 mod http2;
 pub mod limiter;
 mod refusal;
-mod replay;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

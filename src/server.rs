@@ -11,6 +11,7 @@ use pingora::services::ServiceWithDependents;
 use crate::admin::AdminApp;
 use crate::background::{JwksRefresher, Sweeper, TokensFileWatcher};
 use crate::config::Config;
+use crate::edge::app::EdgeApp;
 use crate::edge::policy::PolicyHandle;
 use crate::edge::{EdgeProxy, Policy};
 use crate::lifecycle::{DrainingSignalWatch, Lifecycle};
@@ -89,8 +90,8 @@ pub fn run(config: Config, extra_services: Vec<ExtraService>) -> Result<(), Star
     Ok(())
 }
 
-/// The public listening service: our connection layer around pingora's proxy.
-type PublicService = pingora::services::listening::Service<EdgeListener<pingora::proxy::HttpProxy<EdgeProxy>>>;
+/// The public listening service: our connection layer around the edge's application.
+type PublicService = pingora::services::listening::Service<EdgeListener<EdgeApp>>;
 
 /// The periodic loops (`background`), each reading the current policy.
 fn add_background_services(server: &mut Server, policy: &PolicyHandle) {
@@ -108,8 +109,9 @@ fn public_service(
     policy: &PolicyHandle,
     lifecycle: &Arc<Lifecycle>,
 ) -> Result<(PublicService, Option<Arc<CertResolver>>), StartupError> {
-    // pingora's HttpProxy runs behind our connection layer (`listener`), which does TLS and
-    // reads HTTP/1 heads itself; pingora sees the public listeners as plain TCP.
+    // Our connection layer (`listener`) does TLS and reads HTTP/1 heads itself (pingora sees
+    // the public listeners as plain TCP); the edge's application answers what it can and
+    // hands the passthrough to pingora's HttpProxy.
     let mut proxy = pingora::proxy::HttpProxy::new(
         EdgeProxy::new(Arc::clone(policy), Arc::clone(lifecycle)),
         Arc::clone(&server.configuration),
@@ -129,7 +131,11 @@ fn public_service(
     }
     let mut public = pingora::services::listening::Service::new(
         "mcp-edge".to_string(),
-        EdgeListener::new(proxy, Arc::clone(policy), tls_listener),
+        EdgeListener::new(
+            EdgeApp::new(proxy, Arc::clone(policy), Arc::clone(lifecycle)),
+            Arc::clone(policy),
+            tls_listener,
+        ),
     );
     let listeners = [(config.listen.https, TLS_READ_BUFFER), (config.listen.http, PLAIN_READ_BUFFER)];
     for (address, read_buffer) in listeners.into_iter().filter_map(|(address, size)| Some((address?, size))) {

@@ -1,13 +1,13 @@
-//! pingora's session as the [`Downstream`] handlers read: the request head, and the body
+//! pingora's server session as the [`Downstream`] handlers read: the request head, and the body
 //! read whole within the size limit.
 
 use bytes::{Bytes, BytesMut};
-use pingora::proxy::Session;
+use pingora::protocols::http::ServerSession;
 
 use crate::request::{Downstream, EdgeError};
 
 #[async_trait::async_trait]
-impl Downstream for Session {
+impl Downstream for ServerSession {
     fn head(&self) -> &http::request::Parts {
         self.req_header()
     }

@@ -35,6 +35,25 @@ pub fn request_summary(request: &pingora::http::RequestHeader) -> String {
     format!("{} {}, Host: {host}", request.method, request.uri.path())
 }
 
+/// The end of a request, however it was served: its audit events, metrics and debug line.
+pub fn request_done(
+    ctx: &RequestContext,
+    request: &pingora::http::RequestHeader,
+    status: u16,
+    error: Option<&pingora::Error>,
+) {
+    finish_request(ctx, request.method.as_str(), request.uri.path(), status);
+    tracing::debug!(
+        request_id = %ctx.request_id,
+        route = ctx.route.name(),
+        method = %request.method,
+        status,
+        duration_us = ctx.started.elapsed().as_micros() as u64,
+        error = error.map(|error| error.to_string()),
+        "Request done"
+    );
+}
+
 /// Emits the request's audit events and records its metrics.
 pub fn finish_request(ctx: &RequestContext, method: &str, path: &str, status: u16) {
     let elapsed = ctx.started.elapsed();

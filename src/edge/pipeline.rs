@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use pingora::proxy::Session;
+use pingora::protocols::http::ServerSession;
 
 use super::auth::{AuthRefusal, ProofTarget};
 use super::context::RequestContext;
@@ -37,7 +37,7 @@ pub enum Decision {
 ///    here, and a disallowed `Origin` is refused before it costs a token check.
 /// 6. Authentication, for every route that is not public.
 /// 7. The route.
-pub async fn run(downstream: &mut Session, ctx: &mut RequestContext) -> Decision {
+pub async fn run(downstream: &mut ServerSession, ctx: &mut RequestContext) -> Decision {
     match decide(downstream, ctx).await {
         Ok(decision) => decision,
         Err(error) => {
@@ -47,7 +47,7 @@ pub async fn run(downstream: &mut Session, ctx: &mut RequestContext) -> Decision
     }
 }
 
-async fn decide(downstream: &mut Session, ctx: &mut RequestContext) -> Result<Decision, EdgeError> {
+async fn decide(downstream: &mut ServerSession, ctx: &mut RequestContext) -> Result<Decision, EdgeError> {
     limits::check_head(downstream.req_header(), &ctx.policy.config.limits)?;
     ctx.cors = ctx.policy.cors.decide(downstream.req_header());
     ctx.route = Route::decide(downstream.req_header().uri.path(), &ctx.policy);
@@ -65,7 +65,7 @@ async fn decide(downstream: &mut Session, ctx: &mut RequestContext) -> Result<De
 
 /// Step 1 (run by the phase before [`run`], so the request span can carry its ids): the
 /// request id (a trusted proxy's, if well-formed), the client address and the trace.
-pub fn identify(downstream: &Session, ctx: &mut RequestContext) {
+pub fn identify(downstream: &ServerSession, ctx: &mut RequestContext) {
     ctx.downstream_tls = downstream.digest().is_some_and(|digest| digest.ssl_digest.is_some());
     let Some(peer) = downstream.client_addr().and_then(|address| address.as_inet()).map(|address| address.ip()) else {
         return;
@@ -104,7 +104,7 @@ fn rate_limit(ctx: &mut RequestContext) -> Option<u64> {
 
 /// Step 6, for every route that is not public. `/init` needs the edge's own credentials only
 /// with `sessions.auth: edge`.
-async fn authenticate(downstream: &Session, ctx: &mut RequestContext) -> Result<(), EdgeError> {
+async fn authenticate(downstream: &ServerSession, ctx: &mut RequestContext) -> Result<(), EdgeError> {
     let session_route_is_public = matches!(ctx.route, Route::Init | Route::SessionEnd)
         && ctx.policy.config.sessions.auth == crate::config::SessionAuth::None;
     if ctx.route.is_public() || session_route_is_public {
@@ -147,7 +147,7 @@ async fn authenticate(downstream: &Session, ctx: &mut RequestContext) -> Result<
 const PASSTHROUGH_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
 
 /// Step 7.
-async fn route(downstream: &mut Session, ctx: &mut RequestContext) -> Result<Decision, EdgeError> {
+async fn route(downstream: &mut ServerSession, ctx: &mut RequestContext) -> Result<Decision, EdgeError> {
     let policy = Arc::clone(&ctx.policy);
     let gateway = &policy.gateway;
     let reply = match ctx.route {

@@ -1,4 +1,8 @@
-//! pingora's `ProxyHttp` phases. Each method is a few lines that delegate to the edge modules.
+//! pingora's `ProxyHttp` phases for the passthrough. Each method is a few lines that delegate
+//! to the edge modules.
+//!
+//! Requests reach these phases only through `edge::app`, which ran the pipeline on them and
+//! decided to proxy; `new_ctx` takes that request's context ([`with_decided`]).
 
 use std::sync::Arc;
 
@@ -8,10 +12,8 @@ use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorType, Result};
-use tracing::Instrument;
 
 use super::context::RequestContext;
-use super::pipeline::{self, Decision};
 use super::policy::PolicyHandle;
 use super::respond;
 use super::{limits, passthrough};
@@ -41,21 +43,21 @@ impl ProxyHttp for EdgeProxy {
     fn init_downstream_modules(&self, _modules: &mut pingora::modules::http::HttpModules) {}
 
     fn new_ctx(&self) -> RequestContext {
+        if let Some(decided) = DECIDED.try_with(|slot| slot.take()).ok().flatten() {
+            return decided;
+        }
         // The policy current when the request starts serves it to the end, across reloads.
         RequestContext::new(self.policy.load_full(), self.lifecycle.track_request())
     }
 
-    async fn request_filter(&self, downstream: &mut Session, ctx: &mut RequestContext) -> Result<bool> {
-        pipeline::identify(downstream, ctx);
-        let span = ctx.span.clone();
-        async {
-            match pipeline::run(downstream, ctx).await {
-                Decision::Proxy => Ok(false),
-                Decision::Answer(reply) => respond::write(downstream, ctx, reply).await.map(|()| true),
-            }
+    async fn request_filter(&self, _downstream: &mut Session, ctx: &mut RequestContext) -> Result<bool> {
+        if ctx.decided {
+            return Ok(false);
         }
-        .instrument(span)
-        .await
+        // Every request reaches the proxy through `EdgeApp`, which ran the pipeline on it; one
+        // that did not would skip the edge's policy, so it is refused, never proxied.
+        tracing::error!(request_id = %ctx.request_id, "A request reached the proxy without the edge pipeline");
+        Error::e_explain(ErrorType::InternalError, "request reached the proxy without the edge pipeline")
     }
 
     async fn upstream_peer(&self, _downstream: &mut Session, ctx: &mut RequestContext) -> Result<Box<HttpPeer>> {
@@ -192,18 +194,21 @@ impl ProxyHttp for EdgeProxy {
             }
         }
         let status = downstream.response_written().map_or(0, |response| response.status.as_u16());
-        let request = downstream.req_header();
-        super::observe::finish_request(ctx, request.method.as_str(), request.uri.path(), status);
-        tracing::debug!(
-            request_id = %ctx.request_id,
-            route = ctx.route.name(),
-            method = %downstream.req_header().method,
-            status,
-            duration_us = ctx.started.elapsed().as_micros() as u64,
-            error = error.map(|error| error.to_string()),
-            "Request done"
-        );
+        super::observe::request_done(ctx, downstream.req_header(), status, error);
     }
+}
+
+tokio::task_local! {
+    /// The context of a request the edge's application already decided to proxy, for
+    /// [`EdgeProxy::new_ctx`] to take.
+    static DECIDED: std::cell::Cell<Option<RequestContext>>;
+}
+
+/// Runs `proxying` (pingora's proxy serving one request) with the context the pipeline built
+/// for that request: the proxy's phases continue from it instead of starting over.
+pub async fn with_decided<F: std::future::Future>(mut ctx: RequestContext, proxying: F) -> F::Output {
+    ctx.decided = true;
+    DECIDED.scope(std::cell::Cell::new(Some(ctx)), proxying).await
 }
 
 /// The request body from downstream could not be parsed (a bad chunk-size line, chunk data

@@ -11,7 +11,7 @@ use http::Method;
 use http::header::{HeaderName, HeaderValue};
 use pingora::Result;
 use pingora::http::ResponseHeader;
-use pingora::proxy::Session;
+use pingora::protocols::http::ServerSession;
 
 use super::context::RequestContext;
 use super::cors::{self, CorsDecision};
@@ -83,7 +83,7 @@ const BODY_DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5
 
 /// Writes `reply` on the connection: its own headers, the ones every response carries, and
 /// its body unless the request was HEAD.
-pub async fn write(downstream: &mut Session, ctx: &RequestContext, reply: Reply) -> Result<()> {
+pub async fn write(downstream: &mut ServerSession, ctx: &RequestContext, reply: Reply) -> Result<()> {
     let body = match reply.body {
         ReplyBody::Json(body) => Some(body),
         ReplyBody::Empty => None,
@@ -111,9 +111,9 @@ pub async fn write(downstream: &mut Session, ctx: &RequestContext, reply: Reply)
     let body = body.filter(|_| downstream.req_header().method != Method::HEAD);
     match body {
         Some(body) => {
-            downstream.write_response_header(Box::new(response), false).await?;
-            downstream.write_response_body(Some(body), true).await
+            downstream.write_response_header(Box::new(response)).await?;
+            downstream.write_response_body(body, true).await
         }
-        None => downstream.write_response_header(Box::new(response), true).await,
+        None => downstream.write_response_header(Box::new(response)).await,
     }
 }

@@ -29,8 +29,9 @@ pub enum HeadWait {
 /// How reading a head ended.
 #[derive(Debug)]
 pub enum HeadRead {
-    /// The buffer starts with a whole head (and may hold bytes after it).
-    Complete(BytesMut),
+    /// The buffer starts with a whole head of `head_len` bytes (and may hold bytes after it:
+    /// the start of a body, or of a pipelined request).
+    Complete { buffer: BytesMut, head_len: usize },
     /// The client went away, stayed silent, or the service is shutting down: nothing to say.
     Closed,
     /// The deadline passed with part of a head read: 408.
@@ -39,11 +40,10 @@ pub enum HeadRead {
     TooLarge,
 }
 
-/// Reads until `buffer` holds a whole request head. `buffer` may already hold bytes (read
-/// past the previous request). `max_head_bytes` counts everything before the blank line.
+/// Reads until a whole request head is in. `max_head_bytes` counts everything before the
+/// blank line.
 pub async fn read_head(
     stream: &mut Stream,
-    mut buffer: BytesMut,
     wait: HeadWait,
     max_head_bytes: usize,
     shutdown: &ShutdownWatch,
@@ -57,9 +57,10 @@ pub async fn read_head(
         HeadWait::KeptAlive { idle, header_timeout } => (None, Some(Instant::now() + idle), header_timeout),
     };
     let mut shutdown = shutdown.clone();
+    let mut buffer = BytesMut::new();
     loop {
         if let Some(end) = scanner.scan(&buffer) {
-            return if end > max_buffered { HeadRead::TooLarge } else { HeadRead::Complete(buffer) };
+            return if end > max_buffered { HeadRead::TooLarge } else { HeadRead::Complete { buffer, head_len: end } };
         }
         if buffer.len() > max_buffered {
             return HeadRead::TooLarge;

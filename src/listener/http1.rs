@@ -1,5 +1,6 @@
 //! Serving an HTTP/1 connection: each request head is read here (deadline and size cap),
-//! then pingora's proxy handles the request, and the connection comes back for the next one.
+//! then the edge's HTTP application handles the request, and the connection comes back for
+//! the next one.
 //!
 //! This replaces pingora's own HTTP/1 loop (`ServerApp for HttpServerApp`), whose head
 //! reading has only a per-read timeout and a 1 MiB buffer. Keep-alive, the request limit
@@ -8,7 +9,7 @@
 
 use std::sync::Arc;
 
-use bytes::BytesMut;
+use bytes::Bytes;
 use pingora::apps::{HttpPersistentSettings, HttpServerApp};
 use pingora::protocols::Stream;
 use pingora::protocols::http::ServerSession;
@@ -17,8 +18,9 @@ use tokio::time::Instant;
 
 use super::ConnectionLimits;
 use super::head::{HeadRead, HeadWait, read_head};
+use super::held_writes::{HeldWrites, recover};
 use super::refusal::{Refusal, refuse};
-use super::replay::{Replayed, recover};
+use crate::edge::app::BytesPastHead;
 
 /// Serves requests on `stream` until it closes; `deadline` is when the first head must be in.
 pub async fn serve<A: HttpServerApp + Send + Sync + 'static>(
@@ -28,17 +30,16 @@ pub async fn serve<A: HttpServerApp + Send + Sync + 'static>(
     limits: &ConnectionLimits,
     shutdown: &ShutdownWatch,
 ) {
-    let mut carried = BytesMut::new();
     let mut persistent: Option<HttpPersistentSettings> = None;
     let mut wait = HeadWait::By(deadline);
     loop {
-        let head = match read_head(&mut stream, carried, wait, limits.max_header_bytes, shutdown).await {
-            HeadRead::Complete(head) => head,
+        let (buffer, head_len) = match read_head(&mut stream, wait, limits.max_header_bytes, shutdown).await {
+            HeadRead::Complete { buffer, head_len } => (buffer, head_len),
             HeadRead::Closed => return,
             HeadRead::TimedOut => return refused(stream, Refusal::Timeout).await,
             HeadRead::TooLarge => return refused(stream, Refusal::HeadTooLarge).await,
         };
-        let mut session = ServerSession::new_http1(Box::new(Replayed::new(head, stream)));
+        let mut session = ServerSession::new_http1(Box::new(HeldWrites::new(stream)));
         match persistent.take() {
             Some(settings) => settings.apply_to_session(&mut session),
             None => {
@@ -50,15 +51,25 @@ pub async fn serve<A: HttpServerApp + Send + Sync + 'static>(
                 session.set_keepalive_reuses_remaining(Some(limits.max_requests_per_connection.saturating_sub(1)));
             }
         }
+        // pingora parses what was read from this prefix, without reading the stream. The bytes
+        // after the head go with the session too, for the edge to hand on with the request
+        // should it go to the proxy (pingora keeps its copy of them private).
+        if buffer.len() > head_len {
+            let past_head = BytesPastHead(Bytes::copy_from_slice(&buffer[head_len..]));
+            session.set_connection_user_context(Some(Box::new(past_head)));
+        }
+        session.set_pipelined_prefix(buffer);
         let Some(reused) = app.process_new_http(session, shutdown).await else { return };
         let (returned, settings) = reused.consume();
         persistent = settings;
-        let Some(replayed) = recover(returned) else {
+        // pingora hands back no bytes of a next request: with pipelining off (its default),
+        // a client that sent one early has its connection closed after the response.
+        let Some(held) = recover(returned) else {
             tracing::warn!("pingora returned a connection of an unexpected type; closing it");
             return;
         };
-        (carried, stream) = match replayed.into_parts().await {
-            Ok(parts) => parts,
+        stream = match held.into_inner().await {
+            Ok(stream) => stream,
             Err(_) => return,
         };
         wait = HeadWait::KeptAlive { idle: limits.idle_timeout, header_timeout: limits.header_timeout };

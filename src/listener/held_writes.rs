@@ -1,9 +1,4 @@
-//! A downstream stream that first replays bytes the connection layer already read, and
-//! gathers a response's writes into one.
-//!
-//! The connection layer reads each HTTP/1 request head itself (under its deadline and size
-//! cap) and hands pingora this wrapper, so pingora parses the same bytes as if it had read
-//! them.
+//! A downstream stream that gathers a response's writes into one.
 //!
 //! pingora writes an HTTP/1 response head and its body with two writes; under TLS each write
 //! is its own record (two AEAD seals, two record headers) and, once the two pass the socket
@@ -19,7 +14,6 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::{Buf, BytesMut};
 use pingora::protocols::raw_connect::ProxyDigest;
 use pingora::protocols::tls::{SslDigest, TlsRef};
 use pingora::protocols::{ALPN, Peek, Shutdown, Ssl, Stream, UniqueID, UniqueIDType};
@@ -30,10 +24,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// full TLS record.
 pub const MAX_HELD: usize = 16 * 1024;
 
-/// `prefix`, then `inner`; writes held until a flush.
+/// `inner`, with writes held until a flush.
 #[derive(Debug)]
-pub struct Replayed {
-    prefix: BytesMut,
+pub struct HeldWrites {
     inner: Stream,
     /// Written by pingora, not yet by us.
     held: Vec<u8>,
@@ -41,16 +34,15 @@ pub struct Replayed {
     sent: usize,
 }
 
-impl Replayed {
-    pub fn new(prefix: BytesMut, inner: Stream) -> Self {
-        Self { prefix, inner, held: Vec::new(), sent: 0 }
+impl HeldWrites {
+    pub fn new(inner: Stream) -> Self {
+        Self { inner, held: Vec::new(), sent: 0 }
     }
 
-    /// The bytes not replayed yet (read past the request pingora handled) and the stream,
-    /// once every held byte is written.
-    pub async fn into_parts(mut self) -> std::io::Result<(BytesMut, Stream)> {
+    /// The stream, once every held byte is written.
+    pub async fn into_inner(mut self) -> std::io::Result<Stream> {
         tokio::io::AsyncWriteExt::flush(&mut self).await?;
-        Ok((self.prefix, self.inner))
+        Ok(self.inner)
     }
 
     /// Writes what is held until none is left.
@@ -69,23 +61,13 @@ impl Replayed {
     }
 }
 
-impl AsyncRead for Replayed {
+impl AsyncRead for HeldWrites {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
-        if self.prefix.is_empty() {
-            return Pin::new(&mut self.inner).poll_read(cx, buf);
-        }
-        let count = self.prefix.len().min(buf.remaining());
-        buf.put_slice(&self.prefix[..count]);
-        self.prefix.advance(count);
-        if self.prefix.is_empty() {
-            // Give the head's buffer back now rather than when the connection closes.
-            self.prefix = BytesMut::new();
-        }
-        Poll::Ready(Ok(()))
+        Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }
 
-impl AsyncWrite for Replayed {
+impl AsyncWrite for HeldWrites {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
         let this = &mut *self;
         if this.held.len() + buf.len() > MAX_HELD {
@@ -110,7 +92,7 @@ impl AsyncWrite for Replayed {
 }
 
 #[async_trait]
-impl Shutdown for Replayed {
+impl Shutdown for HeldWrites {
     async fn shutdown(&mut self) {
         // What pingora wrote last (a refusal before a close) must not be lost.
         let _ = tokio::io::AsyncWriteExt::flush(self).await;
@@ -118,13 +100,13 @@ impl Shutdown for Replayed {
     }
 }
 
-impl UniqueID for Replayed {
+impl UniqueID for HeldWrites {
     fn id(&self) -> UniqueIDType {
         self.inner.id()
     }
 }
 
-impl Ssl for Replayed {
+impl Ssl for HeldWrites {
     fn get_ssl(&self) -> Option<&TlsRef> {
         self.inner.get_ssl()
     }
@@ -138,7 +120,7 @@ impl Ssl for Replayed {
     }
 }
 
-impl GetTimingDigest for Replayed {
+impl GetTimingDigest for HeldWrites {
     fn get_timing_digest(&self) -> Vec<Option<TimingDigest>> {
         self.inner.get_timing_digest()
     }
@@ -152,7 +134,7 @@ impl GetTimingDigest for Replayed {
     }
 }
 
-impl GetProxyDigest for Replayed {
+impl GetProxyDigest for HeldWrites {
     fn get_proxy_digest(&self) -> Option<Arc<ProxyDigest>> {
         self.inner.get_proxy_digest()
     }
@@ -162,7 +144,7 @@ impl GetProxyDigest for Replayed {
     }
 }
 
-impl GetSocketDigest for Replayed {
+impl GetSocketDigest for HeldWrites {
     fn get_socket_digest(&self) -> Option<Arc<SocketDigest>> {
         self.inner.get_socket_digest()
     }
@@ -173,18 +155,19 @@ impl GetSocketDigest for Replayed {
 }
 
 #[async_trait]
-impl Peek for Replayed {
+impl Peek for HeldWrites {
     /// pingora peeks only to detect an h2c preface, which the connection layer has already
-    /// decided; peeking is reported unsupported rather than mixing the prefix and the socket.
+    /// decided; peeking is reported unsupported (pingora parses the head it was given as a
+    /// prefix, which a peek at the socket would not see).
     async fn try_peek(&mut self, _buf: &mut [u8]) -> std::io::Result<bool> {
         Ok(false)
     }
 }
 
-/// Recovers the [`Replayed`] pingora hands back with a reusable connection.
-pub fn recover(stream: Stream) -> Option<Replayed> {
+/// Recovers the [`HeldWrites`] pingora hands back with a reusable connection.
+pub fn recover(stream: Stream) -> Option<HeldWrites> {
     let any: Box<dyn Any> = stream.into_any();
-    any.downcast::<Replayed>().ok().map(|replayed| *replayed)
+    any.downcast::<HeldWrites>().ok().map(|replayed| *replayed)
 }
 
 #[cfg(test)]
@@ -193,52 +176,30 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[tokio::test]
-    async fn replays_the_prefix_then_reads_the_stream_and_gives_back_what_is_left() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let mut client =
-            tokio::net::TcpStream::connect(listener.local_addr().expect("address")).await.expect("connect");
-        let (server, _) = listener.accept().await.expect("accept");
-        let server: Stream = Box::new(pingora::protocols::l4::stream::Stream::from(server));
-        client.write_all(b"BODY").await.expect("write");
-
-        let mut replayed = Replayed::new(BytesMut::from(&b"GET / HTTP/1.1\r\n\r\nNEXT"[..]), server);
-        let mut head = [0u8; 18];
-        replayed.read_exact(&mut head).await.expect("head");
-        assert_eq!(&head, b"GET / HTTP/1.1\r\n\r\n");
-        let (left, stream) = recover(Box::new(replayed)).expect("our type").into_parts().await.expect("parts");
-        assert_eq!(&left[..], b"NEXT");
-
-        let mut replayed = Replayed::new(BytesMut::from(&b"AB"[..]), stream);
-        let mut all = [0u8; 6];
-        replayed.read_exact(&mut all).await.expect("prefix then socket");
-        assert_eq!(&all, b"ABBODY");
-    }
-
-    #[tokio::test]
     async fn writes_are_held_until_a_flush_and_then_go_down_whole() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let mut client =
             tokio::net::TcpStream::connect(listener.local_addr().expect("address")).await.expect("connect");
         let (server, _) = listener.accept().await.expect("accept");
         let server: Stream = Box::new(pingora::protocols::l4::stream::Stream::from(server));
-        let mut replayed = Replayed::new(BytesMut::new(), server);
-        replayed.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n").await.expect("head");
-        replayed.write_all(b"ok").await.expect("body");
-        assert_eq!(replayed.held.len(), 40, "nothing is written before the flush");
-        replayed.flush().await.expect("flush");
-        assert!(replayed.held.is_empty());
+        let mut held = HeldWrites::new(server);
+        held.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n").await.expect("head");
+        held.write_all(b"ok").await.expect("body");
+        assert_eq!(held.held.len(), 40, "nothing is written before the flush");
+        held.flush().await.expect("flush");
+        assert!(held.held.is_empty());
         let mut response = [0u8; 40];
         client.read_exact(&mut response).await.expect("the whole response");
         assert!(response.ends_with(b"\r\n\r\nok"));
 
         // A write larger than the limit goes through at once, after what was held.
-        replayed.write_all(b"first").await.expect("small");
+        held.write_all(b"first").await.expect("small");
         let large = vec![b'x'; MAX_HELD + 1];
-        replayed.write_all(&large).await.expect("large");
+        held.write_all(&large).await.expect("large");
         let mut seen = vec![0u8; 5 + large.len()];
         client.read_exact(&mut seen).await.expect("both, in order, without a flush");
         assert_eq!(&seen[..5], b"first");
         assert!(seen[5..].iter().all(|byte| *byte == b'x'));
-        let (_, _) = replayed.into_parts().await.expect("parts");
+        let _ = held.into_inner().await.expect("the stream");
     }
 }
