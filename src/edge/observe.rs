@@ -1,5 +1,10 @@
 //! The logging phase: the audit events of one request (one per security-relevant step, then
 //! `HTTP_REQUEST`, all sharing `http.request.id`) and its metrics.
+//!
+//! A request the edge refused at one of its steps (`CORS_REJECTED`, `RATE_LIMITED`,
+//! `AUTH_FAILED`) gives that one event, carrying the status and duration `HTTP_REQUEST` would
+//! have: refusals are what floods are made of, and a second line per refusal doubled what a
+//! flood writes to the audit sink.
 
 use super::context::RequestContext;
 use super::cors::CorsDecision;
@@ -59,17 +64,25 @@ pub fn finish_request(ctx: &RequestContext, method: &str, path: &str, status: u1
     let elapsed = ctx.started.elapsed();
     // A credential-session id is a credential: its path is logged as the template.
     let path = if ctx.route == super::route::Route::SessionEnd { "/sessions/{id}" } else { path };
+    let route = ctx.route.name();
+    METRICS.requests.get_or_create(&RouteCode { route, code: status }).inc();
+    METRICS.request_duration.get_or_create(&RouteLabel { route }).observe(elapsed.as_secs_f64());
+    // The one event of a refused request: the refusal, with the request's status and duration.
+    let refusal = |action: &'static str, reason: &'static str| {
+        let mut event = base_event(ctx, action, "failure", method, path);
+        event.reason = Some(reason.into());
+        // 0 when the client hung up before the answer went out.
+        event.status = Some(status);
+        event.duration_ns = Some(elapsed.as_nanos() as u64);
+        event
+    };
     if ctx.cors == CorsDecision::Rejected {
         METRICS.cors_rejected.inc();
-        let mut event = base_event(ctx, action::CORS_REJECTED, "failure", method, path);
-        event.reason = Some("origin_not_allowed".into());
-        audit::emit(event);
+        return audit::emit(refusal(action::CORS_REJECTED, "origin_not_allowed"));
     }
     if let Some(RateDecision::Limited { .. }) = ctx.rate_limit {
         METRICS.rate_limited.inc();
-        let mut event = base_event(ctx, action::RATE_LIMITED, "failure", method, path);
-        event.reason = Some("rate_limited".into());
-        audit::emit(event);
+        return audit::emit(refusal(action::RATE_LIMITED, "rate_limited"));
     }
     match &ctx.records.auth {
         AuthRecord::NotChecked => {}
@@ -89,11 +102,7 @@ pub fn finish_request(ctx: &RequestContext, method: &str, path: &str, status: u1
                 .auth_failures
                 .get_or_create(&crate::telemetry::metrics::ReasonLabel { reason: failure.reason() })
                 .inc();
-            let mut event = base_event(ctx, action::AUTH_FAILED, "failure", method, path);
-            event.reason = Some(failure.reason().into());
-            // 401, or 0 when the client hung up before the answer went out.
-            event.status = Some(status);
-            audit::emit(event);
+            return audit::emit(refusal(action::AUTH_FAILED, failure.reason()));
         }
     }
     if let Some(tool) = &ctx.records.tool {
@@ -126,9 +135,6 @@ pub fn finish_request(ctx: &RequestContext, method: &str, path: &str, status: u1
         event.session_id = record.session.as_deref().map(Into::into);
         audit::emit(event);
     }
-    let route = ctx.route.name();
-    METRICS.requests.get_or_create(&RouteCode { route, code: status }).inc();
-    METRICS.request_duration.get_or_create(&RouteLabel { route }).observe(elapsed.as_secs_f64());
     // Status 0: no response went out because the client hung up first (nginx's 499).
     let outcome = if (1..400).contains(&status) { "success" } else { "failure" };
     let mut event = base_event(ctx, action::HTTP_REQUEST, outcome, method, path);

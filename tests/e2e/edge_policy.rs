@@ -275,9 +275,11 @@ async fn every_forwarded_for_line_counts_so_a_spoofed_first_line_is_not_the_clie
         statuses.push(response.status);
     }
     assert_eq!(statuses, [200, 200, 429, 429, 429], "one client, 198.51.100.7, whatever the first line says");
-    let events =
-        edge.wait_audit(|events| events.iter().filter(|event| event["event.action"] == "HTTP_REQUEST").count() >= 5);
-    for event in events.iter().filter(|event| event["event.action"] == "HTTP_REQUEST") {
+    // One event with a status per request: HTTP_REQUEST for the two served, RATE_LIMITED for
+    // the three refused.
+    let with_status = |event: &&serde_json::Value| event["http.response.status_code"].is_number();
+    let events = edge.wait_audit(|events| events.iter().filter(with_status).count() >= 5);
+    for event in events.iter().filter(with_status) {
         assert_eq!(event["source.ip"], "198.51.100.7", "the audit names the resolved client: {event}");
     }
 }

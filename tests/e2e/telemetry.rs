@@ -74,17 +74,20 @@ async fn each_kind_of_request_produces_its_audit_events() {
     let edge = TestEdge::new(policy(&api)).audit_file(None, 16_384).start();
     let mut connection = RawConnection::connect(edge.https).await;
 
-    // A bad token: exactly one AUTH_FAILED with its reason and the client address.
+    // A bad token: exactly one event, AUTH_FAILED, with its reason, the client address and
+    // what HTTP_REQUEST carries for other requests (status, duration).
     let bad = connection.get("/api/tools", &["Authorization: Bearer wrong-token"]).await;
     assert_eq!(bad.status, 401);
     let bad_id = request_id(&bad);
-    let events = edge.wait_audit(|events| actions(events, &bad_id).contains(&"HTTP_REQUEST".to_string()));
-    assert_eq!(actions(&events, &bad_id), ["AUTH_FAILED", "HTTP_REQUEST"]);
+    let events = edge.wait_audit(|events| actions(events, &bad_id).contains(&"AUTH_FAILED".to_string()));
     let failed = event(&events, &bad_id, "AUTH_FAILED");
     assert_eq!(failed["event.reason"], "invalid_token");
     assert_eq!(failed["event.outcome"], "failure");
     assert_eq!(failed["source.ip"], "127.0.0.1");
     assert_eq!(failed["http.response.status_code"], 401);
+    assert_eq!(failed["http.request.method"], "GET");
+    assert_eq!(failed["url.path"], "/api/tools");
+    assert!(failed["event.duration"].as_u64().is_some(), "{failed}");
 
     // A good tool call: AUTH_SUCCESS and TOOL_EXECUTE with the password redacted.
     let body = json!({"user": "ada", "password": PASSWORD, "nested": {"Token": "nested-secret-1"}}).to_string();
@@ -123,12 +126,18 @@ async fn each_kind_of_request_produces_its_audit_events() {
     }
     let limited_id = limited_id.expect("the burst of 6 runs out");
     let events =
-        edge.wait_audit(|events| actions(events, &limited_id).len() == 2 && actions(events, &cors_id).len() == 2);
-    assert_eq!(actions(&events, &cors_id), ["CORS_REJECTED", "HTTP_REQUEST"]);
-    assert_eq!(actions(&events, &limited_id), ["RATE_LIMITED", "HTTP_REQUEST"]);
+        edge.wait_audit(|events| !actions(events, &limited_id).is_empty() && !actions(events, &cors_id).is_empty());
+    for (id, action, status) in [(&cors_id, "CORS_REJECTED", 403), (&limited_id, "RATE_LIMITED", 429)] {
+        assert_eq!(actions(&events, id), [action], "a refused request gives one event");
+        let refusal = event(&events, id, action);
+        assert_eq!(refusal["http.response.status_code"], status, "{refusal}");
+        assert!(refusal["event.duration"].as_u64().is_some(), "{refusal}");
+    }
+    // The bad token's request gave no more than its AUTH_FAILED either.
+    assert_eq!(actions(&events, &bad_id), ["AUTH_FAILED"]);
 
-    // One HTTP_REQUEST per request, each with its own id.
-    let requests: Vec<&Value> = events.iter().filter(|event| event["event.action"] == "HTTP_REQUEST").collect();
+    // One event with a status per request (HTTP_REQUEST, or the refusal), each with its own id.
+    let requests: Vec<&Value> = events.iter().filter(|event| event["http.response.status_code"].is_number()).collect();
     let mut ids: Vec<&str> = requests.iter().filter_map(|event| event["http.request.id"].as_str()).collect();
     let count = ids.len();
     ids.sort_unstable();
@@ -259,7 +268,8 @@ async fn no_token_jwt_or_secret_appears_in_any_output_at_debug_level() {
     );
     let response = connection.send(request.as_bytes()).await;
     let session_id = response.header("mcp-session-id").expect("session").to_string();
-    edge.wait_audit(|events| events.iter().filter(|event| event["event.action"] == "HTTP_REQUEST").count() >= 4);
+    // Every request's closing event (HTTP_REQUEST, or a refusal's own) carries its status.
+    edge.wait_audit(|events| events.iter().filter(|event| event["http.response.status_code"].is_number()).count() >= 4);
     let outputs = [
         ("stdout", edge.stdout()),
         ("stderr", edge.stderr()),
