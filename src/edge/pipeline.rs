@@ -146,7 +146,9 @@ async fn authenticate(downstream: &ServerSession, ctx: &mut RequestContext) -> R
 /// What the passthrough forwards (everything but TRACE; pingora refuses CONNECT).
 const PASSTHROUGH_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
 
-/// Step 7.
+/// Step 7. The handlers' futures are boxed: each holds an upstream call's state, and inline
+/// they would make every request's future (a refusal's, the passthrough's) that large, moved
+/// and copied whole.
 async fn route(downstream: &mut ServerSession, ctx: &mut RequestContext) -> Result<Decision, EdgeError> {
     let policy = Arc::clone(&ctx.policy);
     let gateway = &policy.gateway;
@@ -168,18 +170,18 @@ async fn route(downstream: &mut ServerSession, ctx: &mut RequestContext) -> Resu
         },
         Route::Mcp => {
             let (caller, records) = ctx.caller_and_records();
-            crate::mcp::endpoint::handle(gateway, downstream, &caller, records).await?
+            Box::pin(crate::mcp::endpoint::handle(gateway, downstream, &caller, records)).await?
         }
         Route::ToolList => crate::mcp::rest::list(gateway, downstream, &ctx.caller_and_records().0)?,
         Route::ToolCall => {
             let (caller, records) = ctx.caller_and_records();
-            crate::mcp::rest::call(gateway, downstream, &caller, records).await?
+            Box::pin(crate::mcp::rest::call(gateway, downstream, &caller, records)).await?
         }
         Route::Init => {
             let service = policy.credential_sessions.as_deref().ok_or(EdgeError::NotFound)?;
             let limit = policy.config.limits.max_body_bytes;
             let (caller, records) = ctx.caller_and_records();
-            crate::credential_sessions::handlers::init(service, downstream, &caller, records, limit).await?
+            Box::pin(crate::credential_sessions::handlers::init(service, downstream, &caller, records, limit)).await?
         }
         Route::SessionEnd => {
             let service = policy.credential_sessions.as_deref().ok_or(EdgeError::NotFound)?;

@@ -129,7 +129,9 @@ impl JwtVerifier {
             Keys::Store(store) => {
                 let mut keys = store.current();
                 if matches!(keys.find(header.kid.as_deref(), header.alg), Lookup::UnknownKid) {
-                    store.refresh_after_miss().await;
+                    // Boxed: a JWKS fetch's state is large, and inline it would make every
+                    // request's future that large.
+                    Box::pin(store.refresh_after_miss()).await;
                     keys = store.current();
                 }
                 match keys.find(header.kid.as_deref(), header.alg) {
