@@ -180,6 +180,7 @@ fn rate_limit(c: &mut Criterion) {
         burst: u32::MAX - 1,
         key: RateLimitKey::ClientIp,
         max_tracked_clients: 100_000,
+        scope: mcp_edge::config::RateLimitScope::Local,
     });
     let client = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7));
     assert!(matches!(generous.check(client), RateDecision::Admitted { .. }));

@@ -94,6 +94,9 @@ pub struct CallTargets {
     /// The credential sessions, when `sessions.enabled`.
     pub credential_sessions: Option<Arc<SessionService>>,
     pub session_upstreams: Arc<SessionUpstreams>,
+    /// Where per-tool quotas (`tools[].rate_limit`) are counted: the policy's buckets, in
+    /// Redis with `rate_limit.scope: global`.
+    pub quotas: Arc<crate::store::Buckets>,
 }
 
 /// Where one tool call goes and with which credential.
