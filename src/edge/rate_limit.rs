@@ -286,6 +286,11 @@ impl EdgeRateLimiter {
         self.buckets.check(&bucket, self.rate, true).await.map(Some)
     }
 
+    /// The per-IP limiter of this process, when it decides (`scope: local`, `key: client_ip`).
+    pub fn local(&self) -> Option<&ClientRateLimiter> {
+        self.local.as_ref()
+    }
+
     /// Whether a decision after authentication is needed at all.
     pub fn keys_by_principal(&self) -> bool {
         self.key != RateLimitKey::ClientIp

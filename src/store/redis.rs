@@ -172,8 +172,7 @@ impl RedisStore {
 fn describe(error: &::redis::RedisError) -> String {
     match error.code() {
         Some(code) => format!("{code}: {}", error.detail().unwrap_or_default()),
-        None if error.is_io_error() => format!("{}", error.kind_str()),
-        None => error.kind_str().to_string(),
+        None => error.kind_str(),
     }
 }
 
