@@ -12,6 +12,7 @@
 pub mod buckets;
 pub mod gcra;
 pub mod redis;
+pub mod sealed;
 
 pub use buckets::{Bucket, Buckets, StoreUnavailable};
 pub use gcra::{Rate, RateDecision};

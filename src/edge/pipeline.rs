@@ -238,7 +238,7 @@ async fn route(downstream: &mut Session, ctx: &mut RequestContext) -> Result<Dec
         Route::SessionEnd => {
             let service = policy.credential_sessions.as_deref().ok_or(EdgeError::NotFound)?;
             let (caller, records) = ctx.caller_and_records();
-            crate::credential_sessions::handlers::end(service, downstream, &caller, records)?
+            crate::credential_sessions::handlers::end(service, downstream, &caller, records).await?
         }
         Route::NotFound => return Err(EdgeError::NotFound),
     };

@@ -107,9 +107,9 @@ impl Policy {
                 Arc::new(Buckets::new(config.rate_limit.max_tracked_clients, store.clone().filter(|_| global)))
             }
         };
-        let credential_sessions = match keep(|old, new| old.sessions == new.sessions) {
+        let credential_sessions = match keep(|old, new| old.sessions == new.sessions && old.store == new.store) {
             Some(previous) => previous.credential_sessions.clone(),
-            None if config.sessions.enabled => Some(Arc::new(SessionService::new(&config.sessions)?)),
+            None if config.sessions.enabled => Some(Arc::new(SessionService::new(&config.sessions, store.clone())?)),
             None => None,
         };
         let gateway = Gateway {

@@ -26,12 +26,17 @@ pub async fn invoke(
     if let Some(refused) = over_quota(targets, caller, tool).await {
         return Some(refused);
     }
-    match targets.resolve(caller.principal, session_id) {
+    match targets.resolve(caller.principal, session_id).await {
         Ok(target) => {
             let traceparent = caller.trace.map(TraceContext::child_traceparent);
             Some(call_tool(&target, tool, arguments, caller.request_id, traceparent).await)
         }
         Err(TargetError::UnknownSession) => None,
+        Err(TargetError::StoreUnavailable) => {
+            let mut refused = ToolResult::error("try again later", 503);
+            refused.retry_after_seconds = Some(STORE_RETRY_AFTER_SECONDS);
+            Some(refused)
+        }
         Err(TargetError::Credential(error)) => {
             let request_id = caller.request_id;
             tracing::warn!(request_id, tool = %tool.config.name, %error, "No upstream credential for a tool call");

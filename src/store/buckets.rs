@@ -5,14 +5,14 @@
 //! One decision is one round trip: the GCRA script reads, decides and writes atomically.
 
 use std::sync::Arc;
-use std::sync::Mutex;
+use std::sync::{LazyLock, Mutex};
 use std::time::Instant;
 
 use dashmap::DashMap;
 use sha2::{Digest, Sha256};
 
 use super::gcra::{self, Rate, RateDecision};
-use super::redis::RedisStore;
+use super::redis::{RedisStore, StoreScript};
 use crate::config::OnStoreError;
 
 /// What one bucket counts: its kind and a digest of who (and which tool).
@@ -123,15 +123,15 @@ impl MemoryBuckets {
 pub struct Buckets {
     memory: MemoryBuckets,
     redis: Option<Arc<RedisStore>>,
-    /// The SHA-1 `EVALSHA` names the GCRA script by.
-    script_hash: Arc<str>,
 }
+
+/// The GCRA script, named by its SHA-1.
+static GCRA: LazyLock<StoreScript> = LazyLock::new(|| StoreScript::new(gcra::SCRIPT));
 
 impl Buckets {
     /// `redis: None` keeps every bucket in this process.
     pub fn new(capacity: usize, redis: Option<Arc<RedisStore>>) -> Self {
-        let script_hash = Arc::from(::redis::Script::new(gcra::SCRIPT).get_hash());
-        Self { memory: MemoryBuckets::new(capacity), redis, script_hash }
+        Self { memory: MemoryBuckets::new(capacity), redis }
     }
 
     pub fn is_global(&self) -> bool {
@@ -144,26 +144,12 @@ impl Buckets {
         let Some(redis) = &self.redis else {
             return Ok(self.memory.check(bucket, rate, charge));
         };
-        let key = redis.key(&bucket.key_name());
-        let (hash, mode) = (self.script_hash.clone(), if charge { "1" } else { "0" });
-        let answer = redis
-            .run("rate_limit", move |mut connection| async move {
-                let mut evalsha = ::redis::cmd("EVALSHA");
-                evalsha.arg(&*hash).arg(1).arg(key).arg(rate.interval_micros).arg(rate.capacity).arg(mode);
-                match evalsha.query_async::<(u8, u64, u64)>(&mut connection).await {
-                    // A restarted (or flushed) Redis forgot the script: load it once, again.
-                    Err(error) if error.kind() == ::redis::ErrorKind::Server(::redis::ServerErrorKind::NoScript) => {
-                        ::redis::cmd("SCRIPT")
-                            .arg("LOAD")
-                            .arg(gcra::SCRIPT)
-                            .query_async::<String>(&mut connection)
-                            .await?;
-                        evalsha.query_async(&mut connection).await
-                    }
-                    answer => answer,
-                }
-            })
-            .await;
+        let args = vec![
+            rate.interval_micros.to_string().into_bytes(),
+            rate.capacity.to_string().into_bytes(),
+            if charge { b"1".to_vec() } else { b"0".to_vec() },
+        ];
+        let answer = redis.eval::<(u8, u64, u64)>("rate_limit", &GCRA, &[bucket.key_name()], args).await;
         match answer {
             Ok((1, slack, reset)) => Ok(gcra::admitted(rate, slack, reset)),
             Ok((_, wait, _)) => Ok(gcra::limited(wait)),

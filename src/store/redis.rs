@@ -168,6 +168,54 @@ impl RedisStore {
     }
 }
 
+/// A Lua script run by `EVALSHA`, loaded again when Redis answers `NOSCRIPT` (after a
+/// restart or `SCRIPT FLUSH`).
+#[derive(Debug)]
+pub struct StoreScript {
+    code: &'static str,
+    hash: String,
+}
+
+impl StoreScript {
+    pub fn new(code: &'static str) -> Self {
+        Self { code, hash: ::redis::Script::new(code).get_hash().to_string() }
+    }
+}
+
+impl RedisStore {
+    /// Runs `script` with `keys` (names below the prefix) and `args`: one round trip, two
+    /// when the script must be loaded first.
+    pub async fn eval<T>(
+        &self,
+        op: &'static str,
+        script: &'static StoreScript,
+        keys: &[String],
+        args: Vec<Vec<u8>>,
+    ) -> Result<T, StoreError>
+    where
+        T: ::redis::FromRedisValue + Send + 'static,
+    {
+        let mut evalsha = ::redis::cmd("EVALSHA");
+        evalsha.arg(&script.hash).arg(keys.len());
+        for key in keys {
+            evalsha.arg(self.key(key));
+        }
+        for arg in args {
+            evalsha.arg(arg);
+        }
+        self.run(op, move |mut connection| async move {
+            match evalsha.query_async::<T>(&mut connection).await {
+                Err(error) if error.kind() == ::redis::ErrorKind::Server(::redis::ServerErrorKind::NoScript) => {
+                    ::redis::cmd("SCRIPT").arg("LOAD").arg(script.code).query_async::<String>(&mut connection).await?;
+                    evalsha.query_async(&mut connection).await
+                }
+                answer => answer,
+            }
+        })
+        .await
+    }
+}
+
 /// What a Redis error says, without anything from the URL.
 fn describe(error: &::redis::RedisError) -> String {
     match error.code() {

@@ -287,3 +287,117 @@ async fn a_wrong_password_is_a_store_error_handled_by_on_error() {
     let mut connection = RawConnection::connect(edge.https).await;
     assert_eq!(connection.get("/api/tools", &[]).await.status, 200, "allow: the local limiter decides");
 }
+
+/// A JWT-shaped token of subject `ada` (the mock API accepts any token).
+const SESSION_TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhZGEifQ.c2lnbmF0dXJlLW9mLWFkYS1zZWNyZXQ";
+const ENCRYPTION_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
+/// Credential sessions in Redis, optionally bound to the edge principal, in front of `api`.
+fn sessions_policy(redis: &RedisServer, api: &MockApi, edge_auth: bool) -> Value {
+    let mut policy = json!({
+        "auth": {"mode": "none"},
+        "rate_limit": {"enabled": false},
+        "store": store(redis, "allow"),
+        "sessions": {
+            "enabled": true,
+            "allowed_api_urls": [format!("{}/api", api.url())],
+            "encryption_key": ENCRYPTION_KEY,
+        },
+        "upstream": {"auth": {"mode": "session"}},
+        "tools": [{"name": "get_shifts", "path": "/shifts", "input_schema": {"type": "object"}}],
+    });
+    if edge_auth {
+        policy["auth"] = json!({"mode": "bearer", "bearer": {"tokens": [{"id": "alice", "value": ALICE}, {"id": "bob", "value": BOB}]}});
+        policy["sessions"]["auth"] = json!("edge");
+    }
+    policy
+}
+
+async fn init(edge: &TestEdge, bearer: Option<&str>, body: &Value) -> (u16, Value) {
+    let mut request = client(Protocol::Http1).post(edge.https_url("/init")).json(body);
+    if let Some(bearer) = bearer {
+        request = request.bearer_auth(bearer);
+    }
+    let response = request.send().await.expect("POST /init");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn session_call(edge: &TestEdge, bearer: Option<&str>, session_id: &str) -> (u16, Value) {
+    let mut request = client(Protocol::Http1)
+        .post(edge.https_url("/api/tools/get_shifts"))
+        .header("x-session-id", session_id)
+        .body("{}");
+    if let Some(bearer) = bearer {
+        request = request.bearer_auth(bearer);
+    }
+    let response = request.send().await.expect("POST tool");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn delete(edge: &TestEdge, bearer: Option<&str>, id: &str) -> u16 {
+    let mut request = client(Protocol::Http1).delete(edge.https_url(&format!("/sessions/{id}")));
+    if let Some(bearer) = bearer {
+        request = request.bearer_auth(bearer);
+    }
+    request.send().await.expect("DELETE").status().as_u16()
+}
+
+#[tokio::test]
+async fn a_credential_session_made_on_one_replica_is_used_and_ended_on_the_other_and_never_stored_in_clear() {
+    let redis = RedisServer::start();
+    let api = MockApi::new().any("/api/settings/validate", Reply::json(json!({"valid": true}))).start().await;
+    let policy = sessions_policy(&redis, &api, false);
+    let (a, b) = (TestEdge::new(&policy).start(), TestEdge::new(&policy).start());
+
+    let (status, reply) =
+        init(&a, None, &json!({"apiUrl": format!("{}/api", api.url()), "jwtToken": SESSION_TOKEN})).await;
+    assert_eq!(status, 200, "{reply}");
+    let id = reply["session_id"].as_str().expect("minted id").to_string();
+    let (status, result) = session_call(&b, None, &id).await;
+    assert_eq!(status, 200, "{result}");
+    assert_eq!(result["structuredContent"]["headers"]["authorization"], format!("Bearer {SESSION_TOKEN}"), "{result}");
+    let (status, _) =
+        init(&b, None, &json!({"session_id": id, "apiUrl": format!("{}/api", api.url()), "jwtToken": SESSION_TOKEN}))
+            .await;
+    assert_eq!(status, 200, "the same session, known on B");
+    assert_eq!(api.hits("/api/settings/validate"), 1, "validated once, on A");
+
+    // Nothing under the prefix holds the token, the id or the subject in clear.
+    let dump = redis.dump(PREFIX);
+    assert!(dump.iter().any(|(key, _)| key.starts_with("edge-test:cs:")), "{dump:?}");
+    let payload = SESSION_TOKEN.split('.').nth(1).expect("payload");
+    for (key, value) in &dump {
+        for secret in [SESSION_TOKEN, payload, "c2lnbmF0dXJl", id.as_str(), "ada"] {
+            assert!(!key.contains(secret) && !value.contains(secret), "{secret} in {key} = {value}");
+        }
+    }
+    let session_key = dump.iter().find(|(key, _)| key.starts_with("edge-test:cs:")).expect("session").0.clone();
+    let ttl: i64 = redis::cmd("PTTL").arg(&session_key).query(&mut redis.connection().expect("redis")).expect("PTTL");
+    assert!((1..=3_600_000).contains(&ttl), "the TTL is the idle timeout (1h), less than ttl (8h): {ttl}");
+
+    // DELETE on B, then a call on A: unknown.
+    assert_eq!(delete(&b, None, &id).await, 204);
+    assert_eq!(session_call(&a, None, &id).await.0, 401);
+    assert_eq!(delete(&a, None, &id).await, 404);
+    assert!(redis.dump(PREFIX).iter().all(|(key, _)| !key.starts_with("edge-test:cs:")), "gone from Redis");
+}
+
+#[tokio::test]
+async fn a_shared_session_stays_bound_to_its_owner_on_every_replica() {
+    let redis = RedisServer::start();
+    let api = MockApi::new().any("/api/settings/validate", Reply::json(json!({"valid": true}))).start().await;
+    let policy = sessions_policy(&redis, &api, true);
+    let (a, b) = (TestEdge::new(&policy).start(), TestEdge::new(&policy).start());
+    let id = "team-a.laptop_0123456789abcdef~XYZ";
+    let body = json!({"session_id": id, "apiUrl": format!("{}/api", api.url()), "jwtToken": SESSION_TOKEN});
+    assert_eq!(init(&a, Some(ALICE), &body).await.0, 200);
+    assert_eq!(init(&b, Some(BOB), &body).await.0, 409, "another principal cannot take the id over");
+    assert_eq!(session_call(&b, Some(BOB), id).await.0, 401, "nor use it");
+    assert_eq!(delete(&b, Some(BOB), id).await, 404, "nor end it");
+    assert_eq!(session_call(&b, Some(ALICE), id).await.0, 200, "its owner uses it on either replica");
+    for (key, value) in redis.dump(PREFIX) {
+        assert!(!key.contains("alice") && !value.contains("alice"), "{key} = {value}");
+    }
+}
