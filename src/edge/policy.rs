@@ -115,13 +115,15 @@ impl Policy {
         let gateway = Gateway {
             catalogue: catalogue_with_zero_series(&config)?,
             session_keys: match keep(|old, new| {
-                old.mcp.session_key == new.mcp.session_key && old.mcp.session_ttl == new.mcp.session_ttl
+                old.mcp.session_key == new.mcp.session_key
+                    && old.mcp.session_ttl == new.mcp.session_ttl
+                    && old.store == new.store
             }) {
                 Some(previous) => Arc::clone(&previous.gateway.session_keys),
-                None => Arc::new(SessionKeys::new(
-                    config.mcp.session_key.as_ref().map(|key| key.0.as_str()),
-                    config.mcp.session_ttl,
-                )),
+                None => Arc::new(
+                    SessionKeys::new(config.mcp.session_key.as_ref().map(|key| key.0.as_str()), config.mcp.session_ttl)
+                        .with_store(store.clone()),
+                ),
             },
             targets: CallTargets {
                 mode: config.upstream.auth.clone(),

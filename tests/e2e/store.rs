@@ -401,3 +401,52 @@ async fn a_shared_session_stays_bound_to_its_owner_on_every_replica() {
         assert!(!key.contains("alice") && !value.contains("alice"), "{key} = {value}");
     }
 }
+
+/// A session-era MCP request: (status, `Mcp-Session-Id` answered, JSON-RPC reply).
+async fn mcp_session(
+    edge: &TestEdge,
+    method: reqwest::Method,
+    session: Option<&str>,
+    body: &str,
+) -> (u16, Option<String>, Value) {
+    let mut request = client(Protocol::Http1)
+        .request(method, edge.https_url("/mcp"))
+        .bearer_auth(ALICE)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .header("mcp-protocol-version", "2025-06-18")
+        .body(body.to_string());
+    if let Some(session) = session {
+        request = request.header("mcp-session-id", session);
+    }
+    let response = request.send().await.expect("MCP request");
+    let status = response.status().as_u16();
+    let id = response.headers().get("mcp-session-id").map(|value| value.to_str().expect("ascii").to_string());
+    (status, id, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn an_mcp_session_ended_on_one_replica_is_ended_on_the_other() {
+    let redis = RedisServer::start();
+    let policy = json!({
+        "auth": {"mode": "bearer", "bearer": {"tokens": [{"id": "alice", "value": ALICE}]}},
+        "rate_limit": {"enabled": false},
+        "store": store(&redis, "allow"),
+        "mcp": {"session_key": "a-shared-mcp-session-key-of-at-least-32-bytes"},
+        "tools": [{"name": "get_a", "path": "/a"}],
+    });
+    let (a, b) = (TestEdge::new(&policy).start(), TestEdge::new(&policy).start());
+    let initialize = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#;
+    let (status, session, _) = mcp_session(&a, reqwest::Method::POST, None, initialize).await;
+    assert_eq!(status, 200);
+    let session = session.expect("Mcp-Session-Id");
+    let ping = r#"{"jsonrpc":"2.0","id":2,"method":"ping"}"#;
+    assert_eq!(mcp_session(&b, reqwest::Method::POST, Some(&session), ping).await.0, 200, "any replica accepts it");
+
+    assert_eq!(mcp_session(&a, reqwest::Method::DELETE, Some(&session), "").await.0, 204);
+    assert_eq!(mcp_session(&b, reqwest::Method::POST, Some(&session), ping).await.0, 404, "ended on B too");
+    assert_eq!(mcp_session(&b, reqwest::Method::DELETE, Some(&session), "").await.0, 404);
+    let dump = redis.dump(PREFIX);
+    assert_eq!(dump.len(), 1, "{dump:?}");
+    assert!(dump[0].0.starts_with("edge-test:mcp-ended:") && !dump[0].0.contains(&session));
+}
