@@ -25,6 +25,7 @@ use super::units::{parse_duration, parse_size};
 mod auth;
 mod edge;
 mod service;
+mod store;
 mod tools;
 mod upstream;
 
@@ -194,6 +195,8 @@ impl<'a> Builder<'a> {
         let mcp = self.build_mcp(&raw.mcp);
         let tools = self.build_tools(raw.tools);
         let sessions = self.build_sessions(&raw.sessions);
+        let store = self.build_store(&raw.store);
+        self.check_store_needs((&raw.rate_limit, &raw.sessions), &store, &rate_limit, &sessions);
         let tools = self.with_builtin_tools(tools, &sessions, &upstream);
         let audit = self.build_audit(&raw.audit);
         let telemetry = self.build_telemetry(&raw.telemetry);
@@ -224,6 +227,7 @@ impl<'a> Builder<'a> {
             telemetry,
             shutdown,
             reload,
+            store,
             warnings: Vec::new(),
         }
     }

@@ -36,6 +36,7 @@ pub struct Config {
     pub telemetry: Telemetry,
     pub shutdown: Shutdown,
     pub reload: Reload,
+    pub store: Store,
     /// Problems that do not stop the edge but that an operator should see.
     pub warnings: Vec<super::ConfigError>,
 }
@@ -79,12 +80,73 @@ pub struct RateLimit {
     pub burst: u32,
     pub key: RateLimitKey,
     pub max_tracked_clients: usize,
+    /// Where the buckets live: this process, or the shared store (`global`).
+    pub scope: RateLimitScope,
 }
 
-/// What a client is, for rate limiting. Only the client IP today (IPv6 keyed by /64).
+/// What a client is, for rate limiting: its IP (IPv6 keyed by /64), or once authenticated
+/// its principal (and the tool it calls). Unauthenticated requests are always limited by IP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RateLimitKey {
     ClientIp,
+    Principal,
+    PrincipalAndTool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimitScope {
+    Local,
+    Global,
+}
+
+/// A quota: `requests_per_minute` with `burst` more at once (nginx semantics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    pub requests_per_minute: NonZeroU32,
+    pub burst: u32,
+}
+
+/// Where shared state lives (DESIGN.md §17).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Store {
+    pub backend: StoreBackend,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum StoreBackend {
+    /// This process's memory: nothing is shared.
+    #[default]
+    Memory,
+    Redis(RedisStore),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisStore {
+    /// `redis://[user:password@]host:port/db`; may carry a password, hence redacted.
+    pub url: Redacted,
+    pub key_prefix: String,
+    /// Bound on every command, connection waits included.
+    pub timeout: Duration,
+    pub on_error: OnStoreError,
+}
+
+/// What the edge does when the store does not answer in time or answers an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnStoreError {
+    /// Fall back to this process's limiter; a session lookup is a miss.
+    Allow,
+    /// Answer 503 with `Retry-After`.
+    Deny,
+}
+
+/// A 256-bit key. `Debug` never prints it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EncryptionKey(pub [u8; 32]);
+
+impl std::fmt::Debug for EncryptionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[REDACTED]")
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -360,6 +422,8 @@ pub struct Tool {
     pub query: Option<Vec<String>>,
     pub body: Option<Vec<String>>,
     pub headers: BTreeMap<String, String>,
+    /// A quota per principal for this tool (`tools[].rate_limit`).
+    pub rate_limit: Option<Quota>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -384,6 +448,8 @@ pub struct Sessions {
     /// Sessions one API subject (or one `sub`-less token) may hold at once; past it its own
     /// least recently used goes, so one account cannot evict everyone else's.
     pub max_sessions_per_subject: usize,
+    /// Encrypts tokens kept in a shared store (required with `store.backend: redis`).
+    pub encryption_key: Option<EncryptionKey>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -43,6 +43,39 @@ pub struct RawConfig {
     pub shutdown: RawShutdown,
     #[serde(default)]
     pub reload: RawReload,
+    #[serde(default)]
+    pub store: RawStore,
+}
+
+/// Where shared state lives (DESIGN.md §17).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    pub backend: Option<Located<StoreBackendName>>,
+    pub redis: Option<RawRedis>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreBackendName {
+    Memory,
+    Redis,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRedis {
+    pub url: Option<Located<String>>,
+    pub key_prefix: Option<Located<String>>,
+    pub timeout: Option<Located<String>>,
+    pub on_error: Option<Located<OnErrorName>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnErrorName {
+    Allow,
+    Deny,
 }
 
 /// Live reload (extension).
@@ -96,12 +129,30 @@ pub struct RawRateLimit {
     pub burst: Option<Located<u32>>,
     pub key: Option<RateLimitKeyName>,
     pub max_tracked_clients: Option<Located<u32>>,
+    pub scope: Option<Located<RateLimitScopeName>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RateLimitKeyName {
     ClientIp,
+    Principal,
+    PrincipalAndTool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RateLimitScopeName {
+    Local,
+    Global,
+}
+
+/// `tools[].rate_limit`: a quota per principal for one tool.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawToolRateLimit {
+    pub requests_per_minute: Option<Located<u32>>,
+    pub burst: Option<Located<u32>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -300,6 +351,7 @@ pub struct RawTool {
     pub query: Option<Vec<String>>,
     pub body: Option<Vec<String>>,
     pub headers: Option<BTreeMap<String, String>>,
+    pub rate_limit: Option<Located<RawToolRateLimit>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -316,6 +368,8 @@ pub struct RawSessions {
     pub idle_timeout: Option<Located<String>>,
     pub max_sessions: Option<Located<u32>>,
     pub max_sessions_per_subject: Option<Located<u32>>,
+    /// AES-256-GCM key for tokens kept in a shared store: 32 bytes, base64.
+    pub encryption_key: Option<Located<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -10,6 +10,7 @@ use super::target::{CallTarget, CallTargets, TargetError};
 use super::tool_result::{self, ToolResult};
 use super::upstream_request;
 use crate::request::Caller;
+use crate::store::{Bucket, Rate, RateDecision, StoreUnavailable};
 use crate::telemetry::trace_context::TraceContext;
 
 /// Calls `tool` for `caller`: to the upstream the targets resolve, or, without the credential
@@ -22,16 +23,49 @@ pub async fn invoke(
     arguments: &Map<String, Value>,
     session_id: Option<&str>,
 ) -> Option<ToolResult> {
-    match targets.resolve(caller.principal, session_id) {
+    if let Some(refused) = over_quota(targets, caller, tool).await {
+        return Some(refused);
+    }
+    match targets.resolve(caller.principal, session_id).await {
         Ok(target) => {
             let traceparent = caller.trace.map(TraceContext::child_traceparent);
             Some(call_tool(&target, tool, arguments, caller.request_id, traceparent).await)
         }
         Err(TargetError::UnknownSession) => None,
+        Err(TargetError::StoreUnavailable) => {
+            let mut refused = ToolResult::error("try again later", 503);
+            refused.retry_after_seconds = Some(STORE_RETRY_AFTER_SECONDS);
+            Some(refused)
+        }
         Err(TargetError::Credential(error)) => {
             let request_id = caller.request_id;
             tracing::warn!(request_id, tool = %tool.config.name, %error, "No upstream credential for a tool call");
             Some(ToolResult::unavailable_credential())
+        }
+    }
+}
+
+/// How long a caller waits when the store is down and `on_error: deny` refuses.
+const STORE_RETRY_AFTER_SECONDS: u64 = 1;
+
+/// The tool's own quota (`tools[].rate_limit`), per principal: `Some` refusal when it is used
+/// up (a tool result `isError` "rate limited, retry in N s"; REST 429 with `Retry-After`).
+/// Without a principal (`auth.mode: none`) every caller shares the tool's quota.
+async fn over_quota(targets: &CallTargets, caller: &Caller<'_>, tool: &CatalogueTool) -> Option<ToolResult> {
+    let quota = tool.config.rate_limit?;
+    let owner = caller.principal.map_or_else(|| "anonymous".to_string(), crate::request::Principal::owner_key);
+    let bucket = Bucket::new("tool_quota", &[owner.as_bytes(), tool.config.name.as_bytes()]);
+    match targets.quotas.check(&bucket, Rate::of(quota), true).await {
+        Ok(RateDecision::Admitted { .. }) => None,
+        Ok(RateDecision::Limited { retry_after_seconds }) => {
+            let mut refused = ToolResult::error(format!("rate limited, retry in {retry_after_seconds} s"), 429);
+            refused.retry_after_seconds = Some(retry_after_seconds);
+            Some(refused)
+        }
+        Err(StoreUnavailable) => {
+            let mut refused = ToolResult::error("try again later", 503);
+            refused.retry_after_seconds = Some(STORE_RETRY_AFTER_SECONDS);
+            Some(refused)
         }
     }
 }

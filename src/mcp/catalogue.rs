@@ -159,6 +159,7 @@ mod tests {
             query: None,
             body: None,
             headers: std::collections::BTreeMap::new(),
+            rate_limit: None,
         };
         Catalogue::new(&[tool]).expect("catalogue").tools.remove(0)
     }

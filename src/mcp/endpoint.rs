@@ -19,6 +19,7 @@ use serde_json::{Map, Value, json};
 use super::Gateway;
 use super::call;
 use super::jsonrpc::{self, Message};
+use super::session_keys::SessionError;
 use crate::request::{Caller, Downstream, EdgeError, Records, Reply, RpcError, RpcErrorKind, ToolOutcome, ToolRecord};
 
 /// Session-era versions, newest first (the first is offered when a client asks for another).
@@ -47,20 +48,26 @@ pub async fn handle(
     if method == http::Method::POST {
         post(gateway, downstream, caller, records).await
     } else if method == http::Method::DELETE {
-        delete(gateway, downstream, caller)
+        delete(gateway, downstream, caller).await
     } else {
         // No server-initiated stream: GET (and anything else) is 405.
         Err(rpc_error(RpcErrorKind::MethodNotAllowed, "method not allowed: use POST"))
     }
 }
 
-fn delete(gateway: &Gateway, downstream: &dyn Downstream, caller: &Caller<'_>) -> Result<Reply, EdgeError> {
+async fn delete(gateway: &Gateway, downstream: &dyn Downstream, caller: &Caller<'_>) -> Result<Reply, EdgeError> {
     let Some(id) = downstream.header("mcp-session-id") else {
         return Err(rpc_error(RpcErrorKind::MissingSessionId, "missing Mcp-Session-Id"));
     };
-    match gateway.session_keys.end(id, caller.principal) {
-        Ok(()) => Ok(Reply::empty(204)),
-        Err(_) => Err(rpc_error(RpcErrorKind::SessionNotFound, "session not found")),
+    gateway.session_keys.end_shared(id, caller.principal).await.map_err(session_refusal)?;
+    Ok(Reply::empty(204))
+}
+
+/// A session id that was not accepted: 404, or 503 when the shared store could not say.
+fn session_refusal(error: SessionError) -> EdgeError {
+    match error {
+        SessionError::Unknown => rpc_error(RpcErrorKind::SessionNotFound, "session not found"),
+        SessionError::StoreUnavailable => EdgeError::StoreUnavailable { retry_after_seconds: 1 },
     }
 }
 
@@ -96,10 +103,8 @@ async fn post(
     let bytes = downstream.read_body(gateway.max_body_bytes).await?;
     let (id, method, params) = match Message::parse(&bytes)? {
         Message::Notification { .. } | Message::Response => {
-            if let Some(session_id) = downstream.header("mcp-session-id")
-                && gateway.session_keys.verify(session_id, caller.principal).is_err()
-            {
-                return Err(rpc_error(RpcErrorKind::SessionNotFound, "session not found"));
+            if let Some(session_id) = downstream.header("mcp-session-id") {
+                gateway.session_keys.verify_shared(session_id, caller.principal).await.map_err(session_refusal)?;
             }
             return Ok(Reply::empty(202));
         }
@@ -184,9 +189,7 @@ impl McpRequest<'_> {
         let Some(session_id) = self.downstream.header("mcp-session-id") else {
             return Err(rpc_error(RpcErrorKind::MissingSessionId, "missing Mcp-Session-Id: send initialize first"));
         };
-        if self.gateway.session_keys.verify(session_id, self.caller.principal).is_err() {
-            return Err(rpc_error(RpcErrorKind::SessionNotFound, "session not found"));
-        }
+        self.gateway.session_keys.verify_shared(session_id, self.caller.principal).await.map_err(session_refusal)?;
         if let Some(version) = self.downstream.header("mcp-protocol-version")
             && !SESSION_VERSIONS.contains(&version)
         {

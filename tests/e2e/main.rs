@@ -20,5 +20,6 @@ mod resilience;
 mod sessions;
 mod shutdown;
 mod smuggling;
+mod store;
 mod telemetry;
 mod tls;
