@@ -48,6 +48,11 @@ impl Builder<'_> {
             query: raw_tool.query,
             body: raw_tool.body,
             headers: raw_tool.headers.unwrap_or_default(),
+            binding: None,
+            fixed: serde_json::Map::new(),
+            defaults: serde_json::Map::new(),
+            rate_limit: None,
+            source: ToolSource::Policy,
         })
     }
 
@@ -137,6 +142,11 @@ impl Builder<'_> {
                     query: None,
                     body: None,
                     headers: std::collections::BTreeMap::new(),
+                    binding: None,
+                    fixed: serde_json::Map::new(),
+                    defaults: serde_json::Map::new(),
+                    rate_limit: None,
+                    source: ToolSource::Builtin,
                 }),
                 Err(message) => self.problem(Source::Document, "sessions.validate_path", message),
             }
