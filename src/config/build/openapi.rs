@@ -51,7 +51,7 @@ impl Builder<'_> {
             let document = match text.and_then(|text| document::parse(&text)) {
                 Ok(document) => document,
                 Err(message) => {
-                    self.at(located, &key, format!("{label}: {message}"));
+                    self.at(located, &key, format!("{label} {message}"));
                     continue;
                 }
             };

@@ -47,8 +47,11 @@ impl Builder<'_> {
                 }
             }
         }
+        // Names declared twice are reported where they are declared; only a rename can
+        // make a new clash.
+        let renamed = overrides.values().any(|located| located.value.name.is_some());
         let mut seen = HashSet::new();
-        for tool in &tools {
+        for tool in tools.iter().filter(|_| renamed) {
             if !seen.insert(tool.name.clone()) {
                 self.problem(
                     Source::Document,

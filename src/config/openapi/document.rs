@@ -25,11 +25,11 @@ pub enum Version {
 
 /// Reads `path` (bounded by [`MAX_DOCUMENT_BYTES`]).
 pub fn read_file(path: &Path) -> Result<String, String> {
-    let file = std::fs::File::open(path).map_err(|error| format!("cannot read the document: {error}"))?;
+    let file = std::fs::File::open(path).map_err(|error| format!("cannot be read: {error}"))?;
     let mut bytes = Vec::new();
     file.take(MAX_DOCUMENT_BYTES as u64 + 1)
         .read_to_end(&mut bytes)
-        .map_err(|error| format!("cannot read the document: {error}"))?;
+        .map_err(|error| format!("cannot be read: {error}"))?;
     into_text(bytes)
 }
 
@@ -41,7 +41,7 @@ pub fn fetch(url: &url::Url, timeout: Duration) -> Result<String, String> {
         scope
             .spawn(move || fetch_here(&url, timeout))
             .join()
-            .unwrap_or_else(|_| Err("the fetch thread failed".to_string()))
+            .unwrap_or_else(|_| Err("cannot be fetched: the fetch thread failed".to_string()))
     })
 }
 
@@ -51,21 +51,21 @@ fn fetch_here(url: &url::Url, timeout: Duration) -> Result<String, String> {
         .connect_timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .map_err(|error| format!("cannot build an HTTP client: {error}"))?;
+        .map_err(|error| format!("cannot be fetched: no HTTP client: {error}"))?;
     let response = client
         .get(url.clone())
         .header(http::header::ACCEPT, "application/json, application/yaml;q=0.9, */*;q=0.1")
         .send()
-        .map_err(|error| format!("cannot fetch the document: {}", without_url(&error)))?;
+        .map_err(|error| format!("cannot be fetched: {}", without_url(&error)))?;
     let status = response.status();
     if !status.is_success() {
-        return Err(format!("fetching the document answered {status}"));
+        return Err(format!("answered {status} when fetched"));
     }
     let mut bytes = Vec::new();
     response
         .take(MAX_DOCUMENT_BYTES as u64 + 1)
         .read_to_end(&mut bytes)
-        .map_err(|error| format!("cannot read the document: {error}"))?;
+        .map_err(|error| format!("cannot be read: {error}"))?;
     into_text(bytes)
 }
 
@@ -85,9 +85,9 @@ fn without_url(error: &reqwest::Error) -> String {
 
 fn into_text(bytes: Vec<u8>) -> Result<String, String> {
     if bytes.len() > MAX_DOCUMENT_BYTES {
-        return Err(format!("the document is larger than {MAX_DOCUMENT_BYTES} bytes"));
+        return Err(format!("is larger than {MAX_DOCUMENT_BYTES} bytes"));
     }
-    String::from_utf8(bytes).map_err(|_| "the document is not UTF-8".to_string())
+    String::from_utf8(bytes).map_err(|_| "is not UTF-8".to_string())
 }
 
 /// Parses JSON (a document starting with `{`) or YAML, a leading byte-order mark skipped

@@ -288,21 +288,6 @@ fn to_2020_12(out: &mut Map<String, Value>, original: &Map<String, Value>) {
     if out.get("type").and_then(Value::as_str) == Some("file") {
         out.insert("type".into(), json!("string"));
     }
-    if nullable {
-        match out.get_mut("type") {
-            Some(Value::String(single)) => {
-                let single = std::mem::take(single);
-                out.insert("type".into(), json!([single, "null"]));
-            }
-            Some(Value::Array(types)) if !types.contains(&json!("null")) => types.push(json!("null")),
-            _ => {}
-        }
-        if let Some(Value::Array(values)) = out.get_mut("enum")
-            && !values.contains(&Value::Null)
-        {
-            values.push(Value::Null);
-        }
-    }
     for (exclusive, bound) in [("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")] {
         match out.get(exclusive) {
             Some(Value::Bool(true)) => match out.remove(bound) {
@@ -317,6 +302,32 @@ fn to_2020_12(out: &mut Map<String, Value>, original: &Map<String, Value>) {
                 out.remove(exclusive);
             }
             _ => {}
+        }
+    }
+    if nullable {
+        match out.get_mut("type") {
+            Some(Value::String(single)) => {
+                let single = std::mem::take(single);
+                out.insert("type".into(), json!([single, "null"]));
+            }
+            Some(Value::Array(types)) if !types.contains(&json!("null")) => types.push(json!("null")),
+            Some(_) => {}
+            // `{allOf: [{$ref: Priority}], nullable: true}` (Swashbuckle's nullable enum):
+            // no type to widen, so the schema or null.
+            None => {
+                let description = out.remove("description");
+                let inner = std::mem::take(out);
+                out.insert("anyOf".into(), json!([Value::Object(inner), {"type": "null"}]));
+                if let Some(description) = description {
+                    out.insert("description".into(), description);
+                }
+                return;
+            }
+        }
+        if let Some(Value::Array(values)) = out.get_mut("enum")
+            && !values.contains(&Value::Null)
+        {
+            values.push(Value::Null);
         }
     }
 }
@@ -376,6 +387,10 @@ mod tests {
             )
             .expect("schema");
         assert_eq!(schema, json!({"type": ["integer", "null"], "exclusiveMinimum": 1, "enum": [1, 2, null]}));
+        let untyped = resolver
+            .schema(&json!({"allOf": [{"enum": ["Low"]}], "nullable": true, "description": "d"}), "")
+            .expect("schema");
+        assert_eq!(untyped, json!({"anyOf": [{"allOf": [{"enum": ["Low"]}]}, {"type": "null"}], "description": "d"}));
     }
 
     #[test]
