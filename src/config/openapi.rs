@@ -44,5 +44,9 @@ impl fmt::Display for Problem {
 
 /// Appends one reference token to a JSON pointer, escaped (`/` → `~1`, `~` → `~0`).
 pub fn push_pointer(pointer: &str, token: &str) -> String {
-    format!("{pointer}/{}", token.replace('~', "~0").replace('/', "~1"))
+    if token.contains(['~', '/']) {
+        format!("{pointer}/{}", token.replace('~', "~0").replace('/', "~1"))
+    } else {
+        format!("{pointer}/{token}")
+    }
 }

@@ -67,6 +67,12 @@ pub struct Resolver<'a> {
     ids: HashMap<String, String>,
     budget: Cell<usize>,
     warnings: RefCell<Vec<Problem>>,
+    /// Inlined targets and the nodes they cost, for refs met again (a schema shared by many
+    /// operations is walked once). Only expansions that cut no recursion are kept: a cut
+    /// depends on the path that led there.
+    inlined: RefCell<HashMap<String, (Value, usize)>>,
+    /// Whether the expansion under way has cut a recursion.
+    cut: Cell<bool>,
 }
 
 impl<'a> Resolver<'a> {
@@ -77,7 +83,14 @@ impl<'a> Resolver<'a> {
                 collect_ids(schemas, root, "", &mut ids, 0);
             }
         }
-        Self { document, ids, budget: Cell::new(NODE_BUDGET), warnings: RefCell::new(Vec::new()) }
+        Self {
+            document,
+            ids,
+            budget: Cell::new(NODE_BUDGET),
+            warnings: RefCell::new(Vec::new()),
+            inlined: RefCell::new(HashMap::new()),
+            cut: Cell::new(false),
+        }
     }
 
     /// What resolving left to tell an operator (e.g. a `$ref` that is not a string).
@@ -146,14 +159,18 @@ impl<'a> Resolver<'a> {
     }
 
     fn spend(&self, pointer: &str) -> Result<(), Problem> {
+        self.spend_many(pointer, 1)
+    }
+
+    fn spend_many(&self, pointer: &str, nodes: usize) -> Result<(), Problem> {
         let left = self.budget.get();
-        if left == 0 {
+        if left < nodes {
             return Err(Problem::new(
                 pointer,
                 format!("schemas expand to more than {NODE_BUDGET} nodes (refs shared too deeply)"),
             ));
         }
-        self.budget.set(left - 1);
+        self.budget.set(left - nodes);
         Ok(())
     }
 
@@ -213,14 +230,25 @@ impl<'a> Resolver<'a> {
             return Ok(json!({}));
         };
         let target = self.target(text, pointer)?;
-        let mut inlined = if stack.contains(&target) || stack.len() >= MAX_REF_DEPTH {
+        let cached = self.inlined.borrow().get(&target).cloned();
+        let mut inlined = if let Some((value, nodes)) = cached {
+            self.spend_many(pointer, nodes)?;
+            value
+        } else if stack.contains(&target) || stack.len() >= MAX_REF_DEPTH {
+            self.cut.set(true);
             json!({"description": format!("(recursive: {text})")})
         } else {
             let resolved = self.document.pointer(&target).unwrap_or(&Value::Null);
+            let (outer_cut, before) = (self.cut.replace(false), self.budget.get());
             stack.push(target.clone());
             let inlined = self.inline(resolved, &target, stack);
             stack.pop();
-            inlined?
+            let inlined = inlined?;
+            if !self.cut.get() {
+                self.inlined.borrow_mut().insert(target.clone(), (inlined.clone(), before - self.budget.get()));
+            }
+            self.cut.set(outer_cut || self.cut.get());
+            inlined
         };
         // Siblings of `$ref` (3.1 applies them; 3.0 documents write descriptions there).
         let siblings: Map<String, Value> =

@@ -839,9 +839,9 @@ mod tests {
             "servers": [{"url": "https://{host}/{base}/", "variables": {"host": {"default": "api.example"}, "base": {"default": "v2"}}}],
             "paths": {"/a": {"get": {"operationId": "a", "responses": {}},
                              "post": {"operationId": "b", "servers": [{"url": "/other"}], "responses": {}}}}});
-        let tools = tools(document);
-        assert_eq!(tools[0].path.to_string(), "/v2/a");
-        assert_eq!(tools[1].path.to_string(), "/other/a", "an operation's servers win");
+        let found = tools(document);
+        assert_eq!(found[0].path.to_string(), "/v2/a");
+        assert_eq!(found[1].path.to_string(), "/other/a", "an operation's servers win");
         let swagger = tools(
             json!({"swagger": "2.0", "basePath": "/api/", "paths": {"/a": {"get": {"operationId": "a", "responses": {}}}}}),
         );
