@@ -98,7 +98,8 @@ impl<'a> Resolver<'a> {
         self.warnings.take()
     }
 
-    fn warn(&self, pointer: &str, message: String) {
+    /// Records something an operator should know about the document.
+    pub fn warn(&self, pointer: &str, message: String) {
         self.warnings.borrow_mut().push(Problem::new(pointer, message));
     }
 

@@ -57,6 +57,27 @@ pub struct Translation {
     pub warnings: Vec<Problem>,
 }
 
+/// Header parameters a caller may not set: message framing, routing, hop-by-hop headers, and
+/// those the edge sets on every call.
+const RESERVED_HEADERS: [&str; 16] = [
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "upgrade",
+    "expect",
+    "proxy-authorization",
+    "proxy-connection",
+    "cookie",
+    "x-request-id",
+    "traceparent",
+    "tracestate",
+    "x-session-id",
+];
+
 /// HTTP methods an operation may have, in the order their tools are listed.
 const METHODS: [(&str, http::Method); 6] = [
     ("get", http::Method::GET),
@@ -397,6 +418,13 @@ impl Context<'_> {
         if location == "header"
             && ["accept", "content-type", "authorization"].contains(&name.to_ascii_lowercase().as_str())
         {
+            return Ok(None);
+        }
+        // Framing, routing and hop-by-hop headers are the edge's: a caller who set them
+        // could smuggle a second request or reroute this one.
+        if location == "header" && RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+            self.resolver
+                .warn(&pointer, format!("header parameter {name:?} is reserved to the edge and is not an argument"));
             return Ok(None);
         }
         if location == "header" && http::HeaderName::from_bytes(name.as_bytes()).is_err() {
@@ -808,6 +836,21 @@ mod tests {
             ArgumentBinding { wire_name: "id".into(), place: ArgumentPlace::BodyProperty }
         );
         assert_eq!(binding(tool, "header_id").place, ArgumentPlace::Header);
+    }
+
+    #[test]
+    fn reserved_headers_never_become_arguments() {
+        let document = json!({"openapi": "3.0.3", "paths": {"/a": {"get": {"operationId": "a", "parameters": [
+            {"name": "Host", "in": "header", "schema": {"type": "string"}},
+            {"name": "Transfer-Encoding", "in": "header", "schema": {"type": "string"}},
+            {"name": "Authorization", "in": "header", "schema": {"type": "string"}},
+            {"name": "X-Tenant", "in": "header", "schema": {"type": "string"}},
+        ], "responses": {}}}}});
+        let translation = translate(&document, &Options::default()).expect("translates");
+        let properties: Vec<&String> =
+            translation.tools[0].input_schema["properties"].as_object().expect("object").keys().collect();
+        assert_eq!(properties, ["X-Tenant"]);
+        assert_eq!(translation.warnings.len(), 2, "{:?}", translation.warnings);
     }
 
     #[test]
