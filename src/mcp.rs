@@ -36,4 +36,6 @@ pub struct Gateway {
     pub server_name: String,
     /// `limits.max_body_bytes`: the largest request body a handler reads.
     pub max_body_bytes: u64,
+    /// `mcp.page_size`: tools per `tools/list` and `GET /api/tools` page.
+    pub page_size: usize,
 }

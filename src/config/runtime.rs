@@ -31,6 +31,8 @@ pub struct Config {
     pub passthrough: Option<Passthrough>,
     pub mcp: Mcp,
     pub tools: Vec<Tool>,
+    /// The OpenAPI documents the catalogue imports from (`openapi:`), for reload to watch.
+    pub openapi: Vec<OpenApiSource>,
     pub sessions: Sessions,
     pub audit: Audit,
     pub telemetry: Telemetry,
@@ -407,6 +409,9 @@ pub struct Mcp {
     pub session_ttl: Duration,
     /// Signs session ids; `None` means a random key per process.
     pub session_key: Option<Redacted>,
+    /// Tools per `tools/list` page (and `GET /api/tools` page); a longer catalogue is paged
+    /// with `nextCursor`.
+    pub page_size: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -422,8 +427,122 @@ pub struct Tool {
     pub query: Option<Vec<String>>,
     pub body: Option<Vec<String>>,
     pub headers: BTreeMap<String, String>,
-    /// A quota per principal for this tool (`tools[].rate_limit`).
+    /// Where each argument goes, for tools imported from OpenAPI; `None`: the rule of
+    /// DESIGN.md §5 (path variables, then `query`/`body` lists or the method's default).
+    pub binding: Option<Binding>,
+    /// Arguments the edge sends with a fixed value (`tool_overrides.*.arguments.*.value`):
+    /// absent from the published schema and refused when a caller sends them.
+    pub fixed: serde_json::Map<String, serde_json::Value>,
+    /// Values the edge fills in when the caller leaves the argument out
+    /// (`tool_overrides.*.arguments.*.default`).
+    pub defaults: serde_json::Map<String, serde_json::Value>,
+    /// A quota per principal for this tool (`tools[].rate_limit` or
+    /// `tool_overrides.*.rate_limit`).
     pub rate_limit: Option<Quota>,
+    pub source: ToolSource,
+}
+
+/// Where a tool was declared, for `mcp-edge tools` and messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToolSource {
+    /// `tools:` in the policy.
+    Policy,
+    /// Made by the edge itself (`validate_settings` with credential sessions).
+    Builtin,
+    /// An operation of an OpenAPI document: the document as configured and the operation's
+    /// JSON pointer (`/paths/~1pet~1{petId}/get`).
+    OpenApi { document: String, pointer: String },
+}
+
+impl std::fmt::Display for ToolSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Policy => f.write_str("policy"),
+            Self::Builtin => f.write_str("builtin"),
+            Self::OpenApi { document, pointer } => write!(f, "openapi:{document}#{pointer}"),
+        }
+    }
+}
+
+/// How an imported tool's arguments become the request: by argument name, where it goes and
+/// under which name; how the body is encoded; and which origin the path is joined to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    pub arguments: BTreeMap<String, ArgumentBinding>,
+    /// How body arguments are encoded; `None`: the operation takes no body.
+    pub body: Option<BodyFormat>,
+    /// Whether the operation's body is required (an empty JSON object is sent without
+    /// arguments for it).
+    pub body_required: bool,
+    /// `openapi[].base_url`: the origin the path is joined to instead of the upstream's.
+    /// The tool's `path` is then the whole path from that origin (DESIGN.md §18).
+    pub origin: Option<Url>,
+}
+
+/// One argument of an imported tool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArgumentBinding {
+    /// The name on the wire: the parameter, header or body property name as the document
+    /// spells it (the argument may carry a `body_`-style prefix after a clash).
+    pub wire_name: String,
+    pub place: ArgumentPlace,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArgumentPlace {
+    Path,
+    Query(QueryStyle),
+    Header,
+    /// A property of an object body (JSON or form).
+    BodyProperty,
+    /// The whole body: a non-object JSON value, or base64 bytes for a binary body.
+    Body,
+}
+
+impl ArgumentPlace {
+    /// `path | query | header | body`, as `mcp-edge tools --json` prints it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Path => "path",
+            Self::Query(_) => "query",
+            Self::Header => "header",
+            Self::BodyProperty | Self::Body => "body",
+        }
+    }
+}
+
+/// How an array (or object) query argument is written, from the parameter's
+/// `style`/`explode` (Swagger 2.0: `collectionFormat`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryStyle {
+    /// `form`, `explode: true` (the default): `a=1&a=2`; objects `k=v&k2=v2`.
+    Repeated,
+    /// `form`, `explode: false`: `a=1,2`.
+    Comma,
+    /// `spaceDelimited`: `a=1%202`.
+    Space,
+    /// `pipeDelimited`: `a=1|2`.
+    Pipe,
+    /// `deepObject`: `a[k]=v`.
+    DeepObject,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyFormat {
+    Json,
+    /// `application/x-www-form-urlencoded`.
+    Form,
+    /// Raw bytes of this content type, given as one base64 argument `body`.
+    Binary {
+        content_type: String,
+    },
+}
+
+/// An `openapi:` entry as loaded: where its document came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpenApiSource {
+    File(PathBuf),
+    Url(Url),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

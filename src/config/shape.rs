@@ -33,6 +33,12 @@ pub struct RawConfig {
     pub mcp: RawMcp,
     #[serde(default)]
     pub tools: Vec<RawTool>,
+    /// OpenAPI documents whose operations become tools (DESIGN.md §18).
+    #[serde(default)]
+    pub openapi: Vec<RawOpenApi>,
+    /// Changes to any tool, imported or hand-written, by its name before the change.
+    #[serde(default)]
+    pub tool_overrides: BTreeMap<String, Located<RawToolOverride>>,
     #[serde(default)]
     pub sessions: RawSessions,
     #[serde(default)]
@@ -334,6 +340,8 @@ pub struct RawMcp {
     /// Key that signs MCP session ids (extension): share it between replicas through a
     /// Secret; without it each process generates its own at start.
     pub session_key: Option<Located<String>>,
+    /// Tools per `tools/list` page (default 100).
+    pub page_size: Option<Located<u32>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -352,6 +360,53 @@ pub struct RawTool {
     pub body: Option<Vec<String>>,
     pub headers: Option<BTreeMap<String, String>>,
     pub rate_limit: Option<Located<RawToolRateLimit>>,
+}
+
+/// One `openapi:` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOpenApi {
+    pub file: Option<Located<String>>,
+    pub url: Option<Located<String>>,
+    /// Its origin replaces `upstream.base_url`'s for these tools.
+    pub base_url: Option<Located<String>>,
+    pub include: Option<RawSelection>,
+    pub exclude: Option<RawSelection>,
+    #[serde(default)]
+    pub name_prefix: String,
+    /// How long fetching `url` may take (default 10s).
+    pub timeout: Option<Located<String>>,
+}
+
+/// Operations by tag and by `operationId` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSelection {
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub operations: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawToolOverride {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    #[serde(default)]
+    pub arguments: BTreeMap<String, RawArgumentOverride>,
+    pub scopes: Option<Vec<String>>,
+    pub rate_limit: Option<Located<RawToolRateLimit>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawArgumentOverride {
+    /// Sent upstream on every call; the argument disappears from `inputSchema`.
+    pub value: Option<serde_json::Value>,
+    /// Sent when the caller leaves the argument out; published as the schema's `default`.
+    pub default: Option<serde_json::Value>,
+    pub description: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -142,6 +142,7 @@ impl Policy {
             },
             server_name: config.mcp.server_name.clone(),
             max_body_bytes: config.limits.max_body_bytes,
+            page_size: config.mcp.page_size,
         };
         Ok(Self {
             auth,

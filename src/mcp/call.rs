@@ -81,8 +81,12 @@ async fn call_tool(
     if let Err(message) = tool.validate(&Value::Object(arguments.clone())) {
         return ToolResult::error(message, 400);
     }
+    let arguments = match with_policy_values(&tool.config, arguments) {
+        Ok(arguments) => arguments,
+        Err(message) => return ToolResult::error(message, 400),
+    };
     let upstream = target.client.as_ref();
-    let mut request = match upstream_request::build(upstream, &tool.config, arguments) {
+    let mut request = match upstream_request::build(upstream, &tool.config, &arguments) {
         Ok(request) => request,
         Err(message) => return ToolResult::error(message, 400),
     };
@@ -113,4 +117,26 @@ async fn call_tool(
         return mismatch;
     }
     outcome
+}
+
+/// The caller's arguments with the policy's own: `tool_overrides` defaults for what the
+/// caller left out, then the fixed values. A fixed argument is not in the published schema,
+/// but a schema that allows undeclared arguments would let one through: it is refused here
+/// by name whatever the schema says (§15, §18).
+fn with_policy_values<'a>(
+    tool: &crate::config::Tool,
+    arguments: &'a Map<String, Value>,
+) -> Result<std::borrow::Cow<'a, Map<String, Value>>, String> {
+    if tool.fixed.is_empty() && tool.defaults.is_empty() {
+        return Ok(std::borrow::Cow::Borrowed(arguments));
+    }
+    if let Some(name) = arguments.keys().find(|name| tool.fixed.contains_key(*name)) {
+        return Err(format!("invalid arguments: arguments: not declared by the tool: {name:?}"));
+    }
+    let mut merged = arguments.clone();
+    for (name, value) in &tool.defaults {
+        merged.entry(name.clone()).or_insert_with(|| value.clone());
+    }
+    merged.extend(tool.fixed.iter().map(|(name, value)| (name.clone(), value.clone())));
+    Ok(std::borrow::Cow::Owned(merged))
 }

@@ -199,7 +199,7 @@ impl McpRequest<'_> {
         }
         match self.method {
             "ping" => Ok(json!({}).into()),
-            "tools/list" => Ok(json!({"tools": self.gateway.catalogue.list(self.caller.principal)}).into()),
+            "tools/list" => self.tools_page().map(Answer::from),
             "tools/call" => self.tools_call(records).await.map(Answer::from),
             _ => Err(rpc_error(RpcErrorKind::MethodNotFound { stateless: false }, "method not found")),
         }
@@ -270,13 +270,13 @@ impl McpRequest<'_> {
                 })
                 .into())
             }
-            "tools/list" => Ok(json!({
-                "resultType": "complete",
-                "tools": self.gateway.catalogue.list(self.caller.principal),
-                "ttlMs": LIST_TTL_MS,
-                "cacheScope": cache_scope,
-            })
-            .into()),
+            "tools/list" => {
+                let mut result = self.tools_page()?;
+                result["resultType"] = json!("complete");
+                result["ttlMs"] = json!(LIST_TTL_MS);
+                result["cacheScope"] = json!(cache_scope);
+                Ok(result.into())
+            }
             "tools/call" => {
                 let mut result = self.tools_call(records).await?;
                 result["resultType"] = json!("complete");
@@ -284,6 +284,25 @@ impl McpRequest<'_> {
             }
             _ => Err(rpc_error(RpcErrorKind::MethodNotFound { stateless: true }, "method not found")),
         }
+    }
+
+    /// One page of `tools/list`: from `params.cursor`, with `nextCursor` when more follow.
+    fn tools_page(&self) -> Result<Value, EdgeError> {
+        let cursor = match self.params.get("cursor") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(cursor)) => Some(cursor.as_str()),
+            Some(_) => return Err(rpc_error(RpcErrorKind::InvalidParams, "params.cursor must be a string")),
+        };
+        let page = self
+            .gateway
+            .catalogue
+            .page(self.caller.principal, cursor, self.gateway.page_size)
+            .map_err(|_| rpc_error(RpcErrorKind::InvalidParams, "invalid cursor"))?;
+        let mut result = json!({"tools": page.tools});
+        if let Some(next) = page.next_cursor {
+            result["nextCursor"] = json!(next);
+        }
+        Ok(result)
     }
 
     async fn tools_call(&self, records: &mut Records) -> Result<Value, EdgeError> {

@@ -16,7 +16,22 @@ pub fn list(gateway: &Gateway, downstream: &dyn Downstream, caller: &Caller<'_>)
     if downstream.head().method != http::Method::GET {
         return Err(EdgeError::MethodNotAllowed { allow: "GET" });
     }
-    Ok(Reply::json(200, &json!({"tools": gateway.catalogue.list(caller.principal)})))
+    // `?cursor=` pages the list as `tools/list` does; a cursor the catalogue did not issue
+    // is a 400 like any malformed request.
+    let cursor = downstream.head().uri.query().and_then(|query| {
+        url::form_urlencoded::parse(query.as_bytes())
+            .find(|(key, _)| key == "cursor")
+            .map(|(_, value)| value.into_owned())
+    });
+    let page = gateway
+        .catalogue
+        .page(caller.principal, cursor.as_deref(), gateway.page_size)
+        .map_err(|_| EdgeError::BadRequest)?;
+    let mut body = json!({"tools": page.tools});
+    if let Some(next) = page.next_cursor {
+        body["nextCursor"] = json!(next);
+    }
+    Ok(Reply::json(200, &body))
 }
 
 /// `POST /api/tools/{name}`.

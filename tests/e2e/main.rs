@@ -14,6 +14,7 @@ mod dpop;
 mod edge_policy;
 mod h2_floods;
 mod mcp;
+mod openapi;
 mod passthrough;
 mod reload;
 mod resilience;

@@ -153,6 +153,8 @@ struct Controls {
     release_stream: Notify,
     /// Requests that reached the mock (any path).
     requests: AtomicUsize,
+    /// Every request as `Reply::echo` would describe it, in arrival order.
+    seen: Mutex<Vec<Value>>,
 }
 
 pub struct MockApiBuilder {
@@ -190,6 +192,12 @@ impl MockApi {
         self.controls.requests.load(Ordering::SeqCst)
     }
 
+    /// The last request that reached the mock, as `Reply::echo` describes it (`method`,
+    /// `path`, `query`, `headers`, `body`), whatever the route answered.
+    pub fn last_request(&self) -> Option<Value> {
+        self.controls.seen.lock().expect("lock").last().cloned()
+    }
+
     /// Lets a `held_stream` send its next chunk.
     pub fn release_stream(&self) {
         self.controls.release_stream.notify_one();
@@ -222,6 +230,7 @@ impl MockApiBuilder {
             hits: Mutex::new(HashMap::new()),
             release_stream: Notify::new(),
             requests: AtomicUsize::new(0),
+            seen: Mutex::new(Vec::new()),
         });
         let app = Router::new().fallback(any(answer)).with_state(Arc::clone(&controls));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind mock api");
@@ -241,6 +250,7 @@ async fn answer(
     body: Bytes,
 ) -> Response {
     controls.requests.fetch_add(1, Ordering::SeqCst);
+    controls.seen.lock().expect("lock").push(echo(&method, &uri, &headers, &body));
     let hit = {
         let mut hits = controls.hits.lock().expect("lock");
         let count = hits.entry(uri.path().to_string()).or_insert(0);
