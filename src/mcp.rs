@@ -7,10 +7,12 @@
 //! `session_keys` signs self-contained MCP session ids; `catalogue` holds the tools with
 //! their compiled schemas; `call` runs a tool call: `target` picks the upstream and
 //! credential, `upstream_request` builds the REST request, `tool_result` maps the reply to a
-//! `CallToolResult`; `rest` serves `/api/tools`. Path templates live in `config::template`.
+//! `CallToolResult`, with `content` turning a body of a media type (or a multipart body)
+//! into content items; `rest` serves `/api/tools`. Path templates live in `config::template`.
 
 pub mod call;
 pub mod catalogue;
+pub mod content;
 pub mod endpoint;
 pub mod jsonrpc;
 pub mod rest;

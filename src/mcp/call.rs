@@ -67,7 +67,7 @@ async fn call_tool(
     if let Err(error) = &outcome {
         tracing::warn!(request_id, tool = %tool.config.name, url.path = %tool.config.path, %error, "Upstream call failed");
     }
-    let mut outcome = tool_result::map_reply(outcome);
+    let mut outcome = tool_result::map_reply(outcome, &tool.config.name);
     outcome.upstream_duration = Some(upstream_duration);
     if let Some(structured) = outcome.result.get("structuredContent")
         && !tool.output_conforms(structured)

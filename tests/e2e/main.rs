@@ -14,6 +14,7 @@ mod dpop;
 mod edge_policy;
 mod h2_floods;
 mod mcp;
+mod mcp_protocol;
 mod passthrough;
 mod reload;
 mod resilience;
