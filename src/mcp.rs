@@ -5,7 +5,7 @@
 //!
 //! `jsonrpc` parses and builds messages; `endpoint` is the MCP endpoint (both eras);
 //! `session_keys` signs self-contained MCP session ids; `catalogue` holds the tools with
-//! their compiled schemas; `call` runs a tool call: `target` picks the upstream and
+//! their compiled schemas (and, from `param_headers`, the `Mcp-Param-*` headers they call for); `call` runs a tool call: `target` picks the upstream and
 //! credential, `upstream_request` builds the REST request, `tool_result` maps the reply to a
 //! `CallToolResult`, with `content` turning a body of a media type (or a multipart body)
 //! into content items; `rest` serves `/api/tools`. Path templates live in `config::template`.
@@ -15,6 +15,7 @@ pub mod catalogue;
 pub mod content;
 pub mod endpoint;
 pub mod jsonrpc;
+pub mod param_headers;
 pub mod rest;
 pub mod session_keys;
 pub mod target;

@@ -19,6 +19,7 @@ use serde_json::{Map, Value, json};
 use super::Gateway;
 use super::call;
 use super::jsonrpc::{self, Message};
+use super::param_headers;
 use crate::request::{Caller, Downstream, EdgeError, Records, Reply, RpcError, RpcErrorKind, ToolOutcome, ToolRecord};
 
 /// Session-era versions, newest first (the first is offered when a client asks for another).
@@ -275,12 +276,24 @@ impl McpRequest<'_> {
             })
             .into()),
             "tools/call" => {
+                self.check_param_headers()?;
                 let mut result = self.tools_call(records).await?;
                 result["resultType"] = json!("complete");
                 Ok(result.into())
             }
             _ => Err(rpc_error(RpcErrorKind::MethodNotFound { stateless: true }, "method not found")),
         }
+    }
+
+    /// The `Mcp-Param-*` headers a tool's `x-mcp-header` properties call for (2026-07-28,
+    /// `mcp::param_headers`); an unknown tool or bad arguments are left to `tools_call`.
+    fn check_param_headers(&self) -> Result<(), EdgeError> {
+        let tool = self.params.get("name").and_then(Value::as_str).and_then(|name| self.gateway.catalogue.get(name));
+        let (Some(tool), Some(Value::Object(arguments))) = (tool, self.params.get("arguments")) else {
+            return Ok(());
+        };
+        param_headers::check(&tool.param_headers, arguments, |name| self.downstream.header(name))
+            .map_err(|message| EdgeError::Rpc(RpcError::new(Value::Null, RpcErrorKind::HeaderMismatch, message)))
     }
 
     async fn tools_call(&self, records: &mut Records) -> Result<Value, EdgeError> {

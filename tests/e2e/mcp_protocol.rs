@@ -148,3 +148,38 @@ async fn binary_replies_become_image_audio_and_resource_content_with_their_bytes
     assert_eq!(broken["isError"], true);
     assert_eq!(broken["content"][0]["text"], "the multipart reply is cut short");
 }
+
+#[tokio::test]
+async fn mcp_param_headers_must_match_the_arguments_they_mirror() {
+    let api = MockApi::new().any("/api/regional", Reply::json(json!({"ok": true}))).start().await;
+    let tool = json!({
+        "name": "regional", "method": "GET", "path": "/regional", "query": ["region"],
+        "input_schema": {
+            "type": "object", "required": ["region"],
+            "properties": {"region": {"type": "string", "x-mcp-header": "Region"}},
+        },
+    });
+    let edge = TestEdge::new(open_policy(&api, vec![tool])).start();
+    let hello = json!({"region": "Hello"});
+
+    for accepted in ["=?base64?SGVsbG8=?=", "Hello", " Hello "] {
+        let (status, reply) = call_with(&edge, "regional", hello.clone(), &[("mcp-param-region", accepted)]).await;
+        assert_eq!((status, &reply["result"]["isError"]), (200, &json!(false)), "{accepted}: {reply}");
+    }
+    let literal = json!({"region": "SGVsbG8="});
+    let (status, _) = call_with(&edge, "regional", literal, &[("Mcp-Param-Region", "SGVsbG8=")]).await;
+    assert_eq!(status, 200, "a value without the =?base64?…?= wrapper is literal");
+
+    for (refused, why) in [
+        (Some("=?base64?SGVsbG8?="), "bad padding"),
+        (Some("=?base64?SGVs!!!bG8=?="), "bad characters"),
+        (Some("Goodbye"), "another value"),
+        (None, "absent"),
+    ] {
+        let headers: Vec<(&str, &str)> = refused.map(|value| ("mcp-param-region", value)).into_iter().collect();
+        let (status, reply) = call_with(&edge, "regional", hello.clone(), &headers).await;
+        assert_eq!((status, &reply["error"]["code"]), (400, &json!(-32020)), "{why}: {reply}");
+        assert!(reply["error"]["message"].as_str().unwrap_or_default().contains("Mcp-Param-Region"), "{reply}");
+    }
+    assert_eq!(api.hits("/api/regional"), 4, "a refused call never reaches the API");
+}
