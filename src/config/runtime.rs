@@ -345,6 +345,8 @@ pub struct Mcp {
     pub session_ttl: Duration,
     /// Signs session ids; `None` means a random key per process.
     pub session_key: Option<Redacted>,
+    /// `mcp.coerce_arguments`: lossless scalar coercion before validation (`mcp::coerce`).
+    pub coerce_arguments: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

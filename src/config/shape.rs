@@ -283,6 +283,8 @@ pub struct RawMcp {
     /// Key that signs MCP session ids (extension): share it between replicas through a
     /// Secret; without it each process generates its own at start.
     pub session_key: Option<Located<String>>,
+    /// Lossless scalar coercion before argument validation (DESIGN.md §21); default true.
+    pub coerce_arguments: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -123,6 +123,7 @@ impl Policy {
             },
             server_name: config.mcp.server_name.clone(),
             max_body_bytes: config.limits.max_body_bytes,
+            coerce_arguments: config.mcp.coerce_arguments,
         };
         Ok(Self {
             auth,

@@ -1,4 +1,5 @@
-//! A tool call end to end: the arguments validated against the tool's schema, the target
+//! A tool call end to end: the arguments made lenient ([`super::coerce`], when
+//! `mcp.coerce_arguments` is on) and validated against the tool's schema, the target
 //! resolved ([`super::target`]), the REST request built ([`super::upstream_request`]) and sent,
 //! the reply mapped ([`super::tool_result`]) and checked against the output schema.
 
@@ -6,9 +7,10 @@ use http::HeaderValue;
 use serde_json::{Map, Value};
 
 use super::catalogue::CatalogueTool;
-use super::target::{CallTarget, CallTargets, TargetError};
+use super::target::{CallTarget, TargetError};
 use super::tool_result::{self, ToolResult};
 use super::upstream_request;
+use super::{Gateway, coerce};
 use crate::request::Caller;
 use crate::telemetry::trace_context::TraceContext;
 
@@ -16,16 +18,20 @@ use crate::telemetry::trace_context::TraceContext;
 /// its `upstream.auth` mode needs, a tool error (logged). `None` when `X-Session-Id`
 /// (`session_id`) names no live credential session of the caller: a 401.
 pub async fn invoke(
-    targets: &CallTargets,
+    gateway: &Gateway,
     caller: &Caller<'_>,
     tool: &CatalogueTool,
     arguments: &Map<String, Value>,
     session_id: Option<&str>,
 ) -> Option<ToolResult> {
-    match targets.resolve(caller.principal, session_id) {
+    match gateway.targets.resolve(caller.principal, session_id) {
         Ok(target) => {
             let traceparent = caller.trace.map(TraceContext::child_traceparent);
-            Some(call_tool(&target, tool, arguments, caller.request_id, traceparent).await)
+            let mut arguments = arguments.clone();
+            if gateway.coerce_arguments {
+                coerce::arguments(&tool.config.input_schema, &mut arguments);
+            }
+            Some(call_tool(&target, tool, &arguments, caller.request_id, traceparent).await)
         }
         Err(TargetError::UnknownSession) => None,
         Err(TargetError::Credential(error)) => {

@@ -313,7 +313,7 @@ impl McpRequest<'_> {
             return Err(refusal);
         }
         let session_id = self.downstream.header("x-session-id");
-        let result = call::invoke(&self.gateway.targets, self.caller, tool, &arguments, session_id)
+        let result = call::invoke(self.gateway, self.caller, tool, &arguments, session_id)
             .await
             .ok_or(EdgeError::UnknownSession)?;
         records.tool = Some(result.record(name, &Value::Object(arguments)));

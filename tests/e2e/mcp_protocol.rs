@@ -183,3 +183,59 @@ async fn mcp_param_headers_must_match_the_arguments_they_mirror() {
     }
     assert_eq!(api.hits("/api/regional"), 4, "a refused call never reaches the API");
 }
+
+/// A tool with one field of each scalar type, whose API echoes what it was sent.
+fn typed_tool() -> Value {
+    json!({
+        "name": "typed", "method": "POST", "path": "/typed",
+        "input_schema": {
+            "type": "object",
+            "properties": {
+                "companyId": {"type": "string"}, "count": {"type": "integer"},
+                "ratio": {"type": "number"}, "active": {"type": "boolean"},
+            },
+        },
+    })
+}
+
+#[tokio::test]
+async fn scalars_of_the_wrong_type_are_coerced_losslessly_before_validation() {
+    let api = MockApi::start().await;
+    let edge = TestEdge::new(open_policy(&api, vec![typed_tool()])).start();
+    let sent = json!({"companyId": 42, "count": "7", "ratio": "0.5", "active": "true"});
+    let result = call(&edge, "typed", sent.clone()).await;
+    assert_eq!(result["isError"], false, "{result}");
+    let body: Value =
+        serde_json::from_str(result["structuredContent"]["body"].as_str().expect("echoed body")).expect("json");
+    assert_eq!(body, json!({"companyId": "42", "count": 7, "ratio": 0.5, "active": true}));
+    let (status, rest_result) = rest(&edge, "typed", sent).await;
+    assert_eq!(status, 200, "REST coerces the same way: {rest_result}");
+
+    for (arguments, field) in [
+        (json!({"count": "07"}), "arguments/count"),
+        (json!({"count": "1.5"}), "arguments/count"),
+        (json!({"active": "yes"}), "arguments/active"),
+        (json!({"companyId": true}), "arguments/companyId"),
+    ] {
+        let result = call(&edge, "typed", arguments.clone()).await;
+        assert_eq!(result["isError"], true, "{arguments}");
+        let text = result["content"][0]["text"].as_str().unwrap_or_default();
+        assert!(text.contains(field), "{arguments}: {text}");
+    }
+    assert_eq!(api.hits("/api/typed"), 2, "refused arguments never reach the API");
+}
+
+#[tokio::test]
+async fn coercion_can_be_turned_off() {
+    let api = MockApi::start().await;
+    let mut policy = open_policy(&api, vec![typed_tool()]);
+    policy["mcp"] = json!({"coerce_arguments": false});
+    let edge = TestEdge::new(policy).start();
+    let result = call(&edge, "typed", json!({"companyId": 42})).await;
+    assert_eq!(result["isError"], true);
+    assert_eq!(
+        result["content"][0]["text"],
+        r#"invalid arguments: arguments/companyId: value is not of type "string""#
+    );
+    assert_eq!(api.request_count(), 0);
+}

@@ -44,7 +44,7 @@ impl Builder<'_> {
             }
             Some(Redacted(located.value.clone()))
         });
-        Mcp { path, server_name, session_ttl, session_key }
+        Mcp { path, server_name, session_ttl, session_key, coerce_arguments: raw.coerce_arguments.unwrap_or(true) }
     }
     pub(super) fn build_audit(&mut self, raw: &RawAudit) -> Audit {
         let rotation = match raw.rotation {
