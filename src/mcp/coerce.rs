@@ -81,9 +81,15 @@ fn only_type(schema: &Value) -> Option<&str> {
 }
 
 fn integer(text: &str) -> Option<Value> {
-    let value =
-        if let Ok(signed) = text.parse::<i64>() { Value::from(signed) } else { Value::from(text.parse::<u64>().ok()?) };
-    (value.to_string() == text).then_some(value)
+    // Canonical spelling only: `parse` takes `+7` and `007`, which are not how 7 is written.
+    let (value, spelled) = match text.parse::<i64>() {
+        Ok(signed) => (Value::from(signed), signed.to_string()),
+        Err(_) => {
+            let unsigned = text.parse::<u64>().ok()?;
+            (Value::from(unsigned), unsigned.to_string())
+        }
+    };
+    (spelled == text).then_some(value)
 }
 
 fn number(text: &str) -> Option<Value> {
@@ -98,9 +104,9 @@ mod tests {
 
     use super::*;
 
-    fn run(schema: Value, arguments: Value) -> Value {
+    fn run(schema: &Value, arguments: Value) -> Value {
         let Value::Object(mut arguments) = arguments else { panic!("object") };
-        super::arguments(&schema, &mut arguments);
+        super::arguments(schema, &mut arguments);
         Value::Object(arguments)
     }
 
@@ -111,10 +117,10 @@ mod tests {
             "b": {"type": "boolean"},
         }});
         assert_eq!(
-            run(schema.clone(), json!({"s": 42, "i": "-7", "n": "1.5", "b": "false"})),
+            run(&schema, json!({"s": 42, "i": "-7", "n": "1.5", "b": "false"})),
             json!({"s": "42", "i": -7, "n": 1.5, "b": false})
         );
-        assert_eq!(run(schema.clone(), json!({"s": 2.5, "i": "18446744073709551615"}))["i"], json!(u64::MAX));
+        assert_eq!(run(&schema, json!({"s": 2.5, "i": "18446744073709551615"}))["i"], json!(u64::MAX));
         for unchanged in [
             json!({"i": "042"}),
             json!({"i": " 4"}),
@@ -128,7 +134,7 @@ mod tests {
             json!({"s": null}),
             json!({"other": 1}),
         ] {
-            assert_eq!(run(schema.clone(), unchanged.clone()), unchanged);
+            assert_eq!(run(&schema, unchanged.clone()), unchanged);
         }
     }
 
@@ -141,7 +147,7 @@ mod tests {
             "ids": {"type": "array", "items": {"type": "integer"}},
         }});
         assert_eq!(
-            run(schema, json!({"either": "1", "untyped": 1, "address": {"zip": 1234}, "ids": ["1", "x", 3]})),
+            run(&schema, json!({"either": "1", "untyped": 1, "address": {"zip": 1234}, "ids": ["1", "x", 3]})),
             json!({"either": "1", "untyped": 1, "address": {"zip": "1234"}, "ids": [1, "x", 3]})
         );
     }
