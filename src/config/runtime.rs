@@ -412,6 +412,8 @@ pub struct Mcp {
     /// Tools per `tools/list` page (and `GET /api/tools` page); a longer catalogue is paged
     /// with `nextCursor`.
     pub page_size: usize,
+    /// `mcp.coerce_arguments`: lossless scalar coercion before validation (`mcp::coerce`).
+    pub coerce_arguments: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -342,6 +342,8 @@ pub struct RawMcp {
     pub session_key: Option<Located<String>>,
     /// Tools per `tools/list` page (default 100).
     pub page_size: Option<Located<u32>>,
+    /// Lossless scalar coercion before argument validation (DESIGN.md §21); default true.
+    pub coerce_arguments: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

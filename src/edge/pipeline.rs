@@ -131,7 +131,7 @@ async fn rate_limit(ctx: &mut RequestContext) -> Result<(), EdgeError> {
 /// the principal is charged, or the client IP when there is none. The tool a request calls
 /// is read from what is known without its body: the REST path, or a stateless-era
 /// `Mcp-Name` of a `tools/call` (the endpoint refuses one that differs from the body).
-async fn rate_limit_after_auth(downstream: &Session, ctx: &mut RequestContext) -> Result<(), EdgeError> {
+async fn rate_limit_after_auth(downstream: &ServerSession, ctx: &mut RequestContext) -> Result<(), EdgeError> {
     let Some(limiter) = ctx.policy.rate_limiter.clone().filter(|limiter| limiter.keys_by_principal()) else {
         return Ok(());
     };

@@ -143,6 +143,7 @@ impl Policy {
             server_name: config.mcp.server_name.clone(),
             max_body_bytes: config.limits.max_body_bytes,
             page_size: config.mcp.page_size,
+            coerce_arguments: config.mcp.coerce_arguments,
         };
         Ok(Self {
             auth,

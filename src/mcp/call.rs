@@ -1,4 +1,5 @@
-//! A tool call end to end: the arguments validated against the tool's schema, the target
+//! A tool call end to end: the arguments made lenient ([`super::coerce`], when
+//! `mcp.coerce_arguments` is on) and validated against the tool's schema, the target
 //! resolved ([`super::target`]), the REST request built ([`super::upstream_request`]) and sent,
 //! the reply mapped ([`super::tool_result`]) and checked against the output schema.
 
@@ -9,6 +10,7 @@ use super::catalogue::CatalogueTool;
 use super::target::{CallTarget, CallTargets, TargetError};
 use super::tool_result::{self, ToolResult};
 use super::upstream_request;
+use super::{Gateway, coerce};
 use crate::request::Caller;
 use crate::store::{Bucket, Rate, RateDecision, StoreUnavailable};
 use crate::telemetry::trace_context::TraceContext;
@@ -17,19 +19,23 @@ use crate::telemetry::trace_context::TraceContext;
 /// its `upstream.auth` mode needs, a tool error (logged). `None` when `X-Session-Id`
 /// (`session_id`) names no live credential session of the caller: a 401.
 pub async fn invoke(
-    targets: &CallTargets,
+    gateway: &Gateway,
     caller: &Caller<'_>,
     tool: &CatalogueTool,
     arguments: &Map<String, Value>,
     session_id: Option<&str>,
 ) -> Option<ToolResult> {
-    if let Some(refused) = over_quota(targets, caller, tool).await {
+    if let Some(refused) = over_quota(&gateway.targets, caller, tool).await {
         return Some(refused);
     }
-    match targets.resolve(caller.principal, session_id).await {
+    match gateway.targets.resolve(caller.principal, session_id).await {
         Ok(target) => {
             let traceparent = caller.trace.map(TraceContext::child_traceparent);
-            Some(call_tool(&target, tool, arguments, caller.request_id, traceparent).await)
+            let mut arguments = arguments.clone();
+            if gateway.coerce_arguments {
+                coerce::arguments(&tool.config.input_schema, &mut arguments);
+            }
+            Some(call_tool(&target, tool, &arguments, caller.request_id, traceparent).await)
         }
         Err(TargetError::UnknownSession) => None,
         Err(TargetError::StoreUnavailable) => {
@@ -105,7 +111,7 @@ async fn call_tool(
     if let Err(error) = &outcome {
         tracing::warn!(request_id, tool = %tool.config.name, url.path = %tool.config.path, %error, "Upstream call failed");
     }
-    let mut outcome = tool_result::map_reply(outcome);
+    let mut outcome = tool_result::map_reply(outcome, &tool.config.name);
     outcome.upstream_duration = Some(upstream_duration);
     if let Some(structured) = outcome.result.get("structuredContent")
         && !tool.output_conforms(structured)

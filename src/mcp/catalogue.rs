@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use jsonschema::error::ValidationErrorKind;
 use serde_json::{Value, json};
 
+use super::param_headers::{self, ParamHeader};
 use crate::config::Tool;
 use crate::request::Principal;
 use crate::request::scopes::missing_scopes;
@@ -17,6 +18,8 @@ pub struct CatalogueTool {
     output_validator: Option<jsonschema::Validator>,
     /// The MCP `Tool` object (`tools/list`, `GET /api/tools`).
     pub definition: Value,
+    /// The properties its input schema mirrors into `Mcp-Param-*` headers (`x-mcp-header`).
+    pub param_headers: Vec<ParamHeader>,
 }
 
 impl CatalogueTool {
@@ -121,8 +124,16 @@ impl Catalogue {
                 }
                 None => None,
             };
+            let param_headers =
+                param_headers::declared(&tool.input_schema).map_err(|error| format!("tool {}: {error}", tool.name))?;
             catalogue.by_name.insert(tool.name.clone(), catalogue.tools.len());
-            catalogue.tools.push(CatalogueTool { config: tool.clone(), validator, output_validator, definition });
+            catalogue.tools.push(CatalogueTool {
+                config: tool.clone(),
+                validator,
+                output_validator,
+                definition,
+                param_headers,
+            });
         }
         Ok(catalogue)
     }

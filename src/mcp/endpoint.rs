@@ -20,6 +20,7 @@ use super::Gateway;
 use super::call;
 use super::jsonrpc::{self, Message};
 use super::session_keys::SessionError;
+use super::param_headers;
 use crate::request::{Caller, Downstream, EdgeError, Records, Reply, RpcError, RpcErrorKind, ToolOutcome, ToolRecord};
 
 /// Session-era versions, newest first (the first is offered when a client asks for another).
@@ -278,6 +279,7 @@ impl McpRequest<'_> {
                 Ok(result.into())
             }
             "tools/call" => {
+                self.check_param_headers()?;
                 let mut result = self.tools_call(records).await?;
                 result["resultType"] = json!("complete");
                 Ok(result.into())
@@ -305,6 +307,17 @@ impl McpRequest<'_> {
         Ok(result)
     }
 
+    /// The `Mcp-Param-*` headers a tool's `x-mcp-header` properties call for (2026-07-28,
+    /// `mcp::param_headers`); an unknown tool or bad arguments are left to `tools_call`.
+    fn check_param_headers(&self) -> Result<(), EdgeError> {
+        let tool = self.params.get("name").and_then(Value::as_str).and_then(|name| self.gateway.catalogue.get(name));
+        let (Some(tool), Some(Value::Object(arguments))) = (tool, self.params.get("arguments")) else {
+            return Ok(());
+        };
+        param_headers::check(&tool.param_headers, arguments, |name| self.downstream.header(name))
+            .map_err(|message| EdgeError::Rpc(RpcError::new(Value::Null, RpcErrorKind::HeaderMismatch, message)))
+    }
+
     async fn tools_call(&self, records: &mut Records) -> Result<Value, EdgeError> {
         let Some(name) = self.params.get("name").and_then(Value::as_str) else {
             return Err(rpc_error(RpcErrorKind::InvalidParams, "params.name must be a string"));
@@ -322,7 +335,7 @@ impl McpRequest<'_> {
             return Err(refusal);
         }
         let session_id = self.downstream.header("x-session-id");
-        let result = call::invoke(&self.gateway.targets, self.caller, tool, &arguments, session_id)
+        let result = call::invoke(self.gateway, self.caller, tool, &arguments, session_id)
             .await
             .ok_or(EdgeError::UnknownSession)?;
         records.tool = Some(result.record(name, &Value::Object(arguments)));

@@ -63,8 +63,7 @@ pub async fn call(
         }
     };
     let session_id = downstream.header("x-session-id");
-    let result =
-        call::invoke(&gateway.targets, caller, tool, &arguments, session_id).await.ok_or(EdgeError::UnknownSession)?;
+    let result = call::invoke(gateway, caller, tool, &arguments, session_id).await.ok_or(EdgeError::UnknownSession)?;
     records.tool = Some(result.record(&tool.config.name, &Value::Object(arguments)));
     let retry_after = result.retry_after_seconds.map(|seconds| (http::header::RETRY_AFTER, HeaderValue::from(seconds)));
     Ok(Reply::json(result.rest_status, &result.result).with_headers(retry_after))

@@ -15,6 +15,7 @@ mod edge_policy;
 mod h2_floods;
 mod mcp;
 mod openapi;
+mod mcp_protocol;
 mod passthrough;
 mod reload;
 mod resilience;

@@ -43,6 +43,8 @@ pub struct Reply {
 #[derive(Clone, Debug)]
 enum ReplyBody {
     Fixed(String),
+    /// Raw bytes (images, audio, multipart bodies).
+    Bytes(Vec<u8>),
     Json(Value),
     /// The request's method, path, query, headers and body as JSON.
     Echo,
@@ -77,6 +79,11 @@ impl Reply {
     /// 200 with this plain-text body.
     pub fn text(body: &str) -> Self {
         Self::new("text/plain; charset=utf-8", ReplyBody::Fixed(body.to_string()))
+    }
+
+    /// 200 with these bytes as a body of `content_type`.
+    pub fn bytes(content_type: &str, body: &[u8]) -> Self {
+        Self::new(content_type, ReplyBody::Bytes(body.to_vec()))
     }
 
     /// `code` with an ASP.NET-style problem body (`title`, `detail: "mock said {code}"`, `status`).
@@ -267,6 +274,7 @@ async fn answer(
     }
     let body = match reply.body {
         ReplyBody::Fixed(text) => Body::from(text),
+        ReplyBody::Bytes(bytes) => Body::from(bytes),
         ReplyBody::Json(value) => Body::from(value.to_string()),
         ReplyBody::Echo => Body::from(echo(&method, &uri, &headers, &body).to_string()),
         ReplyBody::HitNumber => Body::from(json!({"hit": hit}).to_string()),
