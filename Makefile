@@ -1,7 +1,8 @@
 # The project's front door. `make demo` runs the edge in front of a stand-in API;
 # `make test` passes the tests. Both work on a fresh Debian machine with only the Rust
 # toolchain: `setup` installs what is missing (cmake for pingora's native parts, openssl
-# for the TLS handshake tests).
+# for the TLS handshake tests, redis-server for the shared-store tests, which start their
+# own private one).
 
 CARGO ?= cargo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -13,6 +14,7 @@ setup:
 	command -v cmake >/dev/null 2>&1 || missing="$$missing cmake"; \
 	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
 	command -v cc >/dev/null 2>&1 || missing="$$missing build-essential"; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \

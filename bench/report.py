@@ -91,6 +91,20 @@ entry["met"] = bool(mcp_added) and entry["mcp-edge"]["pooled"] <= 1.0
 report["figures"]["mcp_tools_call_added_p99_ms"] = entry
 table.append(("MCP tools/call p99 over direct REST (ms)", "-", fmt(entry["mcp-edge"], 3), "-", entry["target"], entry["met"]))
 
+# The global scenario: mcp-edge with `rate_limit.scope: global` (one Redis round trip per
+# request) beside mcp-edge with the local limiter; ratio = global / local.
+local_rps, global_rps = by("h1_rps", "mcp-edge"), by("h1_rps_global", "mcp-edge")
+if global_rps:
+    ratios = [global_rps[r] / local_rps[r] for r in global_rps if r in local_rps and local_rps[r]]
+    entry = {"local": summary(local_rps.values()), "global": summary(global_rps.values()), "ratio": summary(ratios)}
+    report["figures"]["h1_rps_global"] = entry
+    table.append(("mcp-edge passthrough HTTP/1.1 (req/s), local -> scope global", "-", f"{fmt(entry['local'])} -> {fmt(entry['global'])}", fmt(entry["ratio"], 2), "measured", None))
+    local_p99 = pooled_percentile("latency_1000rps", "mcp-edge", "p99_ms")
+    global_p99 = pooled_percentile("latency_1000rps_global", "mcp-edge", "p99_ms")
+    if local_p99 is not None and global_p99 is not None:
+        report["figures"]["p99_global_ms"] = {"local": local_p99, "global": global_p99, "unit": "ms"}
+        table.append(("mcp-edge p99 at 1000 req/s (ms), local -> scope global", "-", f"{local_p99:.3f} -> {global_p99:.3f}", "-", "measured", None))
+
 mib = lambda kib: kib / 1024
 idle = {system: mib(value) for system, value in memory["idle_kib"].items()}
 loaded = {system: mib(value) for system, value in memory["loaded_kib"].items()}

@@ -8,6 +8,10 @@
 # is timed, both must give 21 x 200 + 4 x 429 on 25 back-to-back requests and 401 for a bad
 # token, or the run stops.
 #
+# The `global` scenario runs the 200 path with `rate_limit.scope: global` against a private
+# redis-server (persistence off, on the load CPU): the cost of one Redis round trip per
+# request, reported beside the local limiter.
+#
 # Environment: ROUNDS (3), RUN_SECONDS (3, each saturation run), LATENCY_SECONDS (6, each run
 # at 1000 req/s; latency samples are pooled over the rounds), BENCH_DIR (/tmp/mcp-edge-bench).
 set -euo pipefail
@@ -27,7 +31,7 @@ say() { printf '== %s\n' "$*" >&2; }
 
 # --- tools ------------------------------------------------------------------------------
 missing=()
-for tool in nginx:nginx wrk:wrk h2load:nghttp2-client taskset:util-linux curl:curl; do
+for tool in nginx:nginx wrk:wrk h2load:nghttp2-client taskset:util-linux curl:curl redis-server:redis-server; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${tool%%:*}" ] || missing+=("${tool##*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -47,7 +51,7 @@ loadgen=$root/target/release/mcp-edge-loadgen
 
 # --- services ---------------------------------------------------------------------------
 # A port already taken would let the readiness checks below talk to somebody else's server.
-for port in 18080 18443 18444 19443 19444 19901 19902; do
+for port in 16379 18080 18443 18444 19443 19444 19445 19446 19901 19902 19903 19904; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     say "port $port is already in use (an earlier run still going?); stop it first"; exit 1
   fi
@@ -61,17 +65,24 @@ taskset -c "$load_cpu" "$nginx_bin" -p "$work/nginx-prefix" -c "$work/upstream.c
 taskset -c "$sut_cpu" "$nginx_bin" -p "$work/nginx-prefix" -c "$work/nginx.conf" & pids+=($!)
 nginx_master=$!
 
-start_edge() { # port admin rpm burst
+taskset -c "$load_cpu" redis-server --port 16379 --bind 127.0.0.1 --save '' --appendonly no --dir "$work" >/dev/null & pids+=($!)
+redis_store='{backend: redis, redis: {url: "redis://127.0.0.1:16379/0", timeout: 50ms}}'
+start_edge() { # port admin rpm burst [scope]
+  local scope=${5:-local} store='{backend: memory}'
+  [ "$scope" = global ] && store=$redis_store
   sed -e "s#__WORK__#$work#g" -e "s#__ROOT__#$root#g" -e "s#__PORT__#$1#g" -e "s#__ADMIN__#$2#g" \
-      -e "s#__RPM__#$3#g" -e "s#__BURST__#$4#g" bench/mcp-edge.yaml > "$work/edge-$1.yaml"
+      -e "s#__RPM__#$3#g" -e "s#__BURST__#$4#g" -e "s#__SCOPE__#$scope#g" -e "s#__STORE__#$store#g" \
+      bench/mcp-edge.yaml > "$work/edge-$1.yaml"
   taskset -c "$sut_cpu" "$edge_bin" run --config "$work/edge-$1.yaml" 2>"$work/edge-$1.log" & pids+=($!)
 }
 start_edge 19443 19901 6000000 1000000
 edge_pid=$!
 start_edge 19444 19902 100 20
+start_edge 19445 19903 6000000 1000000 global
+start_edge 19446 19904 100 20 global
 
 wait_up() { for _ in $(seq 100); do curl -sk -o /dev/null "$1" && return 0; sleep 0.1; done; say "$1 did not come up"; exit 1; }
-for url in http://127.0.0.1:18080/ https://127.0.0.1:18443/ https://127.0.0.1:18444/ http://127.0.0.1:19901/readyz http://127.0.0.1:19902/readyz; do wait_up "$url"; done
+for url in http://127.0.0.1:18080/ https://127.0.0.1:18443/ https://127.0.0.1:18444/ http://127.0.0.1:19901/readyz http://127.0.0.1:19902/readyz http://127.0.0.1:19903/readyz http://127.0.0.1:19904/readyz; do wait_up "$url"; done
 sleep 2
 nginx_pids() { pgrep -f "nginx.*$work/nginx.conf" | tr '\n' ' '; }
 pss_kib() { local total=0; for pid in "$@"; do total=$((total + $(awk '/^Pss:/ {print $2}' "/proc/$pid/smaps_rollup"))); done; echo "$total"; }
@@ -86,7 +97,7 @@ parity() { # url -> "200:21 429:4"
   local urls=(); for _ in $(seq 25); do urls+=(-o /dev/null "$1"); done
   curl -s --cacert "$ca" -H "Authorization: Bearer $token" -w '%{http_code}\n' "${urls[@]}" | sort | uniq -c | awk '{printf "%s:%s ", $2, $1}'
 }
-for system in nginx:18444:18443 mcp-edge:19444:19443; do
+for system in nginx:18444:18443 mcp-edge:19444:19443 mcp-edge-global:19446:19445; do
   IFS=: read -r name strict fast <<< "$system"
   got=$(parity "https://127.0.0.1:$strict/items")
   say "parity $name: $got"
@@ -129,6 +140,9 @@ for round in $(seq "$rounds"); do
         --header "Authorization: Bearer $token" --header "Content-Type: application/json" \
         --header "MCP-Protocol-Version: 2026-07-28" --header "Mcp-Method: tools/call" --header "Mcp-Name: get_item")
   record "$round" mcp_tools_call mcp-edge "$mcp"
+  # The global scenario: the same 200 path, the rate limit decided in Redis.
+  record "$round" h1_rps_global mcp-edge "$(wrk_rps "$token" "https://127.0.0.1:19445/items")"
+  record "$round" latency_1000rps_global mcp-edge "$(latency latency_1000rps_global mcp-edge "$round" --url "https://127.0.0.1:19445/items" --ca "$ca" --header "Authorization: Bearer $token")"
 done
 loaded_edge=$(awk '/VmHWM/ {print $2}' "/proc/$edge_pid/status")
 loaded_nginx=$(pss_kib $(nginx_pids))

@@ -180,6 +180,7 @@ fn rate_limit(c: &mut Criterion) {
         burst: u32::MAX - 1,
         key: RateLimitKey::ClientIp,
         max_tracked_clients: 100_000,
+        scope: mcp_edge::config::RateLimitScope::Local,
     });
     let client = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7));
     assert!(matches!(generous.check(client), RateDecision::Admitted { .. }));
@@ -189,7 +190,8 @@ fn rate_limit(c: &mut Criterion) {
     }
     // The policy's own limiter (100 requests a minute, burst 20), with one client over it.
     let policy = policy();
-    let limiter = policy.rate_limiter.as_ref().expect("rate limiting is on by default");
+    let limiter =
+        policy.rate_limiter.as_ref().and_then(|limiter| limiter.local()).expect("rate limiting is on by default");
     while matches!(limiter.check(client), RateDecision::Admitted { .. }) {}
 
     let mut group = c.benchmark_group("rate_limit");

@@ -39,6 +39,23 @@ def as_json(status, value):
     return status, "application/json", json.dumps(value).encode()
 
 
+def mixed_content():
+    # Several content items are several bodies: a multipart/mixed reply, one part per item,
+    # each by its own Content-Type; a part with a Content-Location becomes an embedded resource
+    # of that URI (DESIGN.md §6.4, OPERATIONS.md "Rich content").
+    boundary = "mixed-content-boundary"
+    parts = [
+        (b"Content-Type: text/plain; charset=utf-8", b"Multiple content types test:"),
+        (b"Content-Type: image/png", RED_PIXEL_PNG),
+        (
+            b"Content-Type: application/json\r\nContent-Location: test://mixed-content-resource",
+            json.dumps({"test": "data", "value": 123}).encode(),
+        ),
+    ]
+    body = b"".join(b"--" + boundary.encode() + b"\r\n" + head + b"\r\n\r\n" + data + b"\r\n" for head, data in parts)
+    return 200, "multipart/mixed; boundary=" + boundary, body + b"--" + boundary.encode() + b"--\r\n"
+
+
 def slow_text():
     # Long enough for a progress notification once the edge streams them (issue 19 item 5).
     time.sleep(0.2)
@@ -51,7 +68,7 @@ ROUTES = {
     "/api/image": lambda: (200, "image/png", RED_PIXEL_PNG),
     "/api/audio": lambda: (200, "audio/wav", SILENT_WAV),
     "/api/embedded_resource": lambda: (200, "application/octet-stream", b"This is an embedded resource content."),
-    "/api/mixed_content": lambda: as_json(200, {"test": "data", "value": 123}),
+    "/api/mixed_content": mixed_content,
     "/api/error": lambda: as_json(422, {"message": "This tool intentionally returns an error for testing"}),
     "/api/progress": slow_text,
     "/api/json_schema": lambda: as_json(200, {"ok": True}),

@@ -56,20 +56,23 @@ impl ServeHttp for AdminApp {
                     .unwrap_or_else(|_| Response::new(Vec::new()))
             }
             "/readyz" => {
-                let upstreams: Vec<serde_json::Value> = self
-                    .policy
-                    .load()
+                let policy = self.policy.load();
+                // The store's state is reported, never a reason to be unready: pulling every
+                // replica out of the Service because Redis blinked would turn a blip into an
+                // outage (DESIGN.md §17).
+                let store = if policy.store.as_ref().is_none_or(|store| store.is_up()) { "up" } else { "down" };
+                let upstreams: Vec<serde_json::Value> = policy
                     .breakers()
                     .iter()
                     .map(|breaker| serde_json::json!({"upstream": breaker.name, "circuit": breaker.state().as_str()}))
                     .collect();
                 if self.lifecycle.is_draining() {
-                    json(503, &serde_json::json!({"status": "draining", "upstreams": upstreams}))
+                    json(503, &serde_json::json!({"status": "draining", "store": store, "upstreams": upstreams}))
                 } else if !self.lifecycle.signals_armed() {
                     // Starting: a SIGTERM now would kill the process without a drain.
-                    json(503, &serde_json::json!({"status": "starting", "upstreams": upstreams}))
+                    json(503, &serde_json::json!({"status": "starting", "store": store, "upstreams": upstreams}))
                 } else {
-                    json(200, &serde_json::json!({"status": "ready", "upstreams": upstreams}))
+                    json(200, &serde_json::json!({"status": "ready", "store": store, "upstreams": upstreams}))
                 }
             }
             _ => json(404, &serde_json::json!({"error": "not found"})),

@@ -8,6 +8,8 @@
 mod build;
 pub mod error;
 mod interpolation;
+pub mod openapi;
+pub mod review;
 pub mod runtime;
 mod shape;
 pub mod template;

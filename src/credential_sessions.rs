@@ -5,8 +5,8 @@
 //! `id` mints and checks session ids (an id is a credential); `allow_list` maps a presented
 //! `apiUrl` to the `sessions.allowed_api_urls` entry it spells, which is what stops the edge
 //! from being used to reach arbitrary hosts with caller-chosen credentials and bounds the
-//! session upstreams; `store` keeps the sessions (in memory only, bounded, expiring, bound
-//! to their owner and subject); `service` is the feature of one policy (store, allow-list,
+//! session upstreams; `store` keeps the sessions in memory (bounded, expiring, bound to
+//! their owner and subject), `shared` in Redis with the same rules (`store.backend: redis`); `service` is the feature of one policy (store, allow-list,
 //! validation client, single flight per id); `handlers` answer `/init` and
 //! `DELETE /sessions/{id}` in the documented decision order, as [`Reply`](crate::request::Reply)
 //! values.
@@ -15,6 +15,7 @@ pub mod allow_list;
 pub mod handlers;
 pub mod id;
 pub mod service;
+pub mod shared;
 pub mod store;
 
 pub use service::SessionService;

@@ -2,11 +2,19 @@
 //! in front of a built-in stand-in for the ShiftWork API, plus curl commands to try.
 //!
 //! The stand-in answers a few JSON endpoints the way the reference .NET API does, so a
-//! newcomer sees the whole path (TLS, authentication, proxying) in their first minute.
+//! newcomer sees the whole path (TLS, authentication, proxying) in their first minute. Like
+//! an ASP.NET Core API with Swashbuckle it describes itself at `/swagger/v1/swagger.json`,
+//! and the demo's tools are imported from that document (DESIGN.md §18). The policy loads
+//! before the stand-in starts with the edge, so while it loads a one-route server on the
+//! stand-in's port answers the document fetch, then gives the port back.
 
 use std::collections::HashMap;
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use http::Response;
@@ -17,6 +25,10 @@ use crate::config;
 use crate::server::{self, ExtraService};
 
 const DEMO_POLICY: &str = include_str!("demo.yaml");
+/// The stand-in's own OpenAPI document, which the demo policy imports its tools from.
+const DEMO_OPENAPI: &str = include_str!("demo_openapi.json");
+/// Where the stand-in serves it (Swashbuckle's default).
+const DEMO_OPENAPI_PATH: &str = "/swagger/v1/swagger.json";
 const DEV_FILES: [(&str, &str); 3] = [
     ("ca.crt", include_str!("../certs.example/ca.crt")),
     ("server-chain.crt", include_str!("../certs.example/server-chain.crt")),
@@ -55,7 +67,10 @@ pub fn run() -> Result<(), DemoError> {
         ("DEMO_API_PORT".to_string(), api_port.to_string()),
         ("DEMO_TOKEN".to_string(), token.clone()),
     ]);
-    let config = config::load_with_environment(&policy_path, &environment).map_err(DemoError::Config)?;
+    let document_server = DocumentServer::start(api_port).map_err(DemoError::Port)?;
+    let loaded = config::load_with_environment(&policy_path, &environment);
+    drop(document_server);
+    let config = loaded.map_err(DemoError::Config)?;
     crate::telemetry::logging::init(&config.telemetry);
     crate::telemetry::audit::install(&config.audit)
         .map_err(|error| DemoError::Files { path: folder.clone(), source: std::io::Error::other(error) })?;
@@ -94,6 +109,8 @@ fn instructions(ca: &Path, token: &str, api_port: u16) -> String {
          # the same tools over REST\n\
          curl --cacert {ca} {auth} {edge}/api/tools\n\
          curl --cacert {ca} {auth} -H 'Content-Type: application/json' -d '{{\"companyId\":\"42\"}}' {edge}/api/tools/get_shifts\n\n\
+         # the tools were imported from the stand-in's own OpenAPI document\n\
+         curl --cacert {ca} {auth} {edge}/swagger/v1/swagger.json\n\n\
          # requests for other paths pass through to the API\n\
          curl --cacert {ca} {auth} {edge}/api/employees\n\n\
          # admin listener: liveness and readiness probes\n\
@@ -101,6 +118,66 @@ fn instructions(ca: &Path, token: &str, api_port: u16) -> String {
          curl http://127.0.0.1:9901/readyz\n\n\
          Stop with Ctrl-C.\n"
     )
+}
+
+/// Answers `GET /swagger/v1/swagger.json` (and nothing else) on the stand-in's port until
+/// dropped: the policy fetches the document while it loads, before pingora starts the
+/// stand-in itself on the same port.
+struct DocumentServer {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl DocumentServer {
+    fn start(port: u16) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(("127.0.0.1", port))?;
+        listener.set_nonblocking(true)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => answer_document(stream),
+                    Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    Err(_) => break,
+                }
+            }
+        });
+        Ok(Self { stop, thread: Some(thread) })
+    }
+}
+
+impl Drop for DocumentServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// One HTTP/1.1 exchange: the document for its path, 404 for anything else.
+fn answer_document(mut stream: std::net::TcpStream) {
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut head = Vec::new();
+    let mut buffer = [0u8; 1024];
+    while !head.windows(4).any(|window| window == b"\r\n\r\n") && head.len() < 8192 {
+        match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => return,
+            Ok(read) => head.extend_from_slice(&buffer[..read]),
+        }
+    }
+    let wanted = format!("GET {DEMO_OPENAPI_PATH} ");
+    let (status, body) =
+        if head.starts_with(wanted.as_bytes()) { ("200 OK", DEMO_OPENAPI) } else { ("404 Not Found", "{}") };
+    let response = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(response.as_bytes());
 }
 
 /// The stand-in ShiftWork API.
@@ -130,6 +207,15 @@ impl ServeHttp for DemoApi {
             .map(str::to_string);
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
         match (method.as_str(), segments.as_slice()) {
+            ("GET", ["swagger", "v1", "swagger.json"]) => {
+                let body = DEMO_OPENAPI.as_bytes().to_vec();
+                Response::builder()
+                    .status(200)
+                    .header("content-type", "application/json; charset=utf-8")
+                    .header("content-length", body.len())
+                    .body(body)
+                    .unwrap_or_else(|_| Response::new(Vec::new()))
+            }
             ("GET", ["api", "employees"]) => json(
                 200,
                 &serde_json::json!([

@@ -17,6 +17,7 @@ pub mod mcp;
 pub mod reload;
 pub mod request;
 pub mod server;
+pub mod store;
 pub mod telemetry;
 pub mod tls;
 pub mod upstream;

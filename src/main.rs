@@ -38,6 +38,14 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Print the tool catalogue a policy results in (imports and overrides applied).
+    Tools {
+        #[arg(long)]
+        config: PathBuf,
+        /// As JSON: {"tools": [{"name", "method", "path", "arguments", "scopes", "source"}]}.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the edge with development certificates in front of a built-in stand-in API.
     Demo,
     /// GET the admin /healthz and exit 0 when it answers 200 (for Docker HEALTHCHECK).
@@ -57,6 +65,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run { config } => run(&config),
         Command::Validate { config } => validate(&config),
+        Command::Tools { config, json } => tools(&config, json),
         Command::Demo => match demo::run() {
             Ok(()) => ExitCode::SUCCESS,
             Err(demo::DemoError::Config(errors)) => {
@@ -107,6 +116,27 @@ fn run(path: &std::path::Path) -> ExitCode {
             tracing::error!(%error, "mcp-edge could not start");
             eprintln!("mcp-edge: {error}");
             ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}
+
+/// Prints the catalogue of a valid policy (exit 78 and the problems otherwise), for review.
+fn tools(path: &std::path::Path, json: bool) -> ExitCode {
+    match config::load(path) {
+        Ok(config) => {
+            for warning in &config.warnings {
+                eprintln!("warning: {warning}");
+            }
+            if json {
+                println!("{}", config::review::catalogue(&config));
+            } else {
+                print!("{}", config::review::catalogue_text(&config));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            ExitCode::from(EXIT_CONFIG)
         }
     }
 }

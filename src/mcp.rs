@@ -5,14 +5,19 @@
 //!
 //! `jsonrpc` parses and builds messages; `endpoint` is the MCP endpoint (both eras);
 //! `session_keys` signs self-contained MCP session ids; `catalogue` holds the tools with
-//! their compiled schemas; `call` runs a tool call: `target` picks the upstream and
+//! their compiled schemas (and, from `param_headers`, the `Mcp-Param-*` headers they call for); `call` runs a tool call (its
+//! arguments first made lenient by `coerce`): `target` picks the upstream and
 //! credential, `upstream_request` builds the REST request, `tool_result` maps the reply to a
-//! `CallToolResult`; `rest` serves `/api/tools`. Path templates live in `config::template`.
+//! `CallToolResult`, with `content` turning a body of a media type (or a multipart body)
+//! into content items; `rest` serves `/api/tools`. Path templates live in `config::template`.
 
 pub mod call;
 pub mod catalogue;
+pub mod coerce;
+pub mod content;
 pub mod endpoint;
 pub mod jsonrpc;
+pub mod param_headers;
 pub mod rest;
 pub mod session_keys;
 pub mod target;
@@ -36,4 +41,8 @@ pub struct Gateway {
     pub server_name: String,
     /// `limits.max_body_bytes`: the largest request body a handler reads.
     pub max_body_bytes: u64,
+    /// `mcp.page_size`: tools per `tools/list` and `GET /api/tools` page.
+    pub page_size: usize,
+    /// `mcp.coerce_arguments`: lossless scalar coercion before validation (`coerce`).
+    pub coerce_arguments: bool,
 }

@@ -50,6 +50,9 @@ struct Watched {
     policy: Option<Stamp>,
     certificate: Vec<Option<Stamp>>,
     jwks_file: Option<Stamp>,
+    /// `openapi[].file` documents: a change re-imports the catalogue like a policy change
+    /// (URL documents are fetched again on every reload).
+    documents: Vec<Option<Stamp>>,
 }
 
 fn certificate_paths(config: &Config) -> Vec<PathBuf> {
@@ -75,6 +78,14 @@ fn watched(config: &Config) -> Watched {
         policy: stamp(&config.file),
         certificate: certificate_paths(config).iter().map(|path| stamp(path)).collect(),
         jwks_file: jwks_file(config).and_then(|path| stamp(&path)),
+        documents: config
+            .openapi
+            .iter()
+            .map(|source| match source {
+                config::OpenApiSource::File(path) => stamp(path),
+                config::OpenApiSource::Url(_) => None,
+            })
+            .collect(),
     }
 }
 
@@ -114,7 +125,7 @@ impl pingora::services::background::BackgroundService for Reloader {
                         continue;
                     }
                     let trigger = Trigger::Files {
-                        policy: now.policy != seen.policy,
+                        policy: now.policy != seen.policy || now.documents != seen.documents,
                         certificate: now.certificate != seen.certificate,
                         jwks_file: now.jwks_file != seen.jwks_file,
                     };

@@ -24,7 +24,10 @@ use super::units::{parse_duration, parse_size};
 
 mod auth;
 mod edge;
+mod openapi;
+mod overrides;
 mod service;
+mod store;
 mod tools;
 mod upstream;
 
@@ -193,8 +196,13 @@ impl<'a> Builder<'a> {
         let passthrough = raw.passthrough.as_ref().and_then(|raw| self.build_passthrough(raw));
         let mcp = self.build_mcp(&raw.mcp);
         let tools = self.build_tools(raw.tools);
+        let (imported, openapi) = self.build_openapi(&raw.openapi, &upstream);
+        let tools = self.with_imported_tools(tools, imported);
         let sessions = self.build_sessions(&raw.sessions);
+        let store = self.build_store(&raw.store);
+        self.check_store_needs((&raw.rate_limit, &raw.sessions), &store, &rate_limit, &sessions);
         let tools = self.with_builtin_tools(tools, &sessions, &upstream);
+        let tools = self.with_overrides(tools, &raw.tool_overrides);
         let audit = self.build_audit(&raw.audit);
         let telemetry = self.build_telemetry(&raw.telemetry);
         let shutdown = self.build_shutdown(&raw.shutdown);
@@ -219,11 +227,13 @@ impl<'a> Builder<'a> {
             passthrough,
             mcp,
             tools,
+            openapi,
             sessions,
             audit,
             telemetry,
             shutdown,
             reload,
+            store,
             warnings: Vec::new(),
         }
     }

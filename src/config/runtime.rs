@@ -31,11 +31,14 @@ pub struct Config {
     pub passthrough: Option<Passthrough>,
     pub mcp: Mcp,
     pub tools: Vec<Tool>,
+    /// The OpenAPI documents the catalogue imports from (`openapi:`), for reload to watch.
+    pub openapi: Vec<OpenApiSource>,
     pub sessions: Sessions,
     pub audit: Audit,
     pub telemetry: Telemetry,
     pub shutdown: Shutdown,
     pub reload: Reload,
+    pub store: Store,
     /// Problems that do not stop the edge but that an operator should see.
     pub warnings: Vec<super::ConfigError>,
 }
@@ -79,12 +82,73 @@ pub struct RateLimit {
     pub burst: u32,
     pub key: RateLimitKey,
     pub max_tracked_clients: usize,
+    /// Where the buckets live: this process, or the shared store (`global`).
+    pub scope: RateLimitScope,
 }
 
-/// What a client is, for rate limiting. Only the client IP today (IPv6 keyed by /64).
+/// What a client is, for rate limiting: its IP (IPv6 keyed by /64), or once authenticated
+/// its principal (and the tool it calls). Unauthenticated requests are always limited by IP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RateLimitKey {
     ClientIp,
+    Principal,
+    PrincipalAndTool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimitScope {
+    Local,
+    Global,
+}
+
+/// A quota: `requests_per_minute` with `burst` more at once (nginx semantics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    pub requests_per_minute: NonZeroU32,
+    pub burst: u32,
+}
+
+/// Where shared state lives (DESIGN.md §17).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Store {
+    pub backend: StoreBackend,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum StoreBackend {
+    /// This process's memory: nothing is shared.
+    #[default]
+    Memory,
+    Redis(RedisStore),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisStore {
+    /// `redis://[user:password@]host:port/db`; may carry a password, hence redacted.
+    pub url: Redacted,
+    pub key_prefix: String,
+    /// Bound on every command, connection waits included.
+    pub timeout: Duration,
+    pub on_error: OnStoreError,
+}
+
+/// What the edge does when the store does not answer in time or answers an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnStoreError {
+    /// Fall back to this process's limiter; a session lookup is a miss.
+    Allow,
+    /// Answer 503 with `Retry-After`.
+    Deny,
+}
+
+/// A 256-bit key. `Debug` never prints it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EncryptionKey(pub [u8; 32]);
+
+impl std::fmt::Debug for EncryptionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[REDACTED]")
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -345,6 +409,11 @@ pub struct Mcp {
     pub session_ttl: Duration,
     /// Signs session ids; `None` means a random key per process.
     pub session_key: Option<Redacted>,
+    /// Tools per `tools/list` page (and `GET /api/tools` page); a longer catalogue is paged
+    /// with `nextCursor`.
+    pub page_size: usize,
+    /// `mcp.coerce_arguments`: lossless scalar coercion before validation (`mcp::coerce`).
+    pub coerce_arguments: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -360,6 +429,122 @@ pub struct Tool {
     pub query: Option<Vec<String>>,
     pub body: Option<Vec<String>>,
     pub headers: BTreeMap<String, String>,
+    /// Where each argument goes, for tools imported from OpenAPI; `None`: the rule of
+    /// DESIGN.md §5 (path variables, then `query`/`body` lists or the method's default).
+    pub binding: Option<Binding>,
+    /// Arguments the edge sends with a fixed value (`tool_overrides.*.arguments.*.value`):
+    /// absent from the published schema and refused when a caller sends them.
+    pub fixed: serde_json::Map<String, serde_json::Value>,
+    /// Values the edge fills in when the caller leaves the argument out
+    /// (`tool_overrides.*.arguments.*.default`).
+    pub defaults: serde_json::Map<String, serde_json::Value>,
+    /// A quota per principal for this tool (`tools[].rate_limit` or
+    /// `tool_overrides.*.rate_limit`).
+    pub rate_limit: Option<Quota>,
+    pub source: ToolSource,
+}
+
+/// Where a tool was declared, for `mcp-edge tools` and messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToolSource {
+    /// `tools:` in the policy.
+    Policy,
+    /// Made by the edge itself (`validate_settings` with credential sessions).
+    Builtin,
+    /// An operation of an OpenAPI document: the document as configured and the operation's
+    /// JSON pointer (`/paths/~1pet~1{petId}/get`).
+    OpenApi { document: String, pointer: String },
+}
+
+impl std::fmt::Display for ToolSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Policy => f.write_str("policy"),
+            Self::Builtin => f.write_str("builtin"),
+            Self::OpenApi { document, pointer } => write!(f, "openapi:{document}#{pointer}"),
+        }
+    }
+}
+
+/// How an imported tool's arguments become the request: by argument name, where it goes and
+/// under which name; how the body is encoded; and which origin the path is joined to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    pub arguments: BTreeMap<String, ArgumentBinding>,
+    /// How body arguments are encoded; `None`: the operation takes no body.
+    pub body: Option<BodyFormat>,
+    /// Whether the operation's body is required (an empty JSON object is sent without
+    /// arguments for it).
+    pub body_required: bool,
+    /// `openapi[].base_url`: the origin the path is joined to instead of the upstream's.
+    /// The tool's `path` is then the whole path from that origin (DESIGN.md §18).
+    pub origin: Option<Url>,
+}
+
+/// One argument of an imported tool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArgumentBinding {
+    /// The name on the wire: the parameter, header or body property name as the document
+    /// spells it (the argument may carry a `body_`-style prefix after a clash).
+    pub wire_name: String,
+    pub place: ArgumentPlace,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArgumentPlace {
+    Path,
+    Query(QueryStyle),
+    Header,
+    /// A property of an object body (JSON or form).
+    BodyProperty,
+    /// The whole body: a non-object JSON value, or base64 bytes for a binary body.
+    Body,
+}
+
+impl ArgumentPlace {
+    /// `path | query | header | body`, as `mcp-edge tools --json` prints it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Path => "path",
+            Self::Query(_) => "query",
+            Self::Header => "header",
+            Self::BodyProperty | Self::Body => "body",
+        }
+    }
+}
+
+/// How an array (or object) query argument is written, from the parameter's
+/// `style`/`explode` (Swagger 2.0: `collectionFormat`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryStyle {
+    /// `form`, `explode: true` (the default): `a=1&a=2`; objects `k=v&k2=v2`.
+    Repeated,
+    /// `form`, `explode: false`: `a=1,2`.
+    Comma,
+    /// `spaceDelimited`: `a=1%202`.
+    Space,
+    /// `pipeDelimited`: `a=1|2`.
+    Pipe,
+    /// `deepObject`: `a[k]=v`.
+    DeepObject,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyFormat {
+    Json,
+    /// `application/x-www-form-urlencoded`.
+    Form,
+    /// Raw bytes of this content type, given as one base64 argument `body`.
+    Binary {
+        content_type: String,
+    },
+}
+
+/// An `openapi:` entry as loaded: where its document came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpenApiSource {
+    File(PathBuf),
+    Url(Url),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -384,6 +569,8 @@ pub struct Sessions {
     /// Sessions one API subject (or one `sub`-less token) may hold at once; past it its own
     /// least recently used goes, so one account cannot evict everyone else's.
     pub max_sessions_per_subject: usize,
+    /// Encrypts tokens kept in a shared store (required with `store.backend: redis`).
+    pub encryption_key: Option<EncryptionKey>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -33,6 +33,12 @@ pub struct RawConfig {
     pub mcp: RawMcp,
     #[serde(default)]
     pub tools: Vec<RawTool>,
+    /// OpenAPI documents whose operations become tools (DESIGN.md §18).
+    #[serde(default)]
+    pub openapi: Vec<RawOpenApi>,
+    /// Changes to any tool, imported or hand-written, by its name before the change.
+    #[serde(default)]
+    pub tool_overrides: BTreeMap<String, Located<RawToolOverride>>,
     #[serde(default)]
     pub sessions: RawSessions,
     #[serde(default)]
@@ -43,6 +49,39 @@ pub struct RawConfig {
     pub shutdown: RawShutdown,
     #[serde(default)]
     pub reload: RawReload,
+    #[serde(default)]
+    pub store: RawStore,
+}
+
+/// Where shared state lives (DESIGN.md §17).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    pub backend: Option<Located<StoreBackendName>>,
+    pub redis: Option<RawRedis>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreBackendName {
+    Memory,
+    Redis,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRedis {
+    pub url: Option<Located<String>>,
+    pub key_prefix: Option<Located<String>>,
+    pub timeout: Option<Located<String>>,
+    pub on_error: Option<Located<OnErrorName>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnErrorName {
+    Allow,
+    Deny,
 }
 
 /// Live reload (extension).
@@ -96,12 +135,30 @@ pub struct RawRateLimit {
     pub burst: Option<Located<u32>>,
     pub key: Option<RateLimitKeyName>,
     pub max_tracked_clients: Option<Located<u32>>,
+    pub scope: Option<Located<RateLimitScopeName>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RateLimitKeyName {
     ClientIp,
+    Principal,
+    PrincipalAndTool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RateLimitScopeName {
+    Local,
+    Global,
+}
+
+/// `tools[].rate_limit`: a quota per principal for one tool.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawToolRateLimit {
+    pub requests_per_minute: Option<Located<u32>>,
+    pub burst: Option<Located<u32>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -283,6 +340,10 @@ pub struct RawMcp {
     /// Key that signs MCP session ids (extension): share it between replicas through a
     /// Secret; without it each process generates its own at start.
     pub session_key: Option<Located<String>>,
+    /// Tools per `tools/list` page (default 100).
+    pub page_size: Option<Located<u32>>,
+    /// Lossless scalar coercion before argument validation (DESIGN.md §21); default true.
+    pub coerce_arguments: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -300,6 +361,54 @@ pub struct RawTool {
     pub query: Option<Vec<String>>,
     pub body: Option<Vec<String>>,
     pub headers: Option<BTreeMap<String, String>>,
+    pub rate_limit: Option<Located<RawToolRateLimit>>,
+}
+
+/// One `openapi:` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOpenApi {
+    pub file: Option<Located<String>>,
+    pub url: Option<Located<String>>,
+    /// Its origin replaces `upstream.base_url`'s for these tools.
+    pub base_url: Option<Located<String>>,
+    pub include: Option<RawSelection>,
+    pub exclude: Option<RawSelection>,
+    #[serde(default)]
+    pub name_prefix: String,
+    /// How long fetching `url` may take (default 10s).
+    pub timeout: Option<Located<String>>,
+}
+
+/// Operations by tag and by `operationId` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSelection {
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub operations: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawToolOverride {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    #[serde(default)]
+    pub arguments: BTreeMap<String, RawArgumentOverride>,
+    pub scopes: Option<Vec<String>>,
+    pub rate_limit: Option<Located<RawToolRateLimit>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawArgumentOverride {
+    /// Sent upstream on every call; the argument disappears from `inputSchema`.
+    pub value: Option<serde_json::Value>,
+    /// Sent when the caller leaves the argument out; published as the schema's `default`.
+    pub default: Option<serde_json::Value>,
+    pub description: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -316,6 +425,8 @@ pub struct RawSessions {
     pub idle_timeout: Option<Located<String>>,
     pub max_sessions: Option<Located<u32>>,
     pub max_sessions_per_subject: Option<Located<u32>>,
+    /// AES-256-GCM key for tokens kept in a shared store: 32 bytes, base64.
+    pub encryption_key: Option<Located<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -26,6 +26,16 @@ pub struct PathTemplate {
 
 impl PathTemplate {
     pub fn parse(template: &str) -> Result<Self, String> {
+        Self::parse_with(template, |name| name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+    }
+
+    /// An OpenAPI path (`/pets/{pet-id}`): a variable is named as its path parameter is,
+    /// which may hold any character but `/`, `{` and `}`.
+    pub fn parse_openapi(template: &str) -> Result<Self, String> {
+        Self::parse_with(template, |name| !name.contains('/'))
+    }
+
+    fn parse_with(template: &str, is_name: fn(&str) -> bool) -> Result<Self, String> {
         if !template.starts_with('/') {
             return Err(format!("{template:?} must start with /"));
         }
@@ -41,7 +51,7 @@ impl PathTemplate {
             }
             let close = after.find('}').ok_or_else(|| format!("{template:?} has a `{{` without `}}`"))?;
             let name = &after[1..close];
-            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            if name.is_empty() || !is_name(name) {
                 return Err(format!("{template:?}: {{{name}}} is not a variable name (letters, digits, _)"));
             }
             if !literal.is_empty() {

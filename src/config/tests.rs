@@ -371,3 +371,73 @@ fn a_secret_written_as_a_bare_reference_is_refused() {
         format!("{PLAIN}auth:\n  mode: bearer\n  bearer: {{tokens: [\"${{EDGE_TOKEN_FOR_THE_CI_RUNNER}}\"]}}\n");
     assert_eq!(load_text(&braced, &environment).expect("valid").auth.bearer.tokens.len(), 1);
 }
+
+#[test]
+fn the_store_defaults_to_memory_and_redis_keys_follow_the_design() {
+    let config = load_text(&format!("{PLAIN}auth: {{mode: none}}\n"), &[]).expect("valid");
+    assert_eq!(config.store.backend, StoreBackend::Memory);
+    assert_eq!(config.rate_limit.scope, RateLimitScope::Local);
+    let yaml = format!(
+        "{PLAIN}auth: {{mode: none}}\nstore:\n  backend: redis\n  redis: {{url: \"${{REDIS_URL}}\"}}\n\
+         rate_limit: {{scope: global, key: principal_and_tool}}\n\
+         tools:\n  - {{name: t, path: /t, rate_limit: {{requests_per_minute: 10}}}}\n"
+    );
+    let config = load_text(&yaml, &[("REDIS_URL", "redis://:pw@127.0.0.1:6390/2")]).expect("valid");
+    let StoreBackend::Redis(redis) = &config.store.backend else { panic!("redis") };
+    assert_eq!(redis.url.0, "redis://:pw@127.0.0.1:6390/2");
+    assert_eq!(
+        (redis.key_prefix.as_str(), redis.timeout, redis.on_error),
+        ("mcp-edge:", Duration::from_millis(50), OnStoreError::Allow)
+    );
+    assert!(!format!("{redis:?}").contains("pw"), "the URL's password is redacted");
+    assert_eq!(config.rate_limit.key, RateLimitKey::PrincipalAndTool);
+    assert_eq!(
+        config.tools[0].rate_limit,
+        Some(Quota { requests_per_minute: std::num::NonZeroU32::new(10).expect("10"), burst: 0 })
+    );
+}
+
+#[test]
+fn store_problems_are_located_and_named() {
+    let cases: &[(&str, &[&str])] = &[
+        ("rate_limit: {scope: global}\n", &["rate_limit.scope: global needs a shared store; set store.backend: redis"]),
+        ("store: {backend: redis}\n", &["store.redis.url: is required with store.backend redis"]),
+        (
+            "store: {backend: redis, redis: {url: \"rediss://r:6380\"}}\n",
+            &["store.redis.url: rediss:// (TLS) is not supported by this build yet; use redis:// on a trusted network"],
+        ),
+        (
+            "store: {backend: redis, redis: {url: \"http://r\"}}\n",
+            &["store.redis.url: has scheme http; write redis://host:port/db"],
+        ),
+        (
+            "store: {backend: redis, redis: {url: \"redis://r\", timeout: 0ms, on_error: deny}}\n",
+            &["store.redis.timeout: \"0ms\" is out of range; allowed is 1ms to 10s"],
+        ),
+        (
+            "store: {backend: redis, redis: {url: \"redis://r\"}}\nsessions: {enabled: true}\n",
+            &[
+                "sessions.encryption_key: is required when sessions are enabled with store.backend redis (32 bytes, base64)",
+            ],
+        ),
+        (
+            "sessions: {encryption_key: c2hvcnQ=}\n",
+            &["sessions.encryption_key: must be 32 bytes in base64 (e.g. openssl rand -base64 32)"],
+        ),
+        (
+            "tools:\n  - {name: t, path: /t, rate_limit: {burst: 2}}\n",
+            &["tools[t].rate_limit.requests_per_minute: is required"],
+        ),
+    ];
+    for (yaml, expected) in cases {
+        let got = messages(load_text(&format!("{PLAIN}auth: {{mode: none}}\n{yaml}"), &[]));
+        assert_eq!(&got, expected, "for {yaml}");
+    }
+    let located =
+        load_text(&format!("{PLAIN}auth: {{mode: none}}\nrate_limit:\n  scope: global\n"), &[]).expect_err("invalid");
+    assert_eq!(located.errors[0].source, Source::File { line: 4, column: 10 });
+    let key = "sessions: {enabled: true, encryption_key: MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=}\n";
+    let yaml = format!("{PLAIN}auth: {{mode: none}}\nstore: {{backend: redis, redis: {{url: \"redis://r\"}}}}\n{key}");
+    let config = load_text(&yaml, &[]).expect("valid");
+    assert_eq!(config.sessions.encryption_key.as_ref().map(|key| key.0), Some(*b"0123456789abcdef0123456789abcdef"));
+}

@@ -21,7 +21,15 @@ use super::service::{SessionService, Validation};
 use super::store::{NewSession, SessionExists, id_digest};
 use crate::request::principal::{MAX_AUTHORIZATION_BYTES, looks_like_jwt};
 use crate::request::{Caller, Downstream, EdgeError, Records, Reply, SessionRecord};
+use crate::store::StoreUnavailable;
 use crate::telemetry::audit::action;
+
+/// How long a client waits when the shared store does not answer.
+const STORE_RETRY_AFTER_SECONDS: u64 = 1;
+
+fn store_unavailable(_: StoreUnavailable) -> EdgeError {
+    EdgeError::StoreUnavailable { retry_after_seconds: STORE_RETRY_AFTER_SECONDS }
+}
 
 /// The `sub` claim of a JWT-shaped token, unverified: call it only once the API has accepted
 /// the token. `None` when the payload is not JSON or has no string `sub`.
@@ -91,6 +99,8 @@ enum Outcome {
     Exists,
     Rejected,
     Failed,
+    /// The shared store did not answer (`on_error: deny`, or a session could not be stored).
+    StoreUnavailable,
 }
 
 /// Step 5: another principal's live id is not asked about; else the API decides, once per id
@@ -104,16 +114,18 @@ async fn validate_and_store(
 ) -> Outcome {
     let lock = Arc::clone(service.in_flight.entry(id.to_string()).or_default().value());
     let guard = lock.lock().await;
-    let outcome = match service.store.peek(id) {
-        Some(live) if live.owner != owner => Outcome::Exists,
+    let outcome = match service.peek(id).await {
+        Err(StoreUnavailable) => Outcome::StoreUnavailable,
+        Ok(Some(live)) if live.owner != owner => Outcome::Exists,
         // Validated meanwhile by a concurrent `/init` with the same credentials.
-        Some(live) if live.same_credentials(&api_url, token, owner.as_deref()) => Outcome::Accepted,
-        _ => match service.validate(&api_url, token).await {
+        Ok(Some(live)) if live.same_credentials(&api_url, token, owner.as_deref()) => Outcome::Accepted,
+        Ok(_) => match service.validate(&api_url, token).await {
             Validation::Accepted => {
                 let new = NewSession { api_url, token, subject: token_subject(token), owner };
-                match service.store.insert(id, new) {
-                    Ok(()) => Outcome::Accepted,
-                    Err(SessionExists) => Outcome::Exists,
+                match service.insert(id, new).await {
+                    Ok(Ok(())) => Outcome::Accepted,
+                    Ok(Err(SessionExists)) => Outcome::Exists,
+                    Err(StoreUnavailable) => Outcome::StoreUnavailable,
                 }
             }
             Validation::Rejected => Outcome::Rejected,
@@ -152,7 +164,7 @@ pub async fn init(
     // 2. The same live session: nothing to check again (and nothing marked used: only tool
     //    calls are uses).
     if let Some(entry) = &allowed
-        && service.store.matches(id, entry, token, owner.as_deref())
+        && service.matches(id, entry, token, owner.as_deref()).await.map_err(store_unavailable)?
     {
         record(action::SESSION_INIT, Some("existing"), Some(digest));
         return Ok(request.id.ok_reply());
@@ -175,6 +187,7 @@ pub async fn init(
         Outcome::Exists => ("session_exists", EdgeError::SessionExists),
         Outcome::Rejected => ("credentials_rejected", EdgeError::CredentialsRejected),
         Outcome::Failed => ("validation_failed", EdgeError::SessionValidationFailed),
+        Outcome::StoreUnavailable => ("store_unavailable", store_unavailable(StoreUnavailable)),
     };
     record(action::SESSION_REJECTED, Some(reason), Some(digest));
     Err(answer)
@@ -183,7 +196,7 @@ pub async fn init(
 /// `DELETE /sessions/{id}`: only by the session's owner (with `sessions.auth: edge`); another
 /// principal's session is as unknown as a missing one (404), so DELETE tells nobody else
 /// which ids exist.
-pub fn end(
+pub async fn end(
     service: &SessionService,
     downstream: &dyn Downstream,
     caller: &Caller<'_>,
@@ -194,7 +207,7 @@ pub fn end(
     }
     let id = downstream.head().uri.path().strip_prefix("/sessions/").unwrap_or_default();
     let id = percent_encoding::percent_decode_str(id).decode_utf8_lossy().into_owned();
-    if !service.store.remove(&id, super::owner_of(caller.principal).as_deref()) {
+    if !service.remove(&id, super::owner_of(caller.principal).as_deref()).await.map_err(store_unavailable)? {
         return Err(EdgeError::NotFound);
     }
     records.session =

@@ -7,13 +7,18 @@ use std::sync::Arc;
 use dashmap::DashMap;
 
 use super::allow_list::AllowList;
-use super::store::{EndReason, SessionStore};
+use super::shared::SharedSessions;
+use super::store::{CredentialSession, EndReason, NewSession, SessionExists, SessionStore};
 use crate::config::Sessions;
+use crate::store::{RedisStore, StoreUnavailable};
 use crate::telemetry::audit::{self, AuditEvent, action};
 use crate::upstream::credentials::bearer_authorization;
 
 pub struct SessionService {
+    /// The sessions of this process (`store.backend: memory`).
     pub store: Arc<SessionStore>,
+    /// The sessions of every replica (`store.backend: redis`); `store` is then unused.
+    shared: Option<SharedSessions>,
     allow_list: AllowList,
     pub(super) allow_short_ids: bool,
     validate_path: String,
@@ -44,7 +49,7 @@ pub(super) enum Validation {
 }
 
 impl SessionService {
-    pub fn new(sessions: &Sessions) -> Result<Self, String> {
+    pub fn new(sessions: &Sessions, redis: Option<Arc<RedisStore>>) -> Result<Self, String> {
         if sessions.allow_short_ids {
             tracing::warn!(
                 "sessions.allow_short_ids is on: clients may choose guessable session ids, and a session id is a credential"
@@ -64,12 +69,60 @@ impl SessionService {
                 sessions.idle_timeout,
                 audit_end,
             ),
+            shared: redis.map(|redis| SharedSessions::new(sessions, redis)).transpose()?,
             allow_list: AllowList::new(&sessions.allowed_api_urls),
             allow_short_ids: sessions.allow_short_ids,
             validate_path: sessions.validate_path.clone(),
             client,
             in_flight: DashMap::new(),
         })
+    }
+
+    /// The live session `id`, not marked used (for `/init` and DELETE decisions).
+    pub async fn peek(&self, id: &str) -> Result<Option<CredentialSession>, StoreUnavailable> {
+        match &self.shared {
+            Some(shared) => shared.peek(id).await,
+            None => Ok(self.store.peek(id)),
+        }
+    }
+
+    /// Whether `id` is live with exactly these credentials (and owner).
+    pub async fn matches(
+        &self,
+        id: &str,
+        api_url: &url::Url,
+        token: &str,
+        owner: Option<&str>,
+    ) -> Result<bool, StoreUnavailable> {
+        Ok(self.peek(id).await?.is_some_and(|session| session.same_credentials(api_url, token, owner)))
+    }
+
+    /// The live session `id` for a tool call by `caller`, marked used.
+    pub async fn use_session(
+        &self,
+        id: &str,
+        caller: Option<&str>,
+    ) -> Result<Option<CredentialSession>, StoreUnavailable> {
+        match &self.shared {
+            Some(shared) => shared.use_session(id, caller).await,
+            None => Ok(self.store.use_session(id, caller)),
+        }
+    }
+
+    /// Stores a validated session (see [`SessionStore::insert`]).
+    pub async fn insert(&self, id: &str, new: NewSession<'_>) -> Result<Result<(), SessionExists>, StoreUnavailable> {
+        match &self.shared {
+            Some(shared) => shared.insert(id, new).await,
+            None => Ok(self.store.insert(id, new)),
+        }
+    }
+
+    /// Ends `id` if `caller` owns it.
+    pub async fn remove(&self, id: &str, caller: Option<&str>) -> Result<bool, StoreUnavailable> {
+        match &self.shared {
+            Some(shared) => shared.remove(id, caller).await,
+            None => Ok(self.store.remove(id, caller)),
+        }
     }
 
     /// The allow-list entry `api_url` spells, or `None`.

@@ -49,6 +49,13 @@ impl std::fmt::Debug for CredentialSession {
 }
 
 impl CredentialSession {
+    /// A session read back from a shared store, which keeps its times itself.
+    pub(super) fn restored(api_url: url::Url, token: String, subject: Option<String>, owner: Option<String>) -> Self {
+        let now = Instant::now();
+        let token_digest = token_digest(&token);
+        Self { api_url, token: Redacted(token), token_digest, subject, owner, created: now, last_used: now }
+    }
+
     /// Exactly these credentials (and owner): a repeated `/init`.
     pub fn same_credentials(&self, api_url: &url::Url, token: &str, owner: Option<&str>) -> bool {
         self.api_url == *api_url && self.token_digest == token_digest(token) && self.owner.as_deref() == owner
@@ -57,7 +64,7 @@ impl CredentialSession {
     /// Whether `new` may replace this session: the same owner, the same API and the same
     /// subject (a refreshed token), or, for a token without `sub`, the same token. A subject
     /// is the API's, so the same `sub` at another allowed API is somebody else.
-    fn may_be_replaced_by(&self, new: &CredentialSession) -> bool {
+    pub(super) fn may_be_replaced_by(&self, new: &CredentialSession) -> bool {
         self.owner == new.owner && self.same_subject(new)
     }
 

@@ -11,6 +11,7 @@ use super::rate_limit::RateDecision;
 use super::route::Route;
 use super::{client_ip, limits, request_id};
 use crate::request::{AuthRecord, EdgeError, Reply, scopes};
+use crate::store::StoreUnavailable;
 use crate::telemetry::trace_context::TraceContext;
 
 /// What the pipeline decided for a request.
@@ -51,15 +52,22 @@ async fn decide(downstream: &mut ServerSession, ctx: &mut RequestContext) -> Res
     limits::check_head(downstream.req_header(), &ctx.policy.config.limits)?;
     ctx.cors = ctx.policy.cors.decide(downstream.req_header());
     ctx.route = Route::decide(downstream.req_header().uri.path(), &ctx.policy);
-    if let Some(retry_after_seconds) = rate_limit(ctx) {
-        return Err(EdgeError::TooManyRequests { retry_after_seconds });
-    }
+    rate_limit(ctx).await?;
     match &ctx.cors {
-        CorsDecision::Rejected => return Err(EdgeError::OriginNotAllowed),
-        CorsDecision::Preflight(allowed) => return Ok(Decision::Answer(ctx.policy.cors.preflight_reply(allowed))),
+        CorsDecision::Rejected => {
+            rate_limit_after_auth(downstream, ctx).await?;
+            return Err(EdgeError::OriginNotAllowed);
+        }
+        CorsDecision::Preflight(allowed) => {
+            let reply = ctx.policy.cors.preflight_reply(allowed);
+            rate_limit_after_auth(downstream, ctx).await?;
+            return Ok(Decision::Answer(reply));
+        }
         CorsDecision::NoOrigin | CorsDecision::Allowed(_) => {}
     }
-    authenticate(downstream, ctx).await?;
+    let authenticated = authenticate(downstream, ctx).await;
+    rate_limit_after_auth(downstream, ctx).await?;
+    authenticated?;
     route(downstream, ctx).await
 }
 
@@ -88,17 +96,63 @@ pub fn identify(downstream: &ServerSession, ctx: &mut RequestContext) {
     ctx.trace = Some(trace);
 }
 
-/// Step 4: `Some(retry_after_seconds)` when the client is over its rate.
-fn rate_limit(ctx: &mut RequestContext) -> Option<u64> {
-    let limiter = ctx.policy.rate_limiter.as_ref()?;
-    if !ctx.route.is_rate_limited() {
-        return None;
-    }
-    let decision = limiter.check(ctx.client_ip?);
-    ctx.rate_limit = Some(decision);
+/// How long a client waits when the store is down and `on_error: deny` refuses.
+const STORE_RETRY_AFTER_SECONDS: u64 = 1;
+
+/// Records a decision for the response headers and turns a refusal into its error.
+fn rate_decision(ctx: &mut RequestContext, decision: Result<RateDecision, StoreUnavailable>) -> Result<(), EdgeError> {
     match decision {
-        RateDecision::Limited { retry_after_seconds } => Some(retry_after_seconds),
-        RateDecision::Admitted { .. } => None,
+        Ok(decision) => {
+            ctx.rate_limit = Some(decision);
+            match decision {
+                RateDecision::Limited { retry_after_seconds } => {
+                    Err(EdgeError::TooManyRequests { retry_after_seconds })
+                }
+                RateDecision::Admitted { .. } => Ok(()),
+            }
+        }
+        Err(StoreUnavailable) => Err(EdgeError::StoreUnavailable { retry_after_seconds: STORE_RETRY_AFTER_SECONDS }),
+    }
+}
+
+/// Step 4: the client IP, charged (`key: client_ip`) or only looked at (keyed by principal:
+/// charged in [`rate_limit_after_auth`]).
+async fn rate_limit(ctx: &mut RequestContext) -> Result<(), EdgeError> {
+    let Some(limiter) = ctx.policy.rate_limiter.clone() else { return Ok(()) };
+    let Some(client) = ctx.client_ip.filter(|_| ctx.route.is_rate_limited()) else { return Ok(()) };
+    let decision = limiter.before_auth(client).await;
+    if limiter.keys_by_principal() && matches!(decision, Ok(RateDecision::Admitted { .. })) {
+        return Ok(());
+    }
+    rate_decision(ctx, decision)
+}
+
+/// After step 6 (or an answer before it), with `key: principal` or `principal_and_tool`:
+/// the principal is charged, or the client IP when there is none. The tool a request calls
+/// is read from what is known without its body: the REST path, or a stateless-era
+/// `Mcp-Name` of a `tools/call` (the endpoint refuses one that differs from the body).
+async fn rate_limit_after_auth(downstream: &ServerSession, ctx: &mut RequestContext) -> Result<(), EdgeError> {
+    let Some(limiter) = ctx.policy.rate_limiter.clone().filter(|limiter| limiter.keys_by_principal()) else {
+        return Ok(());
+    };
+    let Some(client) = ctx.client_ip.filter(|_| ctx.route.is_rate_limited()) else { return Ok(()) };
+    let headers = &downstream.req_header().headers;
+    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    let tool = match ctx.route {
+        Route::ToolCall => downstream
+            .req_header()
+            .uri
+            .path()
+            .strip_prefix(crate::mcp::rest::TOOLS_PATH)
+            .and_then(|rest| rest.strip_prefix('/')),
+        Route::Mcp if header("mcp-method") == Some("tools/call") => header("mcp-name"),
+        _ => None,
+    };
+    let owner = ctx.principal.as_ref().map(crate::request::Principal::owner_key);
+    match limiter.after_auth(client, owner.as_deref(), tool).await {
+        Ok(Some(decision)) => rate_decision(ctx, Ok(decision)),
+        Ok(None) => Ok(()),
+        Err(unavailable) => rate_decision(ctx, Err(unavailable)),
     }
 }
 
@@ -186,7 +240,7 @@ async fn route(downstream: &mut ServerSession, ctx: &mut RequestContext) -> Resu
         Route::SessionEnd => {
             let service = policy.credential_sessions.as_deref().ok_or(EdgeError::NotFound)?;
             let (caller, records) = ctx.caller_and_records();
-            crate::credential_sessions::handlers::end(service, downstream, &caller, records)?
+            crate::credential_sessions::handlers::end(service, downstream, &caller, records).await?
         }
         Route::NotFound => return Err(EdgeError::NotFound),
     };

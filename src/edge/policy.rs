@@ -10,7 +10,7 @@ use http::HeaderValue;
 
 use super::auth::Authenticator;
 use super::cors::CorsPolicy;
-use super::rate_limit::ClientRateLimiter;
+use super::rate_limit::EdgeRateLimiter;
 use crate::config::{Config, DpopMode, Passthrough, UpstreamAuth};
 use crate::credential_sessions::SessionService;
 use crate::mcp::Gateway;
@@ -18,6 +18,7 @@ use crate::mcp::catalogue::Catalogue;
 use crate::mcp::session_keys::SessionKeys;
 use crate::mcp::target::{CallTargets, SessionUpstreams};
 use crate::request::AuthFailure;
+use crate::store::{Buckets, RedisStore};
 use crate::upstream::UpstreamClient;
 use crate::upstream::breaker::CircuitBreaker;
 
@@ -33,7 +34,11 @@ pub struct Policy {
     pub resource_metadata: Option<ResourceMetadataDocument>,
     pub cors: CorsPolicy,
     /// `None` when `rate_limit.enabled` is false.
-    pub rate_limiter: Option<Arc<ClientRateLimiter>>,
+    pub rate_limiter: Option<Arc<EdgeRateLimiter>>,
+    /// The shared store (`store.backend: redis`), kept across reloads that leave it unchanged.
+    pub store: Option<Arc<RedisStore>>,
+    /// Named rate-limit buckets (principals, per-tool quotas; client IPs with `scope: global`).
+    pub buckets: Arc<Buckets>,
     /// `RateLimit-Policy` (IETF draft form), the same on every response.
     pub rate_limit_policy: HeaderValue,
     pub passthrough: Option<Passthrough>,
@@ -91,21 +96,34 @@ impl Policy {
         let rate_limit = &config.rate_limit;
         let rate_limit_policy = HeaderValue::try_from(format!("\"default\";q={};w=60", rate_limit.requests_per_minute))
             .map_err(|error| error.to_string())?;
-        let credential_sessions = match keep(|old, new| old.sessions == new.sessions) {
+        let store = match keep(|old, new| old.store == new.store) {
+            Some(previous) => previous.store.clone(),
+            None => crate::store::start(&config.store)?,
+        };
+        let buckets = match keep(|old, new| old.store == new.store && old.rate_limit == new.rate_limit) {
+            Some(previous) => Arc::clone(&previous.buckets),
+            None => {
+                let global = config.rate_limit.scope == crate::config::RateLimitScope::Global;
+                Arc::new(Buckets::new(config.rate_limit.max_tracked_clients, store.clone().filter(|_| global)))
+            }
+        };
+        let credential_sessions = match keep(|old, new| old.sessions == new.sessions && old.store == new.store) {
             Some(previous) => previous.credential_sessions.clone(),
-            None if config.sessions.enabled => Some(Arc::new(SessionService::new(&config.sessions)?)),
+            None if config.sessions.enabled => Some(Arc::new(SessionService::new(&config.sessions, store.clone())?)),
             None => None,
         };
         let gateway = Gateway {
             catalogue: catalogue_with_zero_series(&config)?,
             session_keys: match keep(|old, new| {
-                old.mcp.session_key == new.mcp.session_key && old.mcp.session_ttl == new.mcp.session_ttl
+                old.mcp.session_key == new.mcp.session_key
+                    && old.mcp.session_ttl == new.mcp.session_ttl
+                    && old.store == new.store
             }) {
                 Some(previous) => Arc::clone(&previous.gateway.session_keys),
-                None => Arc::new(SessionKeys::new(
-                    config.mcp.session_key.as_ref().map(|key| key.0.as_str()),
-                    config.mcp.session_ttl,
-                )),
+                None => Arc::new(
+                    SessionKeys::new(config.mcp.session_key.as_ref().map(|key| key.0.as_str()), config.mcp.session_ttl)
+                        .with_store(store.clone()),
+                ),
             },
             targets: CallTargets {
                 mode: config.upstream.auth.clone(),
@@ -120,9 +138,12 @@ impl Policy {
                     Some(previous) => Arc::clone(&previous.gateway.targets.session_upstreams),
                     None => Arc::new(SessionUpstreams::new(&config)?),
                 },
+                quotas: Arc::clone(&buckets),
             },
             server_name: config.mcp.server_name.clone(),
             max_body_bytes: config.limits.max_body_bytes,
+            page_size: config.mcp.page_size,
+            coerce_arguments: config.mcp.coerce_arguments,
         };
         Ok(Self {
             auth,
@@ -130,10 +151,12 @@ impl Policy {
             challenges,
             resource_metadata,
             cors: CorsPolicy::new(&config.cors),
-            rate_limiter: match keep(|old, new| old.rate_limit == new.rate_limit) {
+            rate_limiter: match keep(|old, new| old.rate_limit == new.rate_limit && old.store == new.store) {
                 Some(previous) => previous.rate_limiter.clone(),
-                None => rate_limit.enabled.then(|| Arc::new(ClientRateLimiter::new(rate_limit))),
+                None => rate_limit.enabled.then(|| Arc::new(EdgeRateLimiter::new(rate_limit, Arc::clone(&buckets)))),
             },
+            store,
+            buckets,
             rate_limit_policy,
             passthrough: config.passthrough.clone(),
             passthrough_breaker: match keep(|old, new| {

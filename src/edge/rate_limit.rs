@@ -30,8 +30,11 @@ use governor::state::keyed::{KeyedStateStore, ShrinkableKeyedStateStore};
 use governor::state::{InMemoryState, NotKeyed, StateStore};
 use governor::{Quota, RateLimiter};
 
-use crate::config::RateLimit;
+use std::sync::Arc;
+
+use crate::config::{RateLimit, RateLimitKey, RateLimitScope};
 use crate::request::reply::{ceil_seconds, retry_after_seconds};
+use crate::store::{Bucket, Buckets, Rate, StoreUnavailable};
 
 /// A client as the limiter sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -50,15 +53,8 @@ impl ClientKey {
     }
 }
 
-/// The outcome for one request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RateDecision {
-    /// Admitted; `remaining` more requests would be admitted right now, and the full burst is
-    /// available again in `reset_seconds`.
-    Admitted { remaining: u32, reset_seconds: u64 },
-    /// Refused; try again in `retry_after_seconds` (whole seconds, rounded up, at least 1).
-    Limited { retry_after_seconds: u64 },
-}
+/// The outcome for one request (shared with the store's buckets).
+pub use crate::store::RateDecision;
 
 /// One client's bucket and when it was last seen.
 #[derive(Debug, Default)]
@@ -210,6 +206,105 @@ impl<C: Clock + Clone> ClientRateLimiter<C> {
     }
 }
 
+impl ClientKey {
+    /// The key as bytes, for a store bucket.
+    fn bytes(self) -> [u8; 9] {
+        let mut bytes = [0; 9];
+        match self {
+            ClientKey::V4(v4) => {
+                bytes[0] = 4;
+                bytes[1..5].copy_from_slice(&v4.to_be_bytes());
+            }
+            ClientKey::V6Prefix(prefix) => {
+                bytes[0] = 6;
+                bytes[1..].copy_from_slice(&prefix.to_be_bytes());
+            }
+        }
+        bytes
+    }
+}
+
+/// The edge-wide limit of a policy (DESIGN.md §7 and §17): by client IP in this process
+/// (governor, the fast path), or in named [`Buckets`] when the scope is global or the key
+/// is the principal.
+///
+/// With `key: principal` (or `principal_and_tool`) a request is first *looked at* by client
+/// IP without being charged, before authentication; requests that end without a principal
+/// (failed authentication, public routes, CORS answers) are then charged to the IP, and
+/// authenticated ones to their principal. So a flood of bad tokens from one address is
+/// refused before it reaches token verification, and two users behind one address each get
+/// the whole quota.
+#[derive(Debug)]
+pub struct EdgeRateLimiter {
+    key: RateLimitKey,
+    rate: Rate,
+    /// Client IPs in this process: `scope: local` with `key: client_ip`.
+    local: Option<ClientRateLimiter>,
+    /// Everything else: in Redis with `scope: global`, in memory otherwise.
+    buckets: Arc<Buckets>,
+}
+
+impl EdgeRateLimiter {
+    /// `buckets` are the policy's (shared with the per-tool quotas).
+    pub fn new(config: &RateLimit, buckets: Arc<Buckets>) -> Self {
+        let local = (config.key == RateLimitKey::ClientIp && config.scope == RateLimitScope::Local)
+            .then(|| ClientRateLimiter::new(config));
+        let quota = crate::config::Quota { requests_per_minute: config.requests_per_minute, burst: config.burst };
+        Self { key: config.key, rate: Rate::of(quota), local, buckets }
+    }
+
+    fn ip_bucket(client: IpAddr) -> Bucket {
+        Bucket::new("ip", &[&ClientKey::of(client).bytes()])
+    }
+
+    /// Before authentication: charges the client IP (`key: client_ip`), or only looks at it.
+    pub async fn before_auth(&self, client: IpAddr) -> Result<RateDecision, StoreUnavailable> {
+        if let Some(local) = &self.local {
+            return Ok(local.check(client));
+        }
+        let charge = self.key == RateLimitKey::ClientIp;
+        self.buckets.check(&Self::ip_bucket(client), self.rate, charge).await
+    }
+
+    /// After authentication (or an answer without it): with `key: client_ip` nothing more
+    /// (`None`); else the principal (and the tool, with `principal_and_tool`) is charged, or
+    /// the client IP when there is no principal.
+    pub async fn after_auth(
+        &self,
+        client: IpAddr,
+        principal: Option<&str>,
+        tool: Option<&str>,
+    ) -> Result<Option<RateDecision>, StoreUnavailable> {
+        let bucket = match (self.key, principal, tool) {
+            (RateLimitKey::ClientIp, _, _) => return Ok(None),
+            (_, None, _) => Self::ip_bucket(client),
+            (RateLimitKey::PrincipalAndTool, Some(principal), Some(tool)) => {
+                Bucket::new("principal_tool", &[principal.as_bytes(), tool.as_bytes()])
+            }
+            (_, Some(principal), _) => Bucket::new("principal", &[principal.as_bytes()]),
+        };
+        self.buckets.check(&bucket, self.rate, true).await.map(Some)
+    }
+
+    /// The per-IP limiter of this process, when it decides (`scope: local`, `key: client_ip`).
+    pub fn local(&self) -> Option<&ClientRateLimiter> {
+        self.local.as_ref()
+    }
+
+    /// Whether a decision after authentication is needed at all.
+    pub fn keys_by_principal(&self) -> bool {
+        self.key != RateLimitKey::ClientIp
+    }
+
+    /// Forgets refilled clients; run on a timer.
+    pub fn sweep(&self) {
+        if let Some(local) = &self.local {
+            local.sweep();
+        }
+        self.buckets.sweep();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use governor::clock::FakeRelativeClock;
@@ -228,6 +323,7 @@ mod tests {
             burst,
             key: crate::config::RateLimitKey::ClientIp,
             max_tracked_clients,
+            scope: crate::config::RateLimitScope::Local,
         };
         (ClientRateLimiter::with_clock(&config, clock.clone()), clock)
     }

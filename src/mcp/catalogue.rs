@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use jsonschema::error::ValidationErrorKind;
 use serde_json::{Value, json};
 
+use super::param_headers::{self, ParamHeader};
 use crate::config::Tool;
 use crate::request::Principal;
 use crate::request::scopes::missing_scopes;
@@ -17,6 +18,8 @@ pub struct CatalogueTool {
     output_validator: Option<jsonschema::Validator>,
     /// The MCP `Tool` object (`tools/list`, `GET /api/tools`).
     pub definition: Value,
+    /// The properties its input schema mirrors into `Mcp-Param-*` headers (`x-mcp-header`).
+    pub param_headers: Vec<ParamHeader>,
 }
 
 impl CatalogueTool {
@@ -121,8 +124,16 @@ impl Catalogue {
                 }
                 None => None,
             };
+            let param_headers =
+                param_headers::declared(&tool.input_schema).map_err(|error| format!("tool {}: {error}", tool.name))?;
             catalogue.by_name.insert(tool.name.clone(), catalogue.tools.len());
-            catalogue.tools.push(CatalogueTool { config: tool.clone(), validator, output_validator, definition });
+            catalogue.tools.push(CatalogueTool {
+                config: tool.clone(),
+                validator,
+                output_validator,
+                definition,
+                param_headers,
+            });
         }
         Ok(catalogue)
     }
@@ -139,7 +150,65 @@ impl Catalogue {
     pub fn list(&self, principal: Option<&Principal>) -> Vec<Value> {
         self.tools.iter().filter(|tool| tool.allowed_for(principal)).map(|tool| tool.definition.clone()).collect()
     }
+
+    /// One page of the `Tool` objects this principal may call, in catalogue order, from
+    /// `cursor` on, and the cursor of the next page when there is one.
+    ///
+    /// A cursor names the last tool of the page before it (base64url, opaque to clients),
+    /// rather than an offset, so a page is where the client left off even when a reload
+    /// added tools or the principal's scopes filter differently; a cursor whose tool is gone
+    /// is refused, and the client starts over.
+    pub fn page(
+        &self,
+        principal: Option<&Principal>,
+        cursor: Option<&str>,
+        size: usize,
+    ) -> Result<Page, InvalidCursor> {
+        let start = match cursor {
+            None => 0,
+            Some(cursor) => self.after(cursor).ok_or(InvalidCursor)?,
+        };
+        let mut tools = Vec::new();
+        let mut next = None;
+        for (index, tool) in self.tools.iter().enumerate().skip(start) {
+            if !tool.allowed_for(principal) {
+                continue;
+            }
+            if tools.len() == size.max(1) {
+                next = Some(cursor_after(&self.tools[index - 1].config.name));
+                break;
+            }
+            tools.push(tool.definition.clone());
+        }
+        Ok(Page { tools, next_cursor: next })
+    }
+
+    /// The index after the tool a cursor names.
+    fn after(&self, cursor: &str) -> Option<usize> {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
+        let name = String::from_utf8(bytes).ok()?.strip_prefix(CURSOR_PREFIX)?.to_string();
+        self.by_name.get(&name).map(|index| index + 1)
+    }
 }
+
+const CURSOR_PREFIX: &str = "after:";
+
+fn cursor_after(name: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{CURSOR_PREFIX}{name}"))
+}
+
+/// One page of `tools/list`.
+#[derive(Debug)]
+pub struct Page {
+    pub tools: Vec<Value>,
+    pub next_cursor: Option<String>,
+}
+
+/// A `cursor` this catalogue did not issue (or whose tool a reload removed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvalidCursor;
 
 #[cfg(test)]
 mod tests {
@@ -159,6 +228,11 @@ mod tests {
             query: None,
             body: None,
             headers: std::collections::BTreeMap::new(),
+            binding: None,
+            fixed: serde_json::Map::new(),
+            defaults: serde_json::Map::new(),
+            rate_limit: None,
+            source: crate::config::ToolSource::Policy,
         };
         Catalogue::new(&[tool]).expect("catalogue").tools.remove(0)
     }
@@ -193,6 +267,46 @@ mod tests {
         }));
         assert_eq!(tool.validate(&json!({"a": "x", "b": 1})), Ok(()));
         assert!(tool.validate(&json!({"a": "x", "c": 1})).expect_err("c").contains(r#""c""#));
+    }
+
+    #[test]
+    fn pages_cover_every_allowed_tool_once_in_order() {
+        let mut tools = Vec::new();
+        for n in 0..25 {
+            let mut one = tool(json!({"type": "object"})).config;
+            one.name = format!("t{n:02}");
+            if n % 5 == 0 {
+                one.scopes = vec!["admin".to_string()];
+            }
+            tools.push(one);
+        }
+        let catalogue = Catalogue::new(&tools).expect("catalogue");
+        let reader = Principal {
+            subject: "reader".into(),
+            method: crate::request::AuthMethod::Bearer,
+            scopes: Vec::new(),
+            token_id: "t".into(),
+            forwardable_jwt: None,
+            dpop_jkt: None,
+        };
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..10 {
+            let page = catalogue.page(Some(&reader), cursor.as_deref(), 7).expect("page");
+            assert!(page.tools.len() <= 7);
+            seen.extend(page.tools.iter().map(|tool| tool["name"].as_str().expect("name").to_string()));
+            cursor = page.next_cursor;
+            if cursor.is_none() {
+                break;
+            }
+        }
+        let expected: Vec<String> = (0..25).filter(|n| n % 5 != 0).map(|n| format!("t{n:02}")).collect();
+        assert_eq!(seen, expected);
+        assert_eq!(catalogue.page(None, Some("bm90LWEtY3Vyc29y"), 7).map(|page| page.tools.len()), Err(InvalidCursor));
+        assert_eq!(catalogue.page(None, Some("%%%"), 7).map(|page| page.tools.len()), Err(InvalidCursor));
+        let whole = catalogue.page(Some(&reader), None, 100).expect("one page");
+        assert_eq!((whole.tools.len(), whole.next_cursor), (20, None));
+        assert_eq!(catalogue.page(None, None, 100).expect("all").tools.len(), 25, "no principal: auth none");
     }
 
     #[test]

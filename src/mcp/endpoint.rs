@@ -19,6 +19,8 @@ use serde_json::{Map, Value, json};
 use super::Gateway;
 use super::call;
 use super::jsonrpc::{self, Message};
+use super::session_keys::SessionError;
+use super::param_headers;
 use crate::request::{Caller, Downstream, EdgeError, Records, Reply, RpcError, RpcErrorKind, ToolOutcome, ToolRecord};
 
 /// Session-era versions, newest first (the first is offered when a client asks for another).
@@ -47,20 +49,26 @@ pub async fn handle(
     if method == http::Method::POST {
         post(gateway, downstream, caller, records).await
     } else if method == http::Method::DELETE {
-        delete(gateway, downstream, caller)
+        delete(gateway, downstream, caller).await
     } else {
         // No server-initiated stream: GET (and anything else) is 405.
         Err(rpc_error(RpcErrorKind::MethodNotAllowed, "method not allowed: use POST"))
     }
 }
 
-fn delete(gateway: &Gateway, downstream: &dyn Downstream, caller: &Caller<'_>) -> Result<Reply, EdgeError> {
+async fn delete(gateway: &Gateway, downstream: &dyn Downstream, caller: &Caller<'_>) -> Result<Reply, EdgeError> {
     let Some(id) = downstream.header("mcp-session-id") else {
         return Err(rpc_error(RpcErrorKind::MissingSessionId, "missing Mcp-Session-Id"));
     };
-    match gateway.session_keys.end(id, caller.principal) {
-        Ok(()) => Ok(Reply::empty(204)),
-        Err(_) => Err(rpc_error(RpcErrorKind::SessionNotFound, "session not found")),
+    gateway.session_keys.end_shared(id, caller.principal).await.map_err(session_refusal)?;
+    Ok(Reply::empty(204))
+}
+
+/// A session id that was not accepted: 404, or 503 when the shared store could not say.
+fn session_refusal(error: SessionError) -> EdgeError {
+    match error {
+        SessionError::Unknown => rpc_error(RpcErrorKind::SessionNotFound, "session not found"),
+        SessionError::StoreUnavailable => EdgeError::StoreUnavailable { retry_after_seconds: 1 },
     }
 }
 
@@ -96,10 +104,8 @@ async fn post(
     let bytes = downstream.read_body(gateway.max_body_bytes).await?;
     let (id, method, params) = match Message::parse(&bytes)? {
         Message::Notification { .. } | Message::Response => {
-            if let Some(session_id) = downstream.header("mcp-session-id")
-                && gateway.session_keys.verify(session_id, caller.principal).is_err()
-            {
-                return Err(rpc_error(RpcErrorKind::SessionNotFound, "session not found"));
+            if let Some(session_id) = downstream.header("mcp-session-id") {
+                gateway.session_keys.verify_shared(session_id, caller.principal).await.map_err(session_refusal)?;
             }
             return Ok(Reply::empty(202));
         }
@@ -184,9 +190,7 @@ impl McpRequest<'_> {
         let Some(session_id) = self.downstream.header("mcp-session-id") else {
             return Err(rpc_error(RpcErrorKind::MissingSessionId, "missing Mcp-Session-Id: send initialize first"));
         };
-        if self.gateway.session_keys.verify(session_id, self.caller.principal).is_err() {
-            return Err(rpc_error(RpcErrorKind::SessionNotFound, "session not found"));
-        }
+        self.gateway.session_keys.verify_shared(session_id, self.caller.principal).await.map_err(session_refusal)?;
         if let Some(version) = self.downstream.header("mcp-protocol-version")
             && !SESSION_VERSIONS.contains(&version)
         {
@@ -196,7 +200,7 @@ impl McpRequest<'_> {
         }
         match self.method {
             "ping" => Ok(json!({}).into()),
-            "tools/list" => Ok(json!({"tools": self.gateway.catalogue.list(self.caller.principal)}).into()),
+            "tools/list" => self.tools_page().map(Answer::from),
             "tools/call" => self.tools_call(records).await.map(Answer::from),
             _ => Err(rpc_error(RpcErrorKind::MethodNotFound { stateless: false }, "method not found")),
         }
@@ -267,20 +271,51 @@ impl McpRequest<'_> {
                 })
                 .into())
             }
-            "tools/list" => Ok(json!({
-                "resultType": "complete",
-                "tools": self.gateway.catalogue.list(self.caller.principal),
-                "ttlMs": LIST_TTL_MS,
-                "cacheScope": cache_scope,
-            })
-            .into()),
+            "tools/list" => {
+                let mut result = self.tools_page()?;
+                result["resultType"] = json!("complete");
+                result["ttlMs"] = json!(LIST_TTL_MS);
+                result["cacheScope"] = json!(cache_scope);
+                Ok(result.into())
+            }
             "tools/call" => {
+                self.check_param_headers()?;
                 let mut result = self.tools_call(records).await?;
                 result["resultType"] = json!("complete");
                 Ok(result.into())
             }
             _ => Err(rpc_error(RpcErrorKind::MethodNotFound { stateless: true }, "method not found")),
         }
+    }
+
+    /// One page of `tools/list`: from `params.cursor`, with `nextCursor` when more follow.
+    fn tools_page(&self) -> Result<Value, EdgeError> {
+        let cursor = match self.params.get("cursor") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(cursor)) => Some(cursor.as_str()),
+            Some(_) => return Err(rpc_error(RpcErrorKind::InvalidParams, "params.cursor must be a string")),
+        };
+        let page = self
+            .gateway
+            .catalogue
+            .page(self.caller.principal, cursor, self.gateway.page_size)
+            .map_err(|_| rpc_error(RpcErrorKind::InvalidParams, "invalid cursor"))?;
+        let mut result = json!({"tools": page.tools});
+        if let Some(next) = page.next_cursor {
+            result["nextCursor"] = json!(next);
+        }
+        Ok(result)
+    }
+
+    /// The `Mcp-Param-*` headers a tool's `x-mcp-header` properties call for (2026-07-28,
+    /// `mcp::param_headers`); an unknown tool or bad arguments are left to `tools_call`.
+    fn check_param_headers(&self) -> Result<(), EdgeError> {
+        let tool = self.params.get("name").and_then(Value::as_str).and_then(|name| self.gateway.catalogue.get(name));
+        let (Some(tool), Some(Value::Object(arguments))) = (tool, self.params.get("arguments")) else {
+            return Ok(());
+        };
+        param_headers::check(&tool.param_headers, arguments, |name| self.downstream.header(name))
+            .map_err(|message| EdgeError::Rpc(RpcError::new(Value::Null, RpcErrorKind::HeaderMismatch, message)))
     }
 
     async fn tools_call(&self, records: &mut Records) -> Result<Value, EdgeError> {
@@ -300,7 +335,7 @@ impl McpRequest<'_> {
             return Err(refusal);
         }
         let session_id = self.downstream.header("x-session-id");
-        let result = call::invoke(&self.gateway.targets, self.caller, tool, &arguments, session_id)
+        let result = call::invoke(self.gateway, self.caller, tool, &arguments, session_id)
             .await
             .ok_or(EdgeError::UnknownSession)?;
         records.tool = Some(result.record(name, &Value::Object(arguments)));

@@ -16,7 +16,22 @@ pub fn list(gateway: &Gateway, downstream: &dyn Downstream, caller: &Caller<'_>)
     if downstream.head().method != http::Method::GET {
         return Err(EdgeError::MethodNotAllowed { allow: "GET" });
     }
-    Ok(Reply::json(200, &json!({"tools": gateway.catalogue.list(caller.principal)})))
+    // `?cursor=` pages the list as `tools/list` does; a cursor the catalogue did not issue
+    // is a 400 like any malformed request.
+    let cursor = downstream.head().uri.query().and_then(|query| {
+        url::form_urlencoded::parse(query.as_bytes())
+            .find(|(key, _)| key == "cursor")
+            .map(|(_, value)| value.into_owned())
+    });
+    let page = gateway
+        .catalogue
+        .page(caller.principal, cursor.as_deref(), gateway.page_size)
+        .map_err(|_| EdgeError::BadRequest)?;
+    let mut body = json!({"tools": page.tools});
+    if let Some(next) = page.next_cursor {
+        body["nextCursor"] = json!(next);
+    }
+    Ok(Reply::json(200, &body))
 }
 
 /// `POST /api/tools/{name}`.
@@ -48,8 +63,7 @@ pub async fn call(
         }
     };
     let session_id = downstream.header("x-session-id");
-    let result =
-        call::invoke(&gateway.targets, caller, tool, &arguments, session_id).await.ok_or(EdgeError::UnknownSession)?;
+    let result = call::invoke(gateway, caller, tool, &arguments, session_id).await.ok_or(EdgeError::UnknownSession)?;
     records.tool = Some(result.record(&tool.config.name, &Value::Object(arguments)));
     let retry_after = result.retry_after_seconds.map(|seconds| (http::header::RETRY_AFTER, HeaderValue::from(seconds)));
     Ok(Reply::json(result.rest_status, &result.result).with_headers(retry_after))

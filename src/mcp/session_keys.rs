@@ -6,12 +6,18 @@
 //! `DELETE` ends a session by remembering its id until it would have expired anyway; that
 //! list is per process (a replica that did not see the DELETE accepts the id until expiry).
 //!
+//! With `store.backend: redis` an ended id is also written to Redis (`mcp-ended:<digest>`,
+//! expiring with the id), and every check of a session-era id asks Redis too, so a DELETE on
+//! one replica is honoured on all ([`SessionKeys::verify_shared`], [`SessionKeys::end_shared`]).
+//! With Redis unreachable, `on_error: allow` accepts the id as not ended (this process's own
+//! list still applies) and `deny` answers 503.
+//!
 //! The list is bounded: at most `MAX_ENDED` digests, oldest first out. Every id has the same
 //! lifetime, so the oldest ended is also the first to expire, and dropping one early only
 //! lets the principal it is bound to (who ended it) use it again, never anyone else.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
@@ -20,7 +26,9 @@ use dashmap::DashMap;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
+use crate::config::OnStoreError;
 use crate::request::Principal;
+use crate::store::RedisStore;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -54,6 +62,8 @@ struct Claims {
 pub enum SessionError {
     /// Malformed, forged, expired, ended, or issued to someone else: all look the same (404).
     Unknown,
+    /// The shared store did not answer and `store.redis.on_error` is `deny` (503).
+    StoreUnavailable,
 }
 
 /// Issues and checks session ids.
@@ -66,6 +76,8 @@ pub struct SessionKeys {
     /// the expired or oldest in O(1) instead of scanning the map.
     ended_order: Mutex<VecDeque<(EndedDigest, u64)>>,
     max_ended: usize,
+    /// Where ended ids are shared with the other replicas (`store.backend: redis`).
+    shared: Option<Arc<RedisStore>>,
 }
 
 impl std::fmt::Debug for SessionKeys {
@@ -87,7 +99,72 @@ impl SessionKeys {
     /// With no configured key a random one is generated: ids then work only on this process.
     pub fn new(key: Option<&str>, ttl: Duration) -> Self {
         let key = key.map_or_else(|| rand::random::<[u8; 32]>().to_vec(), |key| key.as_bytes().to_vec());
-        Self { key, ttl, ended: DashMap::new(), ended_order: Mutex::new(VecDeque::new()), max_ended: MAX_ENDED }
+        Self {
+            key,
+            ttl,
+            ended: DashMap::new(),
+            ended_order: Mutex::new(VecDeque::new()),
+            max_ended: MAX_ENDED,
+            shared: None,
+        }
+    }
+
+    /// Shares ended ids through `store` (when there is one).
+    pub fn with_store(mut self, store: Option<Arc<RedisStore>>) -> Self {
+        self.shared = store;
+        self
+    }
+
+    /// The Redis key of an ended id (a digest, never the id).
+    fn shared_key(id: &str) -> String {
+        let digest: String = ended_digest(id).iter().map(|byte| format!("{byte:02x}")).collect();
+        format!("mcp-ended:{digest}")
+    }
+
+    /// [`Self::verify`], and not ended on another replica.
+    pub async fn verify_shared(&self, id: &str, principal: Option<&Principal>) -> Result<String, SessionError> {
+        let version = self.verify(id, principal)?;
+        let Some(store) = &self.shared else { return Ok(version) };
+        let key = store.key(&Self::shared_key(id));
+        let ended = store
+            .run("revocation", move |mut connection| async move {
+                ::redis::cmd("EXISTS").arg(key).query_async::<bool>(&mut connection).await
+            })
+            .await;
+        match ended {
+            Ok(false) => Ok(version),
+            Ok(true) => Err(SessionError::Unknown),
+            Err(_) if store.on_error == OnStoreError::Allow => Ok(version),
+            Err(_) => Err(SessionError::StoreUnavailable),
+        }
+    }
+
+    /// [`Self::end`], told to every replica through the store.
+    pub async fn end_shared(&self, id: &str, principal: Option<&Principal>) -> Result<(), SessionError> {
+        self.verify_shared(id, principal).await?;
+        self.end(id, principal)?;
+        let Some(store) = &self.shared else { return Ok(()) };
+        let key = store.key(&Self::shared_key(id));
+        let expires_in = self.expiry(id).saturating_sub(now()).max(1);
+        let written = store
+            .run("revocation", move |mut connection| async move {
+                ::redis::cmd("SET").arg(key).arg(1).arg("EX").arg(expires_in).query_async::<()>(&mut connection).await
+            })
+            .await;
+        match written {
+            Ok(()) => Ok(()),
+            // Ended here in any case; the other replicas learn it only from a working store.
+            Err(_) if store.on_error == OnStoreError::Allow => Ok(()),
+            Err(_) => Err(SessionError::StoreUnavailable),
+        }
+    }
+
+    /// When a well-formed id expires (Unix seconds), 0 when it cannot be read.
+    fn expiry(&self, id: &str) -> u64 {
+        id.split_once('.')
+            .and_then(|(payload, _)| URL_SAFE_NO_PAD.decode(payload).ok())
+            .and_then(|bytes| serde_json::from_slice::<Claims>(&bytes).ok())
+            .map_or(0, |claims| claims.e)
     }
 
     fn mac(&self, payload: &[u8]) -> HmacSha256 {

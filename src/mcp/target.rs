@@ -94,6 +94,9 @@ pub struct CallTargets {
     /// The credential sessions, when `sessions.enabled`.
     pub credential_sessions: Option<Arc<SessionService>>,
     pub session_upstreams: Arc<SessionUpstreams>,
+    /// Where per-tool quotas (`tools[].rate_limit`) are counted: the policy's buckets, in
+    /// Redis with `rate_limit.scope: global`.
+    pub quotas: Arc<crate::store::Buckets>,
 }
 
 /// Where one tool call goes and with which credential.
@@ -109,13 +112,19 @@ pub enum TargetError {
     UnknownSession,
     /// No credential for the configured mode (a tool error).
     Credential(CredentialError),
+    /// The shared store holding the sessions did not answer (`on_error: deny`): 503.
+    StoreUnavailable,
 }
 
 impl CallTargets {
     /// The session's API and token with `upstream.auth.mode: session`, else
     /// `upstream.base_url` with `upstream.auth`. Another principal's session is as unknown
     /// as a missing one (and is not marked used).
-    pub fn resolve(&self, principal: Option<&Principal>, session_id: Option<&str>) -> Result<CallTarget, TargetError> {
+    pub async fn resolve(
+        &self,
+        principal: Option<&Principal>,
+        session_id: Option<&str>,
+    ) -> Result<CallTarget, TargetError> {
         if self.mode != UpstreamAuth::Session {
             let authorization = authorization(&self.mode, principal).map_err(TargetError::Credential)?;
             return Ok(CallTarget { client: Arc::clone(&self.upstream), authorization });
@@ -123,8 +132,9 @@ impl CallTargets {
         let service = self.credential_sessions.as_ref().ok_or(TargetError::UnknownSession)?;
         let caller = crate::credential_sessions::owner_of(principal);
         let session = service
-            .store
             .use_session(session_id.ok_or(TargetError::UnknownSession)?, caller.as_deref())
+            .await
+            .map_err(|_| TargetError::StoreUnavailable)?
             .ok_or(TargetError::UnknownSession)?;
         let client = self.session_upstreams.client_for(&session.api_url).ok_or(TargetError::UnknownSession)?;
         let authorization = bearer_authorization(&session.token.0)

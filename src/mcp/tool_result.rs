@@ -7,7 +7,11 @@
 //! |---|---|---|
 //! | 2xx JSON object | `structuredContent` = body, plus one `text` content with the JSON | 200 |
 //! | 2xx JSON non-object | `structuredContent` = `{"result": body}`, plus the text | 200 |
-//! | 2xx not JSON | one `text` content | 200 |
+//! | 2xx text (`text/*`, XML, YAML, …) | one `text` content | 200 |
+//! | 2xx `image/*`, `audio/*` | one `image` / `audio` content (base64 `data`, `mimeType`) | 200 |
+//! | 2xx other types | one embedded `resource` with a base64 `blob` | 200 |
+//! | 2xx `multipart/mixed` | one item per part, by its type (`mcp::content`) | 200 |
+//! | 2xx larger than 4 MiB, or a broken multipart body | `isError`, saying so | 502 |
 //! | 4xx | `isError`, the text names the status and the API's message | the same 4xx |
 //! | 5xx, timeout, connect failure (after retries) | `isError`, generic text | 502 / 504 |
 //! | breaker open | `isError`, "upstream unavailable, retry in N s" | 503 + `Retry-After` |
@@ -17,7 +21,9 @@
 
 use serde_json::{Map, Value, json};
 
+use super::content::{self, Kind};
 use crate::request::{ToolOutcome, ToolRecord};
+use crate::upstream::client::MAX_REPLY_BYTES;
 use crate::upstream::{UpstreamError, UpstreamReply};
 
 /// Longest upstream error text passed on to the client.
@@ -67,8 +73,9 @@ impl ToolResult {
     }
 }
 
-/// Maps the upstream's answer (or its absence) onto a `CallToolResult` (the table above).
-pub fn map_reply(outcome: Result<UpstreamReply, UpstreamError>) -> ToolResult {
+/// Maps the upstream's answer to a call of `tool` (or its absence) onto a `CallToolResult`
+/// (the table above).
+pub fn map_reply(outcome: Result<UpstreamReply, UpstreamError>, tool: &str) -> ToolResult {
     let reply = match outcome {
         Ok(reply) => reply,
         Err(UpstreamError::Timeout) => return ToolResult::error("the upstream API did not answer in time", 504),
@@ -77,13 +84,20 @@ pub fn map_reply(outcome: Result<UpstreamReply, UpstreamError>) -> ToolResult {
             outcome.retry_after_seconds = Some(retry_after_seconds);
             return outcome;
         }
-        Err(UpstreamError::Connect(_) | UpstreamError::Protocol(_) | UpstreamError::ReplyTooLarge) => {
+        Err(UpstreamError::ReplyTooLarge) => {
+            let text = format!(
+                "the upstream reply is larger than {} MiB, the most one tool result may carry",
+                MAX_REPLY_BYTES >> 20
+            );
+            return ToolResult::error(text, 502);
+        }
+        Err(UpstreamError::Connect(_) | UpstreamError::Protocol(_)) => {
             return ToolResult::error("the upstream API failed", 502);
         }
     };
     let status = reply.status.as_u16();
     let mut outcome = if reply.status.is_success() {
-        success(&reply)
+        success(&reply, tool)
     } else if reply.status.is_client_error() {
         let reason = reply.status.canonical_reason().unwrap_or("error");
         let detail = error_text(&reply);
@@ -100,22 +114,29 @@ pub fn map_reply(outcome: Result<UpstreamReply, UpstreamError>) -> ToolResult {
     outcome
 }
 
-fn success(reply: &UpstreamReply) -> ToolResult {
-    let json =
-        is_json(reply.content_type.as_deref()).then(|| serde_json::from_slice::<Value>(&reply.body).ok()).flatten();
+fn success(reply: &UpstreamReply, tool: &str) -> ToolResult {
+    let content_type = reply.content_type.as_deref();
+    let kind = content::kind_of(content_type, &reply.body);
+    let uri = format!("mcp-edge://tools/{tool}/result");
+    let json = (kind == Kind::Json).then(|| serde_json::from_slice::<Value>(&reply.body).ok()).flatten();
     // Built by hand: `json!` copies every value it interpolates, and `structured` can be a
     // whole upstream reply.
-    let (text, structured) = match json {
-        Some(Value::Object(object)) => (serde_json::to_string(&object).unwrap_or_default(), Some(object)),
-        Some(other) => {
-            (serde_json::to_string(&other).unwrap_or_default(), Some(Map::from_iter([("result".to_string(), other)])))
+    let (content, structured) = match (json, kind) {
+        (Some(Value::Object(object)), _) => {
+            (vec![content::text(serde_json::to_string(&object).unwrap_or_default())], Some(object))
         }
-        None => (String::from_utf8_lossy(&reply.body).into_owned(), None),
+        (Some(other), _) => (
+            vec![content::text(serde_json::to_string(&other).unwrap_or_default())],
+            Some(Map::from_iter([("result".to_string(), other)])),
+        ),
+        (None, Kind::Multipart) => match content::multipart(content_type.unwrap_or_default(), &reply.body, &uri) {
+            Ok(items) => (items, None),
+            Err(problem) => return ToolResult::error(problem, 502),
+        },
+        (None, kind) => (vec![content::single(kind, content_type, &reply.body, &uri)], None),
     };
     let mut result = Map::with_capacity(3);
-    let content =
-        Map::from_iter([("type".to_string(), Value::from("text")), ("text".to_string(), Value::String(text))]);
-    result.insert("content".to_string(), Value::Array(vec![Value::Object(content)]));
+    result.insert("content".to_string(), Value::Array(content));
     if let Some(structured) = structured {
         result.insert("structuredContent".to_string(), Value::Object(structured));
     }
@@ -125,10 +146,7 @@ fn success(reply: &UpstreamReply) -> ToolResult {
 }
 
 fn is_json(content_type: Option<&str>) -> bool {
-    content_type.is_some_and(|value| {
-        let media = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-        media == "application/json" || media.ends_with("+json")
-    })
+    content_type.is_some_and(|value| content::kind_of(Some(value), &[]) == Kind::Json)
 }
 
 /// The upstream's own message, sanitised: ASP.NET problem details (`title`, `detail`),
@@ -176,16 +194,20 @@ mod tests {
         })
     }
 
+    fn map_reply_t(outcome: Result<UpstreamReply, UpstreamError>) -> ToolResult {
+        map_reply(outcome, "t")
+    }
+
     #[test]
     fn successful_replies_become_structured_content() {
-        let outcome = map_reply(reply(200, "application/json; charset=utf-8", r#"{"a":1}"#));
+        let outcome = map_reply_t(reply(200, "application/json; charset=utf-8", r#"{"a":1}"#));
         assert_eq!(outcome.rest_status, 200);
         assert_eq!(outcome.result["structuredContent"], json!({"a": 1}));
         assert_eq!(outcome.result["content"][0]["text"], r#"{"a":1}"#);
         assert_eq!(outcome.result["isError"], false);
-        let outcome = map_reply(reply(200, "application/json", "[1,2]"));
+        let outcome = map_reply_t(reply(200, "application/json", "[1,2]"));
         assert_eq!(outcome.result["structuredContent"], json!({"result": [1, 2]}));
-        let outcome = map_reply(reply(200, "text/plain", "hello"));
+        let outcome = map_reply_t(reply(200, "text/plain", "hello"));
         assert_eq!(outcome.result["content"][0]["text"], "hello");
         assert!(outcome.result.get("structuredContent").is_none());
     }
@@ -193,24 +215,24 @@ mod tests {
     #[test]
     fn client_errors_pass_status_and_sanitised_text() {
         let outcome =
-            map_reply(reply(404, "application/problem+json", r#"{"title":"Not Found","detail":"no company\n42"}"#));
+            map_reply_t(reply(404, "application/problem+json", r#"{"title":"Not Found","detail":"no company\n42"}"#));
         assert_eq!(outcome.rest_status, 404);
         assert!(outcome.is_error());
         assert_eq!(outcome.result["content"][0]["text"], "upstream returned 404 Not Found: no company 42: Not Found");
         let long = "x".repeat(5000);
-        let outcome = map_reply(reply(422, "text/plain", &long));
+        let outcome = map_reply_t(reply(422, "text/plain", &long));
         let text = outcome.result["content"][0]["text"].as_str().expect("text");
         assert!(text.len() <= MAX_ERROR_TEXT + 64);
     }
 
     #[test]
     fn server_errors_and_transport_failures_are_generic() {
-        let outcome = map_reply(reply(500, "text/plain", "NullReferenceException at Foo.Bar()"));
+        let outcome = map_reply_t(reply(500, "text/plain", "NullReferenceException at Foo.Bar()"));
         assert_eq!(outcome.rest_status, 502);
         assert_eq!(outcome.result["content"][0]["text"], "the upstream API failed");
-        assert_eq!(map_reply(Err(UpstreamError::Timeout)).rest_status, 504);
-        assert_eq!(map_reply(Err(UpstreamError::Connect("refused".into()))).rest_status, 502);
-        let unavailable = map_reply(Err(UpstreamError::Unavailable { retry_after_seconds: 7 }));
+        assert_eq!(map_reply_t(Err(UpstreamError::Timeout)).rest_status, 504);
+        assert_eq!(map_reply_t(Err(UpstreamError::Connect("refused".into()))).rest_status, 502);
+        let unavailable = map_reply_t(Err(UpstreamError::Unavailable { retry_after_seconds: 7 }));
         assert_eq!(unavailable.rest_status, 503);
         assert_eq!(unavailable.retry_after_seconds, Some(7));
         assert_eq!(unavailable.result["content"][0]["text"], "upstream unavailable, retry in 7 s");

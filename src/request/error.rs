@@ -78,6 +78,10 @@ pub enum EdgeError {
     DpopReplayCacheFull {
         retry_after_seconds: u64,
     },
+    /// The shared store (Redis) did not answer and `store.redis.on_error` is `deny`.
+    StoreUnavailable {
+        retry_after_seconds: u64,
+    },
     /// A JSON-RPC error on the MCP path.
     Rpc(RpcError),
 }
@@ -193,6 +197,9 @@ impl EdgeError {
                 (503, "upstream unavailable", retry_after(retry_after_seconds))
             }
             EdgeError::GatewayTimeout => (504, "gateway timeout", Vec::new()),
+            EdgeError::StoreUnavailable { retry_after_seconds } => {
+                (503, "try again later", retry_after(retry_after_seconds))
+            }
             EdgeError::DpopReplayCacheFull { retry_after_seconds } => {
                 (503, "try again later", retry_after(retry_after_seconds))
             }

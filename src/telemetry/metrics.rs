@@ -86,6 +86,14 @@ pub struct OutcomeLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OpLabel {
+    pub op: &'static str,
+}
+
+/// The store operations `mcp_edge_store_errors_total` counts, created at zero.
+pub const STORE_OPS: [&str; 6] = ["ping", "rate_limit", "session_get", "session_put", "session_delete", "revocation"];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BuildLabels {
     pub version: &'static str,
     pub commit: &'static str,
@@ -115,6 +123,8 @@ pub struct Metrics {
     pub cert_expiry: Gauge,
     pub credential_sessions: Gauge,
     pub build_info: Family<BuildLabels, Gauge>,
+    /// Store commands that failed, timed out or were not sent because the store was down.
+    pub store_errors: Family<OpLabel, Counter>,
 }
 
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -169,6 +179,11 @@ impl Metrics {
             prometheus_client::registry::Unit::Seconds,
             cert_expiry.clone(),
         );
+        let store_errors: Family<OpLabel, Counter> =
+            registered(r, "store_errors", "Shared-store commands that failed, by operation", Family::default());
+        for op in STORE_OPS {
+            let _ = store_errors.get_or_create(&OpLabel { op });
+        }
         let build_info: Family<BuildLabels, Gauge> =
             registered(r, "build_info", "Build information", Family::default());
         build_info
@@ -220,8 +235,14 @@ impl Metrics {
                 Gauge::default(),
             ),
             build_info,
+            store_errors,
             registry,
         }
+    }
+
+    /// Counts a failed store command.
+    pub fn store_error(&self, op: &'static str) {
+        self.store_errors.get_or_create(&OpLabel { op }).inc();
     }
 
     /// The OpenMetrics text exposition.

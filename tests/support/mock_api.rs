@@ -43,6 +43,8 @@ pub struct Reply {
 #[derive(Clone, Debug)]
 enum ReplyBody {
     Fixed(String),
+    /// Raw bytes (images, audio, multipart bodies).
+    Bytes(Vec<u8>),
     Json(Value),
     /// The request's method, path, query, headers and body as JSON.
     Echo,
@@ -77,6 +79,11 @@ impl Reply {
     /// 200 with this plain-text body.
     pub fn text(body: &str) -> Self {
         Self::new("text/plain; charset=utf-8", ReplyBody::Fixed(body.to_string()))
+    }
+
+    /// 200 with these bytes as a body of `content_type`.
+    pub fn bytes(content_type: &str, body: &[u8]) -> Self {
+        Self::new(content_type, ReplyBody::Bytes(body.to_vec()))
     }
 
     /// `code` with an ASP.NET-style problem body (`title`, `detail: "mock said {code}"`, `status`).
@@ -153,6 +160,8 @@ struct Controls {
     release_stream: Notify,
     /// Requests that reached the mock (any path).
     requests: AtomicUsize,
+    /// Every request as `Reply::echo` would describe it, in arrival order.
+    seen: Mutex<Vec<Value>>,
 }
 
 pub struct MockApiBuilder {
@@ -190,6 +199,12 @@ impl MockApi {
         self.controls.requests.load(Ordering::SeqCst)
     }
 
+    /// The last request that reached the mock, as `Reply::echo` describes it (`method`,
+    /// `path`, `query`, `headers`, `body`), whatever the route answered.
+    pub fn last_request(&self) -> Option<Value> {
+        self.controls.seen.lock().expect("lock").last().cloned()
+    }
+
     /// Lets a `held_stream` send its next chunk.
     pub fn release_stream(&self) {
         self.controls.release_stream.notify_one();
@@ -222,6 +237,7 @@ impl MockApiBuilder {
             hits: Mutex::new(HashMap::new()),
             release_stream: Notify::new(),
             requests: AtomicUsize::new(0),
+            seen: Mutex::new(Vec::new()),
         });
         let app = Router::new().fallback(any(answer)).with_state(Arc::clone(&controls));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind mock api");
@@ -241,6 +257,7 @@ async fn answer(
     body: Bytes,
 ) -> Response {
     controls.requests.fetch_add(1, Ordering::SeqCst);
+    controls.seen.lock().expect("lock").push(echo(&method, &uri, &headers, &body));
     let hit = {
         let mut hits = controls.hits.lock().expect("lock");
         let count = hits.entry(uri.path().to_string()).or_insert(0);
@@ -257,6 +274,7 @@ async fn answer(
     }
     let body = match reply.body {
         ReplyBody::Fixed(text) => Body::from(text),
+        ReplyBody::Bytes(bytes) => Body::from(bytes),
         ReplyBody::Json(value) => Body::from(value.to_string()),
         ReplyBody::Echo => Body::from(echo(&method, &uri, &headers, &body).to_string()),
         ReplyBody::HitNumber => Body::from(json!({"hit": hit}).to_string()),

@@ -13,6 +13,7 @@ pub mod mock_api;
 pub mod policy;
 pub mod raw_http;
 pub mod raw_upstream;
+pub mod redis_server;
 pub mod tls_client;
 pub mod wire_client;
 

@@ -48,6 +48,19 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- $_ := set $auth "bearer" $bearer -}}
 {{- $_ := set $policy "auth" $auth -}}
 {{- end -}}
+{{- if or .Values.edge.store.redis.url .Values.edge.store.redis.existingSecret -}}
+{{- $store := default dict $policy.store -}}
+{{- $redis := default dict $store.redis -}}
+{{- $_ := set $redis "url" "${REDIS_URL}" -}}
+{{- $_ := set $store "backend" "redis" -}}
+{{- $_ := set $store "redis" $redis -}}
+{{- $_ := set $policy "store" $store -}}
+{{- end -}}
+{{- if .Values.edge.sessionEncryptionKey.existingSecret -}}
+{{- $sessions := default dict $policy.sessions -}}
+{{- $_ := set $sessions "encryption_key" "${SESSION_ENCRYPTION_KEY}" -}}
+{{- $_ := set $policy "sessions" $sessions -}}
+{{- end -}}
 {{- toYaml $policy -}}
 {{- end -}}
 
@@ -73,6 +86,23 @@ with this chart's `edge` values, the volumes of "mcp-edge.volumes" and the Confi
         secretKeyRef:
           name: {{ .Values.edge.sessionKey.existingSecret }}
           key: session-key
+    {{- end }}
+    {{- if .Values.edge.store.redis.existingSecret }}
+    - name: REDIS_URL
+      valueFrom:
+        secretKeyRef:
+          name: {{ .Values.edge.store.redis.existingSecret }}
+          key: {{ .Values.edge.store.redis.secretKey }}
+    {{- else if .Values.edge.store.redis.url }}
+    - name: REDIS_URL
+      value: {{ .Values.edge.store.redis.url | quote }}
+    {{- end }}
+    {{- if .Values.edge.sessionEncryptionKey.existingSecret }}
+    - name: SESSION_ENCRYPTION_KEY
+      valueFrom:
+        secretKeyRef:
+          name: {{ .Values.edge.sessionEncryptionKey.existingSecret }}
+          key: encryption-key
     {{- end }}
   ports:
     - name: https

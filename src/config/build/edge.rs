@@ -147,6 +147,12 @@ impl Builder<'_> {
             burst: self.number("rate_limit.burst", &raw.burst, 20, (0, 1_000_000)),
             key: match raw.key {
                 None | Some(RateLimitKeyName::ClientIp) => RateLimitKey::ClientIp,
+                Some(RateLimitKeyName::Principal) => RateLimitKey::Principal,
+                Some(RateLimitKeyName::PrincipalAndTool) => RateLimitKey::PrincipalAndTool,
+            },
+            scope: match raw.scope.as_ref().map(|located| located.value) {
+                None | Some(RateLimitScopeName::Local) => RateLimitScope::Local,
+                Some(RateLimitScopeName::Global) => RateLimitScope::Global,
             },
             max_tracked_clients: self.number(
                 "rate_limit.max_tracked_clients",

@@ -44,7 +44,9 @@ impl Builder<'_> {
             }
             Some(Redacted(located.value.clone()))
         });
-        Mcp { path, server_name, session_ttl, session_key }
+        let page_size = self.number("mcp.page_size", &raw.page_size, 100, (1, 10_000)) as usize;
+        let coerce_arguments = raw.coerce_arguments.unwrap_or(true);
+        Mcp { path, server_name, session_ttl, session_key, page_size, coerce_arguments }
     }
     pub(super) fn build_audit(&mut self, raw: &RawAudit) -> Audit {
         let rotation = match raw.rotation {

@@ -48,7 +48,26 @@ impl Builder<'_> {
             query: raw_tool.query,
             body: raw_tool.body,
             headers: raw_tool.headers.unwrap_or_default(),
+            binding: None,
+            fixed: serde_json::Map::new(),
+            defaults: serde_json::Map::new(),
+            rate_limit: raw_tool.rate_limit.as_ref().map(|raw| self.tool_quota(&key, raw)),
+            source: ToolSource::Policy,
         })
+    }
+
+    /// `tools[].rate_limit`: `requests_per_minute` is required, `burst` defaults to 0.
+    pub(super) fn tool_quota(&mut self, key: &str, raw: &Located<RawToolRateLimit>) -> Quota {
+        let key = format!("{key}.rate_limit");
+        if raw.value.requests_per_minute.is_none() {
+            self.at(raw, &format!("{key}.requests_per_minute"), "is required");
+        }
+        let requests_per_minute =
+            self.number(&format!("{key}.requests_per_minute"), &raw.value.requests_per_minute, 60, (1, 6_000_000));
+        Quota {
+            requests_per_minute: NonZeroU32::new(requests_per_minute).unwrap_or(NonZeroU32::MIN),
+            burst: self.number(&format!("{key}.burst"), &raw.value.burst, 0, (0, 1_000_000)),
+        }
     }
 
     /// The tool's `path`, each of whose variables must be a required property of the input.
@@ -137,6 +156,11 @@ impl Builder<'_> {
                     query: None,
                     body: None,
                     headers: std::collections::BTreeMap::new(),
+                    binding: None,
+                    fixed: serde_json::Map::new(),
+                    defaults: serde_json::Map::new(),
+                    rate_limit: None,
+                    source: ToolSource::Builtin,
                 }),
                 Err(message) => self.problem(Source::Document, "sessions.validate_path", message),
             }

@@ -243,6 +243,7 @@ impl Builder<'_> {
                 100,
                 (1, 1_000_000),
             ) as usize,
+            encryption_key: raw.encryption_key.as_ref().and_then(|located| self.encryption_key(located)),
         }
     }
 

@@ -1,0 +1,241 @@
+//! The MCP protocol beyond the basics (issue 19): rich content, `Mcp-Param-*` headers,
+//! lenient scalars, progress and cancellation, telemetry. Requests are raw JSON-RPC over TLS
+//! in the 2026-07-28 era (no session to open), unless a test is about the session era.
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+use crate::support::edge::TestEdge;
+use crate::support::mock_api::{MockApi, Reply};
+use crate::support::policy;
+use crate::support::tls_client::{Protocol, client};
+
+/// The `_meta` of every 2026-07-28 request.
+fn meta() -> Value {
+    json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {},
+    })
+}
+
+/// A no-argument tool `name` that GETs `/{name}`.
+fn get_tool(name: &str) -> Value {
+    json!({"name": name, "method": "GET", "path": format!("/{name}"), "input_schema": {"type": "object"}})
+}
+
+fn open_policy(api: &MockApi, tools: Vec<Value>) -> Value {
+    let mut policy = policy::open();
+    policy["rate_limit"] = json!({"enabled": false});
+    policy["upstream"] = json!({"base_url": format!("{}/api", api.url()), "timeout": "5s", "try_timeout": "5s"});
+    policy["tools"] = Value::Array(tools);
+    policy
+}
+
+/// A 2026-07-28 `tools/call` with these extra headers; the status and the JSON body.
+async fn call_with(edge: &TestEdge, tool: &str, arguments: Value, headers: &[(&str, &str)]) -> (u16, Value) {
+    let body = json!({
+        "jsonrpc": "2.0", "id": 7, "method": "tools/call",
+        "params": {"name": tool, "arguments": arguments, "_meta": meta()},
+    });
+    let mut request = client(Protocol::Http1)
+        .post(edge.https_url("/mcp"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", tool)
+        .body(body.to_string());
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.expect("POST /mcp");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// The `CallToolResult` of a 2026-07-28 call, without the era's `resultType` (so that it
+/// compares with the REST result).
+async fn call(edge: &TestEdge, tool: &str, arguments: Value) -> Value {
+    let (status, mut reply) = call_with(edge, tool, arguments, &[]).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["result"]["resultType"], "complete");
+    reply["result"].as_object_mut().expect("result").remove("resultType");
+    reply["result"].clone()
+}
+
+/// `POST /api/tools/{tool}`: the status and the JSON body.
+async fn rest(edge: &TestEdge, tool: &str, arguments: Value) -> (u16, Value) {
+    let response = client(Protocol::Http1)
+        .post(edge.https_url(&format!("/api/tools/{tool}")))
+        .header("content-type", "application/json")
+        .body(arguments.to_string())
+        .send()
+        .await
+        .expect("POST /api/tools");
+    (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+}
+
+fn base64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Bytes that are not UTF-8, the way image and audio files are not.
+const PNG: &[u8] = &[0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0xff, 0xfe, 0x80];
+const WAV: &[u8] = &[b'R', b'I', b'F', b'F', 0x24, 0x00, 0x00, 0x00, b'W', b'A', b'V', b'E', 0x80, 0xff];
+
+#[tokio::test]
+async fn binary_replies_become_image_audio_and_resource_content_with_their_bytes_intact() {
+    let mixed = [
+        &b"--part\r\nContent-Type: text/plain\r\n\r\nThree things:\r\n--part\r\nContent-Type: image/png\r\n\r\n"[..],
+        PNG,
+        b"\r\n--part\r\nContent-Type: application/json\r\nContent-Location: test://report\r\n\r\n{\"a\":1}\r\n--part--\r\n",
+    ]
+    .concat();
+    let api = MockApi::new()
+        .any("/api/image", Reply::bytes("image/png", PNG))
+        .any("/api/audio", Reply::bytes("audio/wav", WAV))
+        .any("/api/pdf", Reply::bytes("application/pdf", PNG))
+        .any("/api/csv", Reply::bytes("text/csv; charset=utf-8", b"a,b\n1,2\n"))
+        .any("/api/mixed", Reply::bytes("multipart/mixed; boundary=part", &mixed))
+        .any("/api/huge", Reply::bytes("image/png", &vec![0u8; 5 << 20]))
+        .any("/api/broken", Reply::bytes("multipart/mixed; boundary=part", b"--part\r\n\r\ncut"))
+        .start()
+        .await;
+    let tools = ["image", "audio", "pdf", "csv", "mixed", "huge", "broken"].map(get_tool).to_vec();
+    let edge = TestEdge::new(open_policy(&api, tools)).start();
+
+    let image = call(&edge, "image", json!({})).await;
+    assert_eq!(image["content"], json!([{"type": "image", "data": base64(PNG), "mimeType": "image/png"}]));
+    assert_eq!(image["isError"], false);
+    assert_eq!(rest(&edge, "image", json!({})).await, (200, image.clone()), "REST returns the same result");
+
+    let audio = call(&edge, "audio", json!({})).await;
+    assert_eq!(audio["content"], json!([{"type": "audio", "data": base64(WAV), "mimeType": "audio/wav"}]));
+
+    let pdf = call(&edge, "pdf", json!({})).await;
+    assert_eq!(
+        pdf["content"],
+        json!([{"type": "resource", "resource": {
+            "uri": "mcp-edge://tools/pdf/result", "mimeType": "application/pdf", "blob": base64(PNG),
+        }}])
+    );
+    assert_eq!(rest(&edge, "pdf", json!({})).await, (200, pdf));
+
+    let csv = call(&edge, "csv", json!({})).await;
+    assert_eq!(csv["content"], json!([{"type": "text", "text": "a,b\n1,2\n"}]), "text types stay text");
+
+    let mixed = call(&edge, "mixed", json!({})).await;
+    assert_eq!(
+        mixed["content"],
+        json!([
+            {"type": "text", "text": "Three things:"},
+            {"type": "image", "data": base64(PNG), "mimeType": "image/png"},
+            {"type": "resource", "resource": {"uri": "test://report", "mimeType": "application/json", "text": "{\"a\":1}"}},
+        ])
+    );
+
+    let huge = call(&edge, "huge", json!({})).await;
+    assert_eq!(huge["isError"], true);
+    assert_eq!(
+        huge["content"][0]["text"],
+        "the upstream reply is larger than 4 MiB, the most one tool result may carry"
+    );
+    assert_eq!(rest(&edge, "huge", json!({})).await.0, 502);
+
+    let broken = call(&edge, "broken", json!({})).await;
+    assert_eq!(broken["isError"], true);
+    assert_eq!(broken["content"][0]["text"], "the multipart reply is cut short");
+}
+
+#[tokio::test]
+async fn mcp_param_headers_must_match_the_arguments_they_mirror() {
+    let api = MockApi::new().any("/api/regional", Reply::json(json!({"ok": true}))).start().await;
+    let tool = json!({
+        "name": "regional", "method": "GET", "path": "/regional", "query": ["region"],
+        "input_schema": {
+            "type": "object", "required": ["region"],
+            "properties": {"region": {"type": "string", "x-mcp-header": "Region"}},
+        },
+    });
+    let edge = TestEdge::new(open_policy(&api, vec![tool])).start();
+    let hello = json!({"region": "Hello"});
+
+    for accepted in ["=?base64?SGVsbG8=?=", "Hello", " Hello "] {
+        let (status, reply) = call_with(&edge, "regional", hello.clone(), &[("mcp-param-region", accepted)]).await;
+        assert_eq!((status, &reply["result"]["isError"]), (200, &json!(false)), "{accepted}: {reply}");
+    }
+    let literal = json!({"region": "SGVsbG8="});
+    let (status, _) = call_with(&edge, "regional", literal, &[("Mcp-Param-Region", "SGVsbG8=")]).await;
+    assert_eq!(status, 200, "a value without the =?base64?…?= wrapper is literal");
+
+    for (refused, why) in [
+        (Some("=?base64?SGVsbG8?="), "bad padding"),
+        (Some("=?base64?SGVs!!!bG8=?="), "bad characters"),
+        (Some("Goodbye"), "another value"),
+        (None, "absent"),
+    ] {
+        let headers: Vec<(&str, &str)> = refused.map(|value| ("mcp-param-region", value)).into_iter().collect();
+        let (status, reply) = call_with(&edge, "regional", hello.clone(), &headers).await;
+        assert_eq!((status, &reply["error"]["code"]), (400, &json!(-32020)), "{why}: {reply}");
+        assert!(reply["error"]["message"].as_str().unwrap_or_default().contains("Mcp-Param-Region"), "{reply}");
+    }
+    assert_eq!(api.hits("/api/regional"), 4, "a refused call never reaches the API");
+}
+
+/// A tool with one field of each scalar type, whose API echoes what it was sent.
+fn typed_tool() -> Value {
+    json!({
+        "name": "typed", "method": "POST", "path": "/typed",
+        "input_schema": {
+            "type": "object",
+            "properties": {
+                "companyId": {"type": "string"}, "count": {"type": "integer"},
+                "ratio": {"type": "number"}, "active": {"type": "boolean"},
+            },
+        },
+    })
+}
+
+#[tokio::test]
+async fn scalars_of_the_wrong_type_are_coerced_losslessly_before_validation() {
+    let api = MockApi::start().await;
+    let edge = TestEdge::new(open_policy(&api, vec![typed_tool()])).start();
+    let sent = json!({"companyId": 42, "count": "7", "ratio": "0.5", "active": "true"});
+    let result = call(&edge, "typed", sent.clone()).await;
+    assert_eq!(result["isError"], false, "{result}");
+    let body: Value =
+        serde_json::from_str(result["structuredContent"]["body"].as_str().expect("echoed body")).expect("json");
+    assert_eq!(body, json!({"companyId": "42", "count": 7, "ratio": 0.5, "active": true}));
+    let (status, rest_result) = rest(&edge, "typed", sent).await;
+    assert_eq!(status, 200, "REST coerces the same way: {rest_result}");
+
+    for (arguments, field) in [
+        (json!({"count": "07"}), "arguments/count"),
+        (json!({"count": "1.5"}), "arguments/count"),
+        (json!({"active": "yes"}), "arguments/active"),
+        (json!({"companyId": true}), "arguments/companyId"),
+    ] {
+        let result = call(&edge, "typed", arguments.clone()).await;
+        assert_eq!(result["isError"], true, "{arguments}");
+        let text = result["content"][0]["text"].as_str().unwrap_or_default();
+        assert!(text.contains(field), "{arguments}: {text}");
+    }
+    assert_eq!(api.hits("/api/typed"), 2, "refused arguments never reach the API");
+}
+
+#[tokio::test]
+async fn coercion_can_be_turned_off() {
+    let api = MockApi::start().await;
+    let mut policy = open_policy(&api, vec![typed_tool()]);
+    policy["mcp"] = json!({"coerce_arguments": false});
+    let edge = TestEdge::new(policy).start();
+    let result = call(&edge, "typed", json!({"companyId": 42})).await;
+    assert_eq!(result["isError"], true);
+    assert_eq!(
+        result["content"][0]["text"],
+        r#"invalid arguments: arguments/companyId: value is not of type "string""#
+    );
+    assert_eq!(api.request_count(), 0);
+}
