@@ -19,8 +19,8 @@ use serde_json::{Map, Value, json};
 use super::Gateway;
 use super::call;
 use super::jsonrpc::{self, Message};
-use super::session_keys::SessionError;
 use super::param_headers;
+use super::session_keys::SessionError;
 use crate::request::{Caller, Downstream, EdgeError, Records, Reply, RpcError, RpcErrorKind, ToolOutcome, ToolRecord};
 
 /// Session-era versions, newest first (the first is offered when a client asks for another).
