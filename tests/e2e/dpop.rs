@@ -332,3 +332,125 @@ async fn off_keeps_bearer_behaviour_and_refuses_the_dpop_scheme() {
     assert_eq!(answer.challenges.len(), 1);
     assert!(answer.challenges[0].starts_with("Bearer "), "{:?}", answer.challenges);
 }
+
+/// rmcp's HTTP client holding a DPoP-bound token, as a DPoP-aware MCP client sends it: every
+/// request carries `Authorization: DPoP <token>` and a fresh proof for its own method and
+/// URI, in the custom headers rmcp lets a client add (its own `Bearer` header stays unused).
+#[derive(Clone)]
+struct DpopClient {
+    inner: reqwest::Client,
+    key: std::sync::Arc<ProofKey>,
+    token: std::sync::Arc<str>,
+}
+
+type Headers = std::collections::HashMap<http::HeaderName, http::HeaderValue>;
+type Failure = rmcp::transport::streamable_http_client::StreamableHttpError<reqwest::Error>;
+
+impl DpopClient {
+    fn with_proof(&self, method: &str, uri: &str, mut headers: Headers) -> Headers {
+        let proof = self.key.proof(&proof_claims(method, uri, &self.token));
+        let authorization = format!("DPoP {}", self.token);
+        headers.insert(http::header::AUTHORIZATION, http::HeaderValue::from_str(&authorization).expect("ascii"));
+        headers.insert(http::HeaderName::from_static("dpop"), http::HeaderValue::from_str(&proof).expect("ascii"));
+        headers
+    }
+}
+
+impl rmcp::transport::streamable_http_client::StreamableHttpClient for DpopClient {
+    type Error = reqwest::Error;
+
+    async fn post_message(
+        &self,
+        uri: std::sync::Arc<str>,
+        message: rmcp::model::ClientJsonRpcMessage,
+        session_id: Option<std::sync::Arc<str>>,
+        _bearer: Option<String>,
+        headers: Headers,
+    ) -> Result<rmcp::transport::streamable_http_client::StreamableHttpPostResponse, Failure> {
+        let headers = self.with_proof("POST", &uri, headers);
+        self.inner.post_message(uri, message, session_id, None, headers).await
+    }
+
+    async fn delete_session(
+        &self,
+        uri: std::sync::Arc<str>,
+        session_id: std::sync::Arc<str>,
+        _bearer: Option<String>,
+        headers: Headers,
+    ) -> Result<(), Failure> {
+        let headers = self.with_proof("DELETE", &uri, headers);
+        self.inner.delete_session(uri, session_id, None, headers).await
+    }
+
+    async fn get_stream(
+        &self,
+        uri: std::sync::Arc<str>,
+        session_id: Option<std::sync::Arc<str>>,
+        last_event_id: Option<String>,
+        _bearer: Option<String>,
+        headers: Headers,
+    ) -> Result<
+        futures_util::stream::BoxStream<
+            'static,
+            Result<sse_stream::Sse, rmcp::transport::streamable_http_client::SseError>,
+        >,
+        Failure,
+    > {
+        let headers = self.with_proof("GET", &uri, headers);
+        self.inner.get_stream(uri, session_id, last_event_id, None, headers).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_rmcp_client_initializes_lists_and_calls_a_tool_with_a_dpop_bound_token() {
+    use rmcp::ServiceExt;
+
+    let api = MockApi::start().await;
+    let jwks = JwksServer::start("jwks.json").await;
+    let policy = json!({
+        "auth": {
+            "mode": "jwt",
+            "jwt": {
+                "issuer": ISSUER,
+                "audiences": [AUDIENCE],
+                "jwks_url": jwks.url(),
+                "algorithms": ["RS256", "ES256"],
+                "dpop": "required",
+            },
+        },
+        "rate_limit": {"requests_per_minute": 6000, "burst": 200},
+        "upstream": {"base_url": format!("{}/api", api.url()), "timeout": "2s", "try_timeout": "1s"},
+        "tools": [{
+            "name": "get_company",
+            "method": "GET",
+            "path": "/companies/{companyId}",
+            "input_schema": {"type": "object", "required": ["companyId"], "properties": {"companyId": {"type": "string"}}},
+        }],
+    });
+    let edge = TestEdge::new(policy).audit_file(None, 1024).start();
+    let key = std::sync::Arc::new(ProofKey::ec());
+    let token = access_token(Some(&key.jkt()));
+    let http = DpopClient { inner: client(Protocol::Http2), key, token: token.as_str().into() };
+    let config =
+        rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(edge.https_url("/mcp"));
+    let transport = rmcp::transport::StreamableHttpClientTransport::with_client(http, config);
+    let client = ().serve(transport).await.expect("initialize with a DPoP proof");
+    let tools = client.list_all_tools().await.expect("tools/list");
+    assert_eq!(tools.iter().map(|tool| tool.name.to_string()).collect::<Vec<_>>(), ["get_company"]);
+    let arguments = json!({"companyId": "42"}).as_object().expect("object").clone();
+    let params = rmcp::model::CallToolRequestParams::new("get_company").with_arguments(arguments);
+    let result = client.call_tool(params).await.expect("tools/call");
+    assert_eq!(result.is_error, Some(false), "{result:?}");
+    let seen = api.last_request().expect("the API was called");
+    assert_eq!(seen["path"], "/api/companies/42");
+    assert!(seen["headers"].get("dpop").is_none(), "the proof stays at the edge: {seen}");
+    let events = edge.wait_audit(|events| events.iter().any(|event| event["event.action"] == "TOOL_EXECUTE"));
+    let successes: Vec<&Value> = events.iter().filter(|event| event["event.action"] == "AUTH_SUCCESS").collect();
+    assert!(successes.len() >= 3, "initialize, tools/list and tools/call each proved the key: {successes:?}");
+    assert!(successes.iter().all(|event| event["auth.method"] == "dpop"), "{successes:?}");
+    assert!(
+        !events.iter().any(|event| event["event.action"] == "AUTH_FAILED"),
+        "no request of the client was refused (a proof reused across requests would be a replay)"
+    );
+    client.cancel().await.expect("close");
+}
