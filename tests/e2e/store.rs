@@ -450,3 +450,26 @@ async fn an_mcp_session_ended_on_one_replica_is_ended_on_the_other() {
     assert_eq!(dump.len(), 1, "{dump:?}");
     assert!(dump[0].0.starts_with("edge-test:mcp-ended:") && !dump[0].0.contains(&session));
 }
+
+#[tokio::test]
+async fn a_tls_redis_is_reached_over_rediss_and_its_certificate_is_checked() {
+    let redis = RedisServer::with_tls();
+    let ca = crate::support::repo_root().join("certs.example/ca.crt");
+    let mut policy = global_policy(&redis, "deny");
+    policy["rate_limit"]["burst"] = json!(1);
+    let edge = TestEdge::new(&policy).env("SSL_CERT_FILE", ca.to_str().expect("utf-8")).start();
+    let mut connection = RawConnection::connect(edge.https).await;
+    let statuses = [
+        connection.get("/api/tools", &[]).await.status,
+        connection.get("/api/tools", &[]).await.status,
+        connection.get("/api/tools", &[]).await.status,
+    ];
+    assert_eq!(statuses, [200, 200, 429], "the limit is decided in the TLS Redis");
+    assert_eq!(readyz(&edge)["store"], "up");
+
+    // Without the development CA the server's certificate is not trusted: no store.
+    let untrusting = TestEdge::new(&policy).start();
+    let mut connection = RawConnection::connect(untrusting.https).await;
+    assert_eq!(connection.get("/api/tools", &[]).await.status, 503);
+    wait_store(&untrusting, "down");
+}
