@@ -473,3 +473,33 @@ async fn a_tls_redis_is_reached_over_rediss_and_its_certificate_is_checked() {
     assert_eq!(connection.get("/api/tools", &[]).await.status, 503);
     wait_store(&untrusting, "down");
 }
+
+#[tokio::test]
+async fn shared_sessions_are_bounded_across_replicas_least_recently_used_first() {
+    use sha2::Digest;
+    let redis = RedisServer::start();
+    let api = MockApi::new().any("/api/settings/validate", Reply::json(json!({"valid": true}))).start().await;
+    let mut policy = sessions_policy(&redis, &api, false);
+    policy["sessions"]["max_sessions"] = json!(2);
+    let a = TestEdge::new(&policy).audit_file(None, 1000).start();
+    let b = TestEdge::new(&policy).start();
+    let ids: Vec<String> = (0..3).map(|n| format!("shared-bound-session-{n}-0123456789abcdef")).collect();
+    let init_body =
+        |id: &str| json!({"session_id": id, "apiUrl": format!("{}/api", api.url()), "jwtToken": SESSION_TOKEN});
+    assert_eq!(init(&a, None, &init_body(&ids[0])).await.0, 200);
+    assert_eq!(init(&b, None, &init_body(&ids[1])).await.0, 200);
+    assert_eq!(session_call(&b, None, &ids[0]).await.0, 200, "using the first makes the second the least recent");
+    assert_eq!(init(&a, None, &init_body(&ids[2])).await.0, 200);
+    assert_eq!(session_call(&a, None, &ids[1]).await.0, 401, "evicted for the third, on every replica");
+    assert_eq!(session_call(&b, None, &ids[0]).await.0, 200);
+    assert_eq!(session_call(&b, None, &ids[2]).await.0, 200);
+    let digest: String =
+        sha2::Sha256::digest(ids[1].as_bytes())[..4].iter().map(|byte| format!("{byte:02x}")).collect();
+    a.wait_audit(|events| {
+        events.iter().any(|event| {
+            event["event.action"] == "SESSION_END"
+                && event["event.reason"] == "evicted"
+                && event["session.id"] == digest
+        })
+    });
+}
