@@ -510,3 +510,25 @@ async fn shared_sessions_are_bounded_across_replicas_least_recently_used_first()
         })
     });
 }
+
+#[tokio::test]
+async fn with_redis_down_a_session_is_a_miss_under_allow_and_503_under_deny() {
+    let mut redis = RedisServer::start();
+    let api = MockApi::new().any("/api/settings/validate", Reply::json(json!({"valid": true}))).start().await;
+    let allow = TestEdge::new(sessions_policy(&redis, &api, false)).start();
+    let mut policy = sessions_policy(&redis, &api, false);
+    policy["store"]["redis"]["on_error"] = json!("deny");
+    let deny = TestEdge::new(&policy).start();
+    let body = json!({"apiUrl": format!("{}/api", api.url()), "jwtToken": SESSION_TOKEN});
+    let (status, reply) = init(&allow, None, &body).await;
+    assert_eq!(status, 200);
+    let id = reply["session_id"].as_str().expect("id").to_string();
+    assert_eq!(session_call(&deny, None, &id).await.0, 200);
+
+    redis.kill();
+    assert_eq!(session_call(&allow, None, &id).await.0, 401, "allow: a miss");
+    let (status, result) = session_call(&deny, None, &id).await;
+    assert_eq!(status, 503, "deny: {result}");
+    assert_eq!(init(&allow, None, &body).await.0, 503, "a session cannot be stored without the store");
+    assert_eq!(delete(&deny, None, &id).await, 503);
+}
