@@ -403,12 +403,8 @@ fn store_problems_are_located_and_named() {
         ("rate_limit: {scope: global}\n", &["rate_limit.scope: global needs a shared store; set store.backend: redis"]),
         ("store: {backend: redis}\n", &["store.redis.url: is required with store.backend redis"]),
         (
-            "store: {backend: redis, redis: {url: \"rediss://r:6380\"}}\n",
-            &["store.redis.url: rediss:// (TLS) is not supported by this build yet; use redis:// on a trusted network"],
-        ),
-        (
             "store: {backend: redis, redis: {url: \"http://r\"}}\n",
-            &["store.redis.url: has scheme http; write redis://host:port/db"],
+            &["store.redis.url: has scheme http; write redis://host:port/db (rediss:// for TLS)"],
         ),
         (
             "store: {backend: redis, redis: {url: \"redis://r\", timeout: 0ms, on_error: deny}}\n",

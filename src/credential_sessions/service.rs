@@ -69,7 +69,7 @@ impl SessionService {
                 sessions.idle_timeout,
                 audit_end,
             ),
-            shared: redis.map(|redis| SharedSessions::new(sessions, redis)).transpose()?,
+            shared: redis.map(|redis| SharedSessions::new(sessions, redis, audit_end)).transpose()?,
             allow_list: AllowList::new(&sessions.allowed_api_urls),
             allow_short_ids: sessions.allow_short_ids,
             validate_path: sessions.validate_path.clone(),

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use super::store::{CredentialSession, NewSession, SessionExists};
+use super::store::{CredentialSession, EndReason, NewSession, SessionExists};
 use crate::config::{OnStoreError, Sessions};
 use crate::store::StoreUnavailable;
 use crate::store::redis::{RedisStore, StoreError, StoreScript};
@@ -56,14 +56,14 @@ return fields[1]
     )
 });
 
-/// An insert: only over the value the edge checked (`ARGV[1]`, empty for none; else -1),
-/// then the per-subject and total bounds, least recently used first. Answers how many live
-/// sessions it evicted.
+/// An insert: only over the value the edge checked (`ARGV[1]`, empty for none; else nil),
+/// then the per-subject and total bounds, least recently used first. Answers the digests of
+/// the live sessions it evicted.
 static INSERT: LazyLock<StoreScript> = LazyLock::new(|| {
     StoreScript::new(
         r"
 local current = redis.call('HGET', KEYS[1], 'v') or ''
-if current ~= ARGV[1] then return -1 end
+if current ~= ARGV[1] then return false end
 local old_subject = redis.call('HGET', KEYS[1], 's')
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
@@ -74,11 +74,11 @@ redis.call('PEXPIRE', KEYS[1], math.ceil(math.min(tonumber(ARGV[5]), idle) / 100
 if old_subject and old_subject ~= ARGV[4] then
   redis.call('ZREM', prefix .. 'cs-subject:' .. old_subject, ARGV[10])
 end
-local evicted = 0
+local evicted = {}
 local function evict(member)
   local key = prefix .. 'cs:' .. member
   local subject = redis.call('HGET', key, 's')
-  evicted = evicted + redis.call('DEL', key)
+  if redis.call('DEL', key) == 1 then table.insert(evicted, member) end
   redis.call('ZREM', KEYS[2], member)
   if subject then redis.call('ZREM', prefix .. 'cs-subject:' .. subject, member) end
 end
@@ -163,10 +163,12 @@ pub struct SharedSessions {
     idle_timeout: Duration,
     max_sessions: usize,
     max_per_subject: usize,
+    /// Audits sessions the bounds evicted (expiry in Redis is silent: a key just goes).
+    on_end: fn(&str, EndReason),
 }
 
 impl SharedSessions {
-    pub fn new(config: &Sessions, redis: Arc<RedisStore>) -> Result<Self, String> {
+    pub fn new(config: &Sessions, redis: Arc<RedisStore>, on_end: fn(&str, EndReason)) -> Result<Self, String> {
         let key =
             config.encryption_key.as_ref().ok_or("sessions.encryption_key is required with store.backend redis")?;
         Ok(Self {
@@ -176,6 +178,7 @@ impl SharedSessions {
             idle_timeout: config.idle_timeout,
             max_sessions: config.max_sessions,
             max_per_subject: config.max_sessions_per_subject,
+            on_end,
         })
     }
 
@@ -276,10 +279,16 @@ impl SharedSessions {
             digest.into_bytes(),
         ];
         let keys = [key, ALL.to_string(), format!("cs-subject:{subject}")];
-        match self.redis.eval::<i64>("session_put", &INSERT, &keys, args).await {
+        match self.redis.eval::<Option<Vec<String>>>("session_put", &INSERT, &keys, args).await {
             // Changed between the check and the write (another replica): as if it existed.
-            Ok(-1) => Ok(Err(SessionExists)),
-            Ok(_) => Ok(Ok(())),
+            Ok(None) => Ok(Err(SessionExists)),
+            Ok(Some(evicted)) => {
+                for digest in evicted {
+                    // The first 8 hex digits of the id's SHA-256: the same name the logs use.
+                    (self.on_end)(digest.get(..8).unwrap_or_default(), EndReason::Evicted);
+                }
+                Ok(Ok(()))
+            }
             Err(_) => Err(StoreUnavailable),
         }
     }

@@ -439,4 +439,56 @@ mod tests {
         }
         assert!(admitted(limiter.check(ip("192.0.2.1"))), "the least recently seen was forgotten");
     }
+
+    fn keyed(key: RateLimitKey) -> EdgeRateLimiter {
+        let config = RateLimit {
+            enabled: true,
+            requests_per_minute: NonZeroU32::new(100).expect("nonzero"),
+            burst: 20,
+            key,
+            max_tracked_clients: 1000,
+            scope: RateLimitScope::Local,
+        };
+        EdgeRateLimiter::new(&config, Arc::new(Buckets::new(1000, None)))
+    }
+
+    /// Admissions in `n` requests after authentication.
+    async fn admitted_after_auth(
+        limiter: &EdgeRateLimiter,
+        n: usize,
+        principal: Option<&str>,
+        tool: Option<&str>,
+    ) -> usize {
+        let mut admitted = 0;
+        for _ in 0..n {
+            let decision = limiter.after_auth(ip("192.0.2.1"), principal, tool).await.expect("memory");
+            admitted += usize::from(matches!(decision, Some(RateDecision::Admitted { .. })));
+        }
+        admitted
+    }
+
+    #[tokio::test]
+    async fn principal_keys_give_each_principal_and_tool_its_own_bucket() {
+        let by_principal = keyed(RateLimitKey::Principal);
+        assert_eq!(admitted_after_auth(&by_principal, 25, Some("bearer:alice"), Some("a")).await, 21);
+        assert_eq!(
+            admitted_after_auth(&by_principal, 5, Some("bearer:alice"), Some("b")).await,
+            0,
+            "one bucket for every tool"
+        );
+        assert_eq!(admitted_after_auth(&by_principal, 25, Some("bearer:bob"), None).await, 21, "another principal");
+
+        let by_tool = keyed(RateLimitKey::PrincipalAndTool);
+        assert_eq!(admitted_after_auth(&by_tool, 25, Some("bearer:alice"), Some("a")).await, 21);
+        assert_eq!(admitted_after_auth(&by_tool, 25, Some("bearer:alice"), Some("b")).await, 21, "another tool");
+        assert_eq!(admitted_after_auth(&by_tool, 25, Some("bearer:alice"), None).await, 21, "no tool");
+
+        // Without a principal the address is charged, and the look before authentication
+        // sees it; with `client_ip` nothing happens after authentication.
+        let limiter = keyed(RateLimitKey::Principal);
+        assert!(matches!(limiter.before_auth(ip("192.0.2.1")).await, Ok(RateDecision::Admitted { .. })));
+        assert_eq!(admitted_after_auth(&limiter, 25, None, None).await, 21);
+        assert!(matches!(limiter.before_auth(ip("192.0.2.1")).await, Ok(RateDecision::Limited { .. })));
+        assert_eq!(keyed(RateLimitKey::ClientIp).after_auth(ip("192.0.2.1"), Some("x"), None).await, Ok(None));
+    }
 }

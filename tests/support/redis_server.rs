@@ -12,6 +12,8 @@ pub struct RedisServer {
     child: Option<Child>,
     pub port: u16,
     password: Option<String>,
+    /// Serves TLS only (the development certificate), no plain port.
+    tls: bool,
     dir: tempfile::TempDir,
 }
 
@@ -25,22 +27,50 @@ impl RedisServer {
         Self::launch(Some(password.to_string()))
     }
 
+    /// A server that speaks TLS only, with the development certificate (`rediss://`).
+    pub fn with_tls() -> Self {
+        let mut server = Self {
+            child: None,
+            port: free_port(),
+            password: None,
+            tls: true,
+            dir: tempfile::tempdir().expect("tempdir"),
+        };
+        server.spawn();
+        server
+    }
+
     fn launch(password: Option<String>) -> Self {
-        let mut server = Self { child: None, port: free_port(), password, dir: tempfile::tempdir().expect("tempdir") };
+        let mut server =
+            Self { child: None, port: free_port(), password, tls: false, dir: tempfile::tempdir().expect("tempdir") };
         server.spawn();
         server
     }
 
     fn spawn(&mut self) {
         let mut command = Command::new("redis-server");
+        let port = self.port.to_string();
+        let ports: &[&str] = if self.tls { &["--port", "0", "--tls-port", &port] } else { &["--port", &port] };
         command
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(ports)
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(self.dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         if let Some(password) = &self.password {
             command.args(["--requirepass", password]);
+        }
+        if self.tls {
+            let certs = super::repo_root().join("certs.example");
+            command
+                .arg("--tls-cert-file")
+                .arg(certs.join("server-chain.crt"))
+                .arg("--tls-key-file")
+                .arg(certs.join("server.key"))
+                .arg("--tls-ca-cert-file")
+                .arg(certs.join("ca.crt"))
+                .args(["--tls-auth-clients", "no"]);
         }
         let child = command.spawn().unwrap_or_else(|error| {
             panic!("cannot start redis-server ({error}); install it with `make setup` (apt-get install redis-server)")
@@ -49,10 +79,17 @@ impl RedisServer {
         self.wait_ready();
     }
 
-    /// Polls `PING` (bounded: 10 s).
+    /// Polls `PING` (bounded: 10 s); a TLS server, until its port accepts.
     fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
+            if self.tls {
+                if std::net::TcpStream::connect(super::loopback(self.port)).is_ok() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
             if let Ok(mut connection) = self.connection() {
                 let pong: redis::RedisResult<String> = redis::cmd("PING").query(&mut connection);
                 if pong.is_ok() {
@@ -66,6 +103,9 @@ impl RedisServer {
 
     /// `redis://127.0.0.1:<port>/0`, with the password when there is one.
     pub fn url(&self) -> String {
+        if self.tls {
+            return format!("rediss://127.0.0.1:{}/0", self.port);
+        }
         match &self.password {
             Some(password) => format!("redis://:{password}@127.0.0.1:{}/0", self.port),
             None => format!("redis://127.0.0.1:{}/0", self.port),

@@ -66,9 +66,8 @@ impl Builder<'_> {
         }
     }
 
-    /// `store.redis.url`: `redis://[user:password@]host[:port][/db]`. `rediss://` (TLS) is
-    /// refused: this build has no TLS for Redis, and a policy asking for it must not run
-    /// in clear.
+    /// `store.redis.url`: `redis://[user:password@]host[:port][/db]`, or `rediss://` for TLS
+    /// (the server's certificate checked against the system roots, or `SSL_CERT_FILE`).
     fn redis_url(&mut self, located: &Located<String>) -> Option<String> {
         const KEY: &str = "store.redis.url";
         let text = located.value.trim();
@@ -77,17 +76,9 @@ impl Builder<'_> {
             return None;
         };
         match url.scheme() {
-            "redis" => {}
-            "rediss" => {
-                self.at(
-                    located,
-                    KEY,
-                    "rediss:// (TLS) is not supported by this build yet; use redis:// on a trusted network",
-                );
-                return None;
-            }
+            "redis" | "rediss" => {}
             other => {
-                self.at(located, KEY, format!("has scheme {other}; write redis://host:port/db"));
+                self.at(located, KEY, format!("has scheme {other}; write redis://host:port/db (rediss:// for TLS)"));
                 return None;
             }
         }
