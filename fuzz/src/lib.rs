@@ -302,7 +302,7 @@ fn authenticator() -> Option<&'static Authenticator> {
             // As `main` does before anything verifies a token.
             mcp_edge::crypto::install_providers();
             let config = load_policy(AUTH_POLICY.as_bytes())?.ok()?;
-            Authenticator::new(&config.auth, false).ok()
+            Authenticator::new(&config.auth, false, None).ok()
         })
         .as_ref()
 }

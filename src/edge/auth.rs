@@ -16,6 +16,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::config::{Auth, AuthMode, DpopMode};
 use crate::request::principal::{MAX_AUTHORIZATION_BYTES, looks_like_jwt};
 use crate::request::{AuthFailure, AuthMethod, Principal};
+use crate::store::RedisStore;
 
 pub use bearer::BearerTokens;
 pub use dpop::{DpopChecker, DpopFailure, ProofTarget};
@@ -29,6 +30,8 @@ pub enum AuthRefusal {
     /// 503: the DPoP replay cache is full of `jti`s still inside the window. Accepting the
     /// proof unremembered would allow its replay, so the edge refuses until entries expire.
     ReplayCacheFull { retry_after_seconds: u64 },
+    /// 503: the shared store holds the replay cache and did not answer (`on_error: deny`).
+    StoreUnavailable,
 }
 
 impl From<AuthFailure> for AuthRefusal {
@@ -56,7 +59,8 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
-    pub fn new(auth: &Auth, forward_jwt: bool) -> Result<Self, String> {
+    /// `store`: the shared store, where DPoP `jti`s are remembered when there is one.
+    pub fn new(auth: &Auth, forward_jwt: bool, store: Option<Arc<RedisStore>>) -> Result<Self, String> {
         let bearer = Arc::new(BearerTokens::new(&auth.bearer)?);
         let jwt = match (&auth.jwt, auth.mode) {
             (Some(jwt), AuthMode::Jwt | AuthMode::BearerOrJwt) => Some(JwtVerifier::new(jwt, forward_jwt)?),
@@ -64,7 +68,9 @@ impl Authenticator {
         };
         let dpop_mode = auth.jwt.as_ref().filter(|_| jwt.is_some()).map_or(DpopMode::Off, |jwt| jwt.dpop.mode);
         let dpop = match (&auth.jwt, dpop_mode) {
-            (Some(settings), DpopMode::Optional | DpopMode::Required) => Some(DpopChecker::new(&settings.dpop)?),
+            (Some(settings), DpopMode::Optional | DpopMode::Required) => {
+                Some(DpopChecker::new(&settings.dpop)?.with_store(store))
+            }
             _ => None,
         };
         Ok(Self { mode: auth.mode, bearer, jwt, dpop_mode, dpop })
@@ -85,7 +91,9 @@ impl Authenticator {
         match self.authenticate_request(authorization, &target).await {
             Ok(principal) => Ok(principal),
             Err(AuthRefusal::Failed(failure)) => Err(failure),
-            Err(AuthRefusal::ReplayCacheFull { .. }) => Err(AuthFailure::InvalidDpopProof),
+            Err(AuthRefusal::ReplayCacheFull { .. } | AuthRefusal::StoreUnavailable) => {
+                Err(AuthFailure::InvalidDpopProof)
+            }
         }
     }
 
@@ -134,7 +142,7 @@ impl Authenticator {
             (Scheme::Dpop, true) => {
                 let jkt = principal.dpop_jkt.as_deref().unwrap_or_default();
                 let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs());
-                match dpop.check(target, token, jkt, now) {
+                match dpop.check_and_remember(target, token, jkt, now).await {
                     Ok(_) => Ok(Some(Principal { method: AuthMethod::Dpop, ..principal })),
                     Err(DpopFailure::InvalidProof) => Err(AuthFailure::InvalidDpopProof.into()),
                     Err(DpopFailure::Replay) => Err(AuthFailure::DpopReplay.into()),
@@ -142,6 +150,7 @@ impl Authenticator {
                     Err(DpopFailure::ReplayCacheFull { retry_after }) => {
                         Err(AuthRefusal::ReplayCacheFull { retry_after_seconds: retry_after.as_secs().max(1) })
                     }
+                    Err(DpopFailure::StoreUnavailable) => Err(AuthRefusal::StoreUnavailable),
                 }
             }
         }

@@ -194,6 +194,9 @@ async fn authenticate(downstream: &ServerSession, ctx: &mut RequestContext) -> R
             tracing::warn!(request_id = %ctx.request_id, "DPoP replay cache full; raise auth.jwt.dpop_replay_cache");
             Err(EdgeError::DpopReplayCacheFull { retry_after_seconds })
         }
+        Err(AuthRefusal::StoreUnavailable) => {
+            Err(EdgeError::StoreUnavailable { retry_after_seconds: STORE_RETRY_AFTER_SECONDS })
+        }
     }
 }
 

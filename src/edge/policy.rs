@@ -84,12 +84,6 @@ impl Policy {
         let keep =
             |unchanged: fn(&Config, &Config) -> bool| previous.filter(|previous| unchanged(&previous.config, &config));
         let forward_jwt = config.upstream.auth == UpstreamAuth::Forward;
-        let auth = match keep(|old, new| old.auth == new.auth && old.upstream.auth == new.upstream.auth)
-            .filter(|_| !changed.jwks_file)
-        {
-            Some(previous) => Arc::clone(&previous.auth),
-            None => Arc::new(Authenticator::new(&config.auth, forward_jwt)?),
-        };
         let resource_metadata = ResourceMetadataDocument::for_config(&config);
         let unauthorized_challenge = unauthorized_challenge(resource_metadata.as_ref())?;
         let challenges = Challenges::new(&config, unauthorized_challenge.clone(), resource_metadata.as_ref())?;
@@ -99,6 +93,14 @@ impl Policy {
         let store = match keep(|old, new| old.store == new.store) {
             Some(previous) => previous.store.clone(),
             None => crate::store::start(&config.store)?,
+        };
+        let auth = match keep(|old, new| {
+            old.auth == new.auth && old.upstream.auth == new.upstream.auth && old.store == new.store
+        })
+        .filter(|_| !changed.jwks_file)
+        {
+            Some(previous) => Arc::clone(&previous.auth),
+            None => Arc::new(Authenticator::new(&config.auth, forward_jwt, store.clone())?),
         };
         let buckets = match keep(|old, new| old.store == new.store && old.rate_limit == new.rate_limit) {
             Some(previous) => Arc::clone(&previous.buckets),

@@ -91,7 +91,8 @@ pub struct OpLabel {
 }
 
 /// The store operations `mcp_edge_store_errors_total` counts, created at zero.
-pub const STORE_OPS: [&str; 6] = ["ping", "rate_limit", "session_get", "session_put", "session_delete", "revocation"];
+pub const STORE_OPS: [&str; 7] =
+    ["ping", "rate_limit", "session_get", "session_put", "session_delete", "revocation", "dpop_replay"];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BuildLabels {

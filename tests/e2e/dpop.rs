@@ -454,3 +454,57 @@ async fn the_rmcp_client_initializes_lists_and_calls_a_tool_with_a_dpop_bound_to
     );
     client.cancel().await.expect("close");
 }
+
+/// RFC 9449 §11.1 across replicas: with `store.backend: redis`, a proof's `jti` is remembered
+/// in Redis, so a proof captured on its way to one replica is refused by the other. Both sit
+/// behind one public origin (`dpop_public_url`), as replicas behind a load balancer do.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_proof_used_on_one_replica_is_a_replay_on_the_other() {
+    let redis = crate::support::redis_server::RedisServer::start();
+    let api = MockApi::start().await;
+    let jwks = JwksServer::start("jwks.json").await;
+    let policy = json!({
+        "auth": {
+            "mode": "jwt",
+            "jwt": {
+                "issuer": ISSUER,
+                "audiences": [AUDIENCE],
+                "jwks_url": jwks.url(),
+                "algorithms": ["RS256", "ES256"],
+                "dpop": "required",
+                "dpop_public_url": "https://edge.test",
+            },
+        },
+        "rate_limit": {"requests_per_minute": 6000, "burst": 200},
+        "store": {"backend": "redis", "redis": {"url": redis.url(), "key_prefix": "dpop-test:", "timeout": "1s", "on_error": "deny"}},
+    });
+    let replicas = [
+        TestEdge::new(policy.clone()).passthrough(&api.url()).start(),
+        TestEdge::new(policy).passthrough(&api.url()).start(),
+    ];
+    let key = ProofKey::ec();
+    let token = access_token(Some(&key.jkt()));
+    let authorization = format!("DPoP {token}");
+    let proof = key.proof(&proof_claims("GET", "https://edge.test/anything", &token));
+
+    let first = send(&replicas[0], Protocol::Http1, "GET", &authorization, std::slice::from_ref(&proof)).await;
+    assert_eq!(first.status, 200, "{:?}", first.challenges);
+    let replayed = send(&replicas[1], Protocol::Http1, "GET", &authorization, &[proof]).await;
+    assert_eq!(replayed.status, 401, "the other replica must know the jti");
+    assert!(
+        replayed.challenges.iter().any(|challenge| challenge.contains("invalid_dpop_proof")),
+        "{:?}",
+        replayed.challenges
+    );
+    assert_eq!(logged_reason(&replicas[1], &replayed.request_id), "dpop_replay");
+
+    let fresh = key.proof(&proof_claims("GET", "https://edge.test/anything", &token));
+    assert_eq!(send(&replicas[1], Protocol::Http1, "GET", &authorization, &[fresh]).await.status, 200);
+    // What Redis holds: two digests with the proof window as expiry, never a proof or a jti.
+    let stored = redis.dump("dpop-test:");
+    let jtis: Vec<&(String, String)> =
+        stored.iter().filter(|(name, _)| name.starts_with("dpop-test:dpop-jti:")).collect();
+    assert_eq!(jtis.len(), 2, "{stored:?}");
+    let everything = format!("{stored:?}");
+    assert!(!everything.contains("e2e-") && !everything.contains(&token[..40]), "{everything}");
+}

@@ -14,7 +14,7 @@
 //! there is nothing to cache but its `jti`.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
@@ -24,7 +24,8 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use crate::config::Dpop;
+use crate::config::{Dpop, OnStoreError};
+use crate::store::RedisStore;
 
 /// A proof longer than this is refused before it is decoded (an RSA-8192 `jwk` and its
 /// signature take about 3 KiB).
@@ -48,6 +49,9 @@ pub enum DpopFailure {
     BindingMismatch,
     /// Every remembered `jti` is still inside the window; try again after this long.
     ReplayCacheFull { retry_after: Duration },
+    /// The shared store did not answer and `store.redis.on_error` is `deny`: a proof whose
+    /// `jti` cannot be remembered is not accepted.
+    StoreUnavailable,
 }
 
 /// The request a proof must describe, as the edge sees it.
@@ -71,6 +75,17 @@ pub struct DpopChecker {
     max_age: u64,
     public_origin: Option<String>,
     replay: ReplayCache,
+    /// With `store.backend: redis`, where `jti`s are remembered, so that a proof replayed
+    /// to another replica is refused too.
+    shared: Option<Arc<RedisStore>>,
+}
+
+/// What a proof proved; its `jti` is still to be remembered.
+struct Proved {
+    thumbprint: String,
+    jti: [u8; 32],
+    /// The last second the proof's `iat` would still be accepted.
+    expires_at: u64,
 }
 
 impl DpopChecker {
@@ -85,7 +100,15 @@ impl DpopChecker {
             max_age: dpop.max_age.as_secs(),
             public_origin: dpop.public_url.clone(),
             replay: ReplayCache::new(dpop.replay_cache),
+            shared: None,
         })
+    }
+
+    /// Remembers `jti`s in the shared store instead of this process (with `on_error: allow`,
+    /// here while the store is down).
+    pub fn with_store(mut self, store: Option<Arc<RedisStore>>) -> Self {
+        self.shared = store;
+        self
     }
 
     /// The proof algorithms, for `dpop_signing_alg_values_supported` and the challenge.
@@ -93,8 +116,9 @@ impl DpopChecker {
         &self.algorithms
     }
 
-    /// Checks the proof of `target` for `access_token`, bound to the thumbprint `jkt`;
-    /// `Ok` carries the proof key's thumbprint. `now` is seconds since the epoch.
+    /// Checks the proof of `target` for `access_token`, bound to the thumbprint `jkt`, and
+    /// remembers its `jti` in this process; `Ok` carries the proof key's thumbprint. `now` is
+    /// seconds since the epoch.
     pub fn check(
         &self,
         target: &ProofTarget<'_>,
@@ -102,6 +126,52 @@ impl DpopChecker {
         jkt: &str,
         now: u64,
     ) -> Result<String, DpopFailure> {
+        let proved = self.prove(target, access_token, jkt, now)?;
+        self.replay.insert(proved.jti, proved.expires_at, now)?;
+        Ok(proved.thumbprint)
+    }
+
+    /// [`Self::check`], with the `jti` remembered where `store.backend` says: in Redis (one
+    /// `SET NX` with the proof's remaining window as its expiry), or in this process.
+    pub async fn check_and_remember(
+        &self,
+        target: &ProofTarget<'_>,
+        access_token: &[u8],
+        jkt: &str,
+        now: u64,
+    ) -> Result<String, DpopFailure> {
+        let proved = self.prove(target, access_token, jkt, now)?;
+        let Some(store) = &self.shared else {
+            self.replay.insert(proved.jti, proved.expires_at, now)?;
+            return Ok(proved.thumbprint);
+        };
+        let key = store.key(&format!("dpop-jti:{}", URL_SAFE_NO_PAD.encode(proved.jti)));
+        let ttl_ms = proved.expires_at.saturating_sub(now).max(1).saturating_mul(1000);
+        let first_use = store
+            .run("dpop_replay", move |mut connection| async move {
+                ::redis::cmd("SET")
+                    .arg(&key)
+                    .arg(1)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(ttl_ms)
+                    .query_async::<Option<String>>(&mut connection)
+                    .await
+            })
+            .await;
+        match first_use {
+            Ok(Some(_)) => Ok(proved.thumbprint),
+            Ok(None) => Err(DpopFailure::Replay),
+            Err(_) if store.on_error == OnStoreError::Allow => {
+                self.replay.insert(proved.jti, proved.expires_at, now)?;
+                Ok(proved.thumbprint)
+            }
+            Err(_) => Err(DpopFailure::StoreUnavailable),
+        }
+    }
+
+    /// Every check but the replay: the proof itself, then its binding to the token.
+    fn prove(&self, target: &ProofTarget<'_>, access_token: &[u8], jkt: &str, now: u64) -> Result<Proved, DpopFailure> {
         use DpopFailure::{BindingMismatch, InvalidProof};
         let [proof] = target.proofs else { return Err(InvalidProof) };
         if proof.len() > MAX_PROOF_BYTES {
@@ -161,8 +231,7 @@ impl DpopChecker {
         }
         // Remembered until the last moment its `iat` would still be accepted.
         let expires_at = (iat as u64).saturating_add(self.max_age);
-        self.replay.insert(Sha256::digest(jti.as_bytes()).into(), expires_at, now)?;
-        Ok(thumbprint)
+        Ok(Proved { thumbprint, jti: Sha256::digest(jti.as_bytes()).into(), expires_at })
     }
 
     /// The URI the proof must name: the configured public origin, or the edge's own view.
