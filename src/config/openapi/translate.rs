@@ -789,8 +789,8 @@ fn query_style(version: Version, parameter: &Value) -> QueryStyle {
 mod tests {
     use super::*;
 
-    fn tools(document: Value) -> Vec<Tool> {
-        translate(&document, &Options::default()).expect("translates").tools
+    fn tools(document: &Value) -> Vec<Tool> {
+        translate(document, &Options::default()).expect("translates").tools
     }
 
     fn binding(tool: &Tool, argument: &str) -> ArgumentBinding {
@@ -803,7 +803,7 @@ mod tests {
             "/pet/{petId}": {"get": {"parameters": [{"name": "petId", "in": "path", "required": true, "schema": {"type": "integer"}}], "responses": {}}},
             "/odd": {"post": {"operationId": "Odd Name/v2", "responses": {}}},
         }});
-        let tools = tools(document);
+        let tools = tools(&document);
         let names: Vec<&str> = tools.iter().map(|tool| tool.name.as_str()).collect();
         assert_eq!(names, ["Odd_Name_v2", "get_pet_petId"]);
         let prefixed = translate(
@@ -827,7 +827,7 @@ mod tests {
                 "type": "object", "required": ["id"], "properties": {"id": {"type": "integer"}, "name": {"type": "string"}}}}}},
             "responses": {},
         }}}});
-        let tool = &tools(document)[0];
+        let tool = &tools(&document)[0];
         let properties: Vec<&String> = tool.input_schema["properties"].as_object().expect("object").keys().collect();
         assert_eq!(properties, ["body_id", "header_id", "id", "name", "query_id"]);
         assert_eq!(tool.input_schema["required"], json!(["id", "body_id"]));
@@ -882,11 +882,11 @@ mod tests {
             "servers": [{"url": "https://{host}/{base}/", "variables": {"host": {"default": "api.example"}, "base": {"default": "v2"}}}],
             "paths": {"/a": {"get": {"operationId": "a", "responses": {}},
                              "post": {"operationId": "b", "servers": [{"url": "/other"}], "responses": {}}}}});
-        let found = tools(document);
+        let found = tools(&document);
         assert_eq!(found[0].path.to_string(), "/v2/a");
         assert_eq!(found[1].path.to_string(), "/other/a", "an operation's servers win");
         let swagger = tools(
-            json!({"swagger": "2.0", "basePath": "/api/", "paths": {"/a": {"get": {"operationId": "a", "responses": {}}}}}),
+            &json!({"swagger": "2.0", "basePath": "/api/", "paths": {"/a": {"get": {"operationId": "a", "responses": {}}}}}),
         );
         assert_eq!(swagger[0].path.to_string(), "/api/a");
     }
@@ -898,7 +898,7 @@ mod tests {
             "/one": {"get": {"operationId": "one", "responses": {"204": {"description": "none"}, "201": {"description": "ok", "content": {"application/json": {"schema": {"type": "object", "properties": {"id": {"type": "string"}}}}}}}}},
             "/text": {"get": {"operationId": "text", "responses": {"200": {"description": "ok", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
         }});
-        let tools = tools(document);
+        let tools = tools(&document);
         let output = |name: &str| tools.iter().find(|tool| tool.name == name).expect("tool").output_schema.clone();
         assert_eq!(
             output("list"),
