@@ -228,9 +228,9 @@ mod tests {
 
     use super::*;
 
-    fn styled(value: Value, style: QueryStyle) -> Vec<(String, String)> {
+    fn styled(value: &Value, style: QueryStyle) -> Vec<(String, String)> {
         let mut pairs = Vec::new();
-        styled_query("q", &value, style, &mut pairs);
+        styled_query("q", value, style, &mut pairs);
         pairs
     }
 
@@ -240,15 +240,15 @@ mod tests {
 
     #[test]
     fn query_arrays_and_objects_follow_their_style() {
-        assert_eq!(styled(json!(["a", 1]), QueryStyle::Repeated), [pair("q", "a"), pair("q", "1")]);
-        assert_eq!(styled(json!(["a", 1]), QueryStyle::Comma), [pair("q", "a,1")]);
-        assert_eq!(styled(json!(["a", "b"]), QueryStyle::Space), [pair("q", "a b")]);
-        assert_eq!(styled(json!(["a", "b"]), QueryStyle::Pipe), [pair("q", "a|b")]);
-        assert_eq!(styled(json!({"x": 1, "y": "z"}), QueryStyle::DeepObject), [pair("q[x]", "1"), pair("q[y]", "z")]);
-        assert_eq!(styled(json!({"x": 1}), QueryStyle::Repeated), [pair("x", "1")]);
-        assert_eq!(styled(json!({"x": 1, "y": 2}), QueryStyle::Comma), [pair("q", "x,1,y,2")]);
-        assert_eq!(styled(json!(true), QueryStyle::Comma), [pair("q", "true")]);
-        assert!(styled(Value::Null, QueryStyle::Repeated).is_empty());
+        assert_eq!(styled(&json!(["a", 1]), QueryStyle::Repeated), [pair("q", "a"), pair("q", "1")]);
+        assert_eq!(styled(&json!(["a", 1]), QueryStyle::Comma), [pair("q", "a,1")]);
+        assert_eq!(styled(&json!(["a", "b"]), QueryStyle::Space), [pair("q", "a b")]);
+        assert_eq!(styled(&json!(["a", "b"]), QueryStyle::Pipe), [pair("q", "a|b")]);
+        assert_eq!(styled(&json!({"x": 1, "y": "z"}), QueryStyle::DeepObject), [pair("q[x]", "1"), pair("q[y]", "z")]);
+        assert_eq!(styled(&json!({"x": 1}), QueryStyle::Repeated), [pair("x", "1")]);
+        assert_eq!(styled(&json!({"x": 1, "y": 2}), QueryStyle::Comma), [pair("q", "x,1,y,2")]);
+        assert_eq!(styled(&json!(true), QueryStyle::Comma), [pair("q", "true")]);
+        assert!(styled(&Value::Null, QueryStyle::Repeated).is_empty());
     }
 
     #[test]
