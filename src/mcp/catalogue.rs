@@ -17,9 +17,9 @@ use crate::request::scopes::missing_scopes;
 
 /// A tool ready to be listed and called.
 pub struct CatalogueTool {
-    /// The tool as the policy declares it, but for its schemas, which live once, in
-    /// `definition` (`inputSchema`, `outputSchema`): with a large imported catalogue they are
-    /// most of the memory.
+    /// The tool as the policy declares it, but for its `output_schema`, which lives once, in
+    /// `definition` (`outputSchema`): with a large imported catalogue the schemas are most of
+    /// the memory. The input schema stays (argument coercion reads it).
     pub config: Tool,
     validators: OnceLock<Result<Validators, String>>,
     /// The MCP `Tool` object (`tools/list`, `GET /api/tools`).
@@ -154,7 +154,7 @@ impl Catalogue {
             if tool.binding.is_none() {
                 let _ = validators.set(Ok(Validators::compile(&tool.name, &definition)?));
             }
-            let config = Tool { input_schema: Value::Null, output_schema: None, ..tool.clone() };
+            let config = Tool { output_schema: None, ..tool.clone() };
             catalogue.by_name.insert(tool.name.clone(), catalogue.tools.len());
             catalogue.tools.push(CatalogueTool { config, validators, definition });
         }
@@ -298,7 +298,6 @@ mod tests {
         for n in 0..25 {
             let mut one = tool(json!({"type": "object"})).config;
             one.name = format!("t{n:02}");
-            one.input_schema = json!({"type": "object"});
             if n % 5 == 0 {
                 one.scopes = vec!["admin".to_string()];
             }
