@@ -1,6 +1,12 @@
 //! The tools, with their schemas compiled once and their MCP `Tool` objects rendered once.
+//!
+//! Hand-written tools' schemas are compiled when the policy is built; imported tools'
+//! (OpenAPI) on their first call. The loader has already compiled every imported schema once
+//! to check it, and a compiled validator costs far more memory than the schema: a
+//! 1 000-operation document then holds validators only for the tools that are used.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use jsonschema::error::ValidationErrorKind;
 use serde_json::{Value, json};
@@ -12,21 +18,52 @@ use crate::request::scopes::missing_scopes;
 
 /// A tool ready to be listed and called.
 pub struct CatalogueTool {
-    /// The tool as the policy declares it.
+    /// The tool as the policy declares it, but for its `output_schema`, which lives once, in
+    /// `definition` (`outputSchema`): with a large imported catalogue the schemas are most of
+    /// the memory. The input schema stays (argument coercion reads it).
     pub config: Tool,
-    validator: jsonschema::Validator,
-    output_validator: Option<jsonschema::Validator>,
+    validators: OnceLock<Result<Validators, String>>,
     /// The MCP `Tool` object (`tools/list`, `GET /api/tools`).
     pub definition: Value,
     /// The properties its input schema mirrors into `Mcp-Param-*` headers (`x-mcp-header`).
     pub param_headers: Vec<ParamHeader>,
 }
 
+/// A tool's compiled input and output schemas.
+struct Validators {
+    input: jsonschema::Validator,
+    output: Option<jsonschema::Validator>,
+}
+
+impl Validators {
+    /// The validators of the tool named `name` with this MCP `Tool` object.
+    fn compile(name: &str, definition: &Value) -> Result<Self, String> {
+        let input = jsonschema::draft202012::new(&closed_to_undeclared(&definition["inputSchema"]))
+            .map_err(|error| format!("tool {name}: input_schema: {error}"))?;
+        let output = match definition.get("outputSchema") {
+            Some(output_schema) => Some(
+                jsonschema::draft202012::new(output_schema)
+                    .map_err(|error| format!("tool {name}: output_schema: {error}"))?,
+            ),
+            None => None,
+        };
+        Ok(Self { input, output })
+    }
+}
+
 impl CatalogueTool {
+    fn validators(&self) -> Result<&Validators, &str> {
+        self.validators
+            .get_or_init(|| Validators::compile(&self.config.name, &self.definition))
+            .as_ref()
+            .map_err(String::as_str)
+    }
+
     /// Validates call arguments; `Err` names each offending field without echoing values.
     pub fn validate(&self, arguments: &Value) -> Result<(), String> {
-        let problems: Vec<String> = self
-            .validator
+        let validators = self.validators().map_err(|error| format!("the tool's schema does not compile: {error}"))?;
+        let problems: Vec<String> = validators
+            .input
             .iter_errors(arguments)
             .take(5)
             .map(|error| {
@@ -47,7 +84,8 @@ impl CatalogueTool {
     /// Whether `structuredContent` conforms to the tool's `output_schema` (if it has one): MCP
     /// requires conforming output when a tool declares a schema.
     pub fn output_conforms(&self, structured_content: &Value) -> bool {
-        self.output_validator.as_ref().is_none_or(|validator| validator.is_valid(structured_content))
+        self.validators()
+            .is_ok_and(|validators| validators.output.as_ref().is_none_or(|output| output.is_valid(structured_content)))
     }
 
     pub fn allowed_for(&self, principal: Option<&Principal>) -> bool {
@@ -101,8 +139,6 @@ impl Catalogue {
     pub fn new(tools: &[Tool]) -> Result<Self, String> {
         let mut catalogue = Catalogue::default();
         for tool in tools {
-            let validator = jsonschema::draft202012::new(&closed_to_undeclared(&tool.input_schema))
-                .map_err(|error| format!("tool {}: input_schema: {error}", tool.name))?;
             let mut definition = json!({
                 "name": tool.name,
                 "description": tool.description,
@@ -114,26 +150,18 @@ impl Catalogue {
                     "openWorldHint": false,
                 },
             });
-            let output_validator = match &tool.output_schema {
-                Some(output_schema) => {
-                    definition["outputSchema"] = output_schema.clone();
-                    Some(
-                        jsonschema::draft202012::new(output_schema)
-                            .map_err(|error| format!("tool {}: output_schema: {error}", tool.name))?,
-                    )
-                }
-                None => None,
-            };
+            if let Some(output_schema) = &tool.output_schema {
+                definition["outputSchema"] = output_schema.clone();
+            }
+            let validators = OnceLock::new();
+            if tool.binding.is_none() {
+                let _ = validators.set(Ok(Validators::compile(&tool.name, &definition)?));
+            }
             let param_headers =
                 param_headers::declared(&tool.input_schema).map_err(|error| format!("tool {}: {error}", tool.name))?;
+            let config = Tool { output_schema: None, ..tool.clone() };
             catalogue.by_name.insert(tool.name.clone(), catalogue.tools.len());
-            catalogue.tools.push(CatalogueTool {
-                config: tool.clone(),
-                validator,
-                output_validator,
-                definition,
-                param_headers,
-            });
+            catalogue.tools.push(CatalogueTool { config, validators, definition, param_headers });
         }
         Ok(catalogue)
     }

@@ -221,3 +221,42 @@ fn styled_query(name: &str, value: &Value, style: QueryStyle, pairs: &mut Vec<(S
         _ => query_pairs(name, value, pairs),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn styled(value: &Value, style: QueryStyle) -> Vec<(String, String)> {
+        let mut pairs = Vec::new();
+        styled_query("q", value, style, &mut pairs);
+        pairs
+    }
+
+    fn pair(key: &str, value: &str) -> (String, String) {
+        (key.to_string(), value.to_string())
+    }
+
+    #[test]
+    fn query_arrays_and_objects_follow_their_style() {
+        assert_eq!(styled(&json!(["a", 1]), QueryStyle::Repeated), [pair("q", "a"), pair("q", "1")]);
+        assert_eq!(styled(&json!(["a", 1]), QueryStyle::Comma), [pair("q", "a,1")]);
+        assert_eq!(styled(&json!(["a", "b"]), QueryStyle::Space), [pair("q", "a b")]);
+        assert_eq!(styled(&json!(["a", "b"]), QueryStyle::Pipe), [pair("q", "a|b")]);
+        assert_eq!(styled(&json!({"x": 1, "y": "z"}), QueryStyle::DeepObject), [pair("q[x]", "1"), pair("q[y]", "z")]);
+        assert_eq!(styled(&json!({"x": 1}), QueryStyle::Repeated), [pair("x", "1")]);
+        assert_eq!(styled(&json!({"x": 1, "y": 2}), QueryStyle::Comma), [pair("q", "x,1,y,2")]);
+        assert_eq!(styled(&json!(true), QueryStyle::Comma), [pair("q", "true")]);
+        assert!(styled(&Value::Null, QueryStyle::Repeated).is_empty());
+    }
+
+    #[test]
+    fn header_values_are_scalars_or_simple_lists() {
+        assert_eq!(header_text(&json!("v")), Some("v".to_string()));
+        assert_eq!(header_text(&json!(3)), Some("3".to_string()));
+        assert_eq!(header_text(&json!(["a", "b"])), Some("a,b".to_string()));
+        assert_eq!(header_text(&json!({"a": 1})), None);
+        assert_eq!(header_text(&Value::Null), None);
+    }
+}

@@ -678,3 +678,21 @@ fn the_tools_command_prints_the_catalogue_a_security_team_reviews() {
     assert!(text.contains("deletePet  DELETE /api/v3/pet/{petId}  scopes: pets:write"), "{text}");
     assert!(text.ends_with("3 tools\n"), "{text}");
 }
+
+#[tokio::test]
+async fn openapi_base_url_sends_the_calls_to_its_own_origin() {
+    let upstream = MockApi::new().fallback(Reply::problem(418)).start().await;
+    let other = MockApi::new().fallback(Reply::json(json!({"id": "t-2", "text": "y"}))).start().await;
+    let entry = json!([{
+        "file": fixture("swashbuckle-todoapp-3.0.json"),
+        "base_url": format!("{}/ignored/path", other.url()),
+        "include": {"operations": ["GetTodo"]},
+    }]);
+    let edge = TestEdge::new(policy(&upstream, entry)).start();
+    let client = rmcp_client(&edge, READER).await;
+    let result = call(&client, "GetTodo", json!({"id": "t-2"})).await;
+    assert_eq!(result.is_error, Some(false), "{result:?}");
+    assert_eq!(last(&other)["path"], "/api/items/t-2", "the origin of openapi[].base_url, the document's path");
+    assert_eq!(upstream.request_count(), 0, "upstream.base_url is not used for these tools");
+    client.cancel().await.expect("close");
+}
