@@ -18,6 +18,7 @@ pub mod content;
 pub mod endpoint;
 pub mod jsonrpc;
 pub mod param_headers;
+pub mod progress;
 pub mod rest;
 pub mod session_keys;
 pub mod target;

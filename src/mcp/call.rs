@@ -13,6 +13,7 @@ use super::upstream_request;
 use super::{Gateway, coerce};
 use crate::request::Caller;
 use crate::telemetry::trace_context::TraceContext;
+use crate::upstream::CallEvent;
 
 /// Calls `tool` for `caller`: to the upstream the targets resolve, or, without the credential
 /// its `upstream.auth` mode needs, a tool error (logged). `None` when `X-Session-Id`
@@ -24,21 +25,70 @@ pub async fn invoke(
     arguments: &Map<String, Value>,
     session_id: Option<&str>,
 ) -> Option<ToolResult> {
+    match prepare(gateway, caller, tool, arguments, session_id) {
+        Prepared::Ready(call) => Some(call.run(tool, &|_| {}).await),
+        Prepared::Finished(result) => Some(result),
+        Prepared::UnknownSession => None,
+    }
+}
+
+/// A call with its target resolved and its arguments made lenient, owning all it needs, so
+/// that it can run on a task of its own (a streamed reply outlives the handler).
+pub struct PreparedCall {
+    target: CallTarget,
+    arguments: Map<String, Value>,
+    request_id: String,
+    traceparent: Option<String>,
+}
+
+/// What `prepare` found.
+pub enum Prepared {
+    Ready(PreparedCall),
+    /// The call ends here (no credential for its `upstream.auth` mode).
+    Finished(ToolResult),
+    /// `X-Session-Id` names no live credential session of the caller (401).
+    UnknownSession,
+}
+
+/// Resolves the target of a call of `tool` and coerces its arguments (`mcp.coerce_arguments`).
+pub fn prepare(
+    gateway: &Gateway,
+    caller: &Caller<'_>,
+    tool: &CatalogueTool,
+    arguments: &Map<String, Value>,
+    session_id: Option<&str>,
+) -> Prepared {
     match gateway.targets.resolve(caller.principal, session_id) {
         Ok(target) => {
-            let traceparent = caller.trace.map(TraceContext::child_traceparent);
             let mut arguments = arguments.clone();
             if gateway.coerce_arguments {
                 coerce::arguments(&tool.config.input_schema, &mut arguments);
             }
-            Some(call_tool(&target, tool, &arguments, caller.request_id, traceparent).await)
+            Prepared::Ready(PreparedCall {
+                target,
+                arguments,
+                request_id: caller.request_id.to_string(),
+                traceparent: caller.trace.map(TraceContext::child_traceparent),
+            })
         }
-        Err(TargetError::UnknownSession) => None,
+        Err(TargetError::UnknownSession) => Prepared::UnknownSession,
         Err(TargetError::Credential(error)) => {
             let request_id = caller.request_id;
             tracing::warn!(request_id, tool = %tool.config.name, %error, "No upstream credential for a tool call");
-            Some(ToolResult::unavailable_credential())
+            Prepared::Finished(ToolResult::unavailable_credential())
         }
+    }
+}
+
+impl PreparedCall {
+    pub fn request_id(&self) -> &str {
+        &self.request_id
+    }
+
+    /// Runs the call of `tool` (the one it was prepared for), telling `observe` about each
+    /// upstream try.
+    pub async fn run(&self, tool: &CatalogueTool, observe: &(dyn Fn(CallEvent) + Send + Sync)) -> ToolResult {
+        call_tool(&self.target, tool, &self.arguments, &self.request_id, self.traceparent.clone(), observe).await
     }
 }
 
@@ -49,6 +99,7 @@ async fn call_tool(
     arguments: &Map<String, Value>,
     request_id: &str,
     traceparent: Option<String>,
+    observe: &(dyn Fn(CallEvent) + Send + Sync),
 ) -> ToolResult {
     if let Err(message) = tool.validate(&Value::Object(arguments.clone())) {
         return ToolResult::error(message, 400);
@@ -68,7 +119,7 @@ async fn call_tool(
         request.headers.insert("traceparent", value);
     }
     let started = std::time::Instant::now();
-    let outcome = upstream.send(request).await;
+    let outcome = upstream.send_observed(request, observe).await;
     let upstream_duration = started.elapsed();
     if let Err(error) = &outcome {
         tracing::warn!(request_id, tool = %tool.config.name, url.path = %tool.config.path, %error, "Upstream call failed");

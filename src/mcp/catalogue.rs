@@ -1,6 +1,7 @@
 //! The tools, with their schemas compiled once and their MCP `Tool` objects rendered once.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use jsonschema::error::ValidationErrorKind;
 use serde_json::{Value, json};
@@ -87,7 +88,8 @@ fn quoted_names(names: &[String]) -> String {
 /// Every configured tool.
 #[derive(Default)]
 pub struct Catalogue {
-    tools: Vec<CatalogueTool>,
+    /// Shared, so that a streamed call can hold its tool past the handler (`shared`).
+    tools: Vec<Arc<CatalogueTool>>,
     by_name: HashMap<String, usize>,
 }
 
@@ -127,13 +129,13 @@ impl Catalogue {
             let param_headers =
                 param_headers::declared(&tool.input_schema).map_err(|error| format!("tool {}: {error}", tool.name))?;
             catalogue.by_name.insert(tool.name.clone(), catalogue.tools.len());
-            catalogue.tools.push(CatalogueTool {
+            catalogue.tools.push(Arc::new(CatalogueTool {
                 config: tool.clone(),
                 validator,
                 output_validator,
                 definition,
                 param_headers,
-            });
+            }));
         }
         Ok(catalogue)
     }
@@ -143,7 +145,12 @@ impl Catalogue {
     }
 
     pub fn get(&self, name: &str) -> Option<&CatalogueTool> {
-        self.by_name.get(name).map(|index| &self.tools[*index])
+        self.by_name.get(name).map(|index| &*self.tools[*index])
+    }
+
+    /// The tool, to keep beyond this borrow (a call that runs on its own task).
+    pub fn shared(&self, name: &str) -> Option<Arc<CatalogueTool>> {
+        self.by_name.get(name).map(|index| Arc::clone(&self.tools[*index]))
     }
 
     /// The `Tool` objects this principal may call.
@@ -157,7 +164,7 @@ mod tests {
     use super::*;
     use crate::config::PathTemplate;
 
-    fn tool(input_schema: Value) -> CatalogueTool {
+    fn tool(input_schema: Value) -> Arc<CatalogueTool> {
         let tool = Tool {
             name: "t".to_string(),
             description: String::new(),

@@ -239,3 +239,153 @@ async fn coercion_can_be_turned_off() {
     );
     assert_eq!(api.request_count(), 0);
 }
+
+/// Starts a 2026-07-28 `tools/call` of `tool` with a progress token; the streaming response.
+async fn start_streamed_call(http: &reqwest::Client, edge: &TestEdge, tool: &str, id: i64) -> reqwest::Response {
+    let mut meta = meta();
+    meta["progressToken"] = json!("tok-1");
+    let body = json!({
+        "jsonrpc": "2.0", "id": id, "method": "tools/call",
+        "params": {"name": tool, "arguments": {}, "_meta": meta},
+    });
+    let response = http
+        .post(edge.https_url("/mcp"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", tool)
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("POST /mcp");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    response
+}
+
+/// The JSON-RPC messages of the SSE events in `text` (complete events only).
+fn sse_messages(text: &str) -> Vec<Value> {
+    text.split("\n\n")
+        .filter_map(|event| event.lines().find_map(|line| line.strip_prefix("data: ")))
+        .filter_map(|data| serde_json::from_str(data).ok())
+        .collect()
+}
+
+/// Reads the stream until `enough` holds for its messages (bounded: 15 s).
+async fn read_until(response: &mut reqwest::Response, enough: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let messages = sse_messages(&text);
+        if enough(&messages) {
+            return messages;
+        }
+        match tokio::time::timeout_at(deadline, response.chunk()).await {
+            Ok(Ok(Some(chunk))) => text.push_str(&String::from_utf8_lossy(&chunk)),
+            Ok(Ok(None)) => return sse_messages(&text),
+            other => panic!("stream stalled or failed: {other:?} after {text:?}"),
+        }
+    }
+}
+
+fn streaming_policy(api: &MockApi) -> Value {
+    let mut policy = open_policy(api, vec![get_tool("slow"), get_tool("stuck")]);
+    policy["upstream"]["timeout"] = json!("30s");
+    policy["upstream"]["try_timeout"] = json!("30s");
+    policy
+}
+
+fn streaming_api() -> crate::support::mock_api::MockApiBuilder {
+    MockApi::new()
+        .any("/api/slow", Reply::json(json!({"done": true})).delay(std::time::Duration::from_millis(1500)))
+        .any("/api/stuck", Reply::json(json!({"never": true})).delay(std::time::Duration::from_secs(60)))
+}
+
+#[tokio::test]
+async fn a_call_with_a_progress_token_streams_progress_and_then_its_result() {
+    let api = streaming_api().start().await;
+    let edge = TestEdge::new(streaming_policy(&api)).audit_file(None, 1).start();
+    for protocol in [Protocol::Http1, Protocol::Http2] {
+        let http = client(protocol);
+        let mut response = start_streamed_call(&http, &edge, "slow", 3).await;
+        let messages = read_until(&mut response, |messages| messages.iter().any(|m| m.get("result").is_some())).await;
+        let (result, progress) = messages.split_last().expect("messages");
+        assert_eq!(result["id"], 3, "{protocol:?}: the result comes last");
+        assert_eq!(result["result"]["structuredContent"], json!({"done": true}));
+        assert_eq!(result["result"]["resultType"], "complete");
+        assert!(progress.len() >= 3, "{protocol:?}: {progress:?}");
+        let values: Vec<u64> = progress
+            .iter()
+            .map(|message| {
+                assert_eq!(message["method"], "notifications/progress");
+                assert_eq!(message["params"]["progressToken"], "tok-1");
+                message["params"]["progress"].as_u64().expect("progress")
+            })
+            .collect();
+        assert!(values.windows(2).all(|pair| pair[0] < pair[1]), "increasing: {values:?}");
+        let said: Vec<&str> = progress.iter().filter_map(|m| m["params"]["message"].as_str()).collect();
+        assert!(said.iter().any(|m| m.starts_with("calling the API (attempt 1 of")), "{said:?}");
+        assert!(said.iter().any(|m| m.starts_with("still waiting")), "a 1.5 s call says it waits: {said:?}");
+    }
+    // Without a token the same call is one JSON document.
+    let (status, reply) = call_with(&edge, "slow", json!({}), &[]).await;
+    assert_eq!((status, &reply["result"]["structuredContent"]), (200, &json!({"done": true})));
+    let tool_events = |events: &[Value]| -> Vec<Value> {
+        events.iter().filter(|e| e["event.action"] == "TOOL_EXECUTE").cloned().collect()
+    };
+    let events = edge.wait_audit(|events| tool_events(events).len() >= 3);
+    for event in tool_events(&events) {
+        assert_eq!(event["gen_ai.tool.name"], "slow", "streamed calls are audited too: {event}");
+        assert_eq!(event["upstream.status_code"], 200);
+    }
+}
+
+/// Waits (bounded) until the mock saw `count` abandoned requests.
+async fn wait_abandoned(api: &MockApi, count: usize) {
+    for _ in 0..150 {
+        if api.abandoned_count() >= count {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the API still serves the call: {} abandoned", api.abandoned_count());
+}
+
+#[tokio::test]
+async fn a_client_that_goes_away_or_cancels_stops_the_upstream_call() {
+    let api = streaming_api().start().await;
+    let edge = TestEdge::new(streaming_policy(&api)).start();
+
+    // Gone away: the response (and its connection) dropped after the first event.
+    for protocol in [Protocol::Http1, Protocol::Http2] {
+        let http = client(protocol);
+        let mut response = start_streamed_call(&http, &edge, "stuck", 1).await;
+        read_until(&mut response, |messages| !messages.is_empty()).await;
+        let before = api.abandoned_count();
+        drop(response);
+        drop(http);
+        wait_abandoned(&api, before + 1).await;
+    }
+
+    // notifications/cancelled for the request id: the stream ends with no result.
+    let http = client(Protocol::Http2);
+    let mut response = start_streamed_call(&http, &edge, "stuck", 9).await;
+    read_until(&mut response, |messages| !messages.is_empty()).await;
+    let before = api.abandoned_count();
+    let cancel =
+        json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 9, "reason": "user"}});
+    let status = http
+        .post(edge.https_url("/mcp"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(cancel.to_string())
+        .send()
+        .await
+        .expect("cancel")
+        .status();
+    assert_eq!(status, 202);
+    let messages = read_until(&mut response, |_| false).await;
+    assert!(messages.iter().all(|m| m.get("result").is_none()), "a cancelled call has no result: {messages:?}");
+    wait_abandoned(&api, before + 1).await;
+}

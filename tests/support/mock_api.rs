@@ -160,6 +160,22 @@ struct Controls {
     release_stream: Notify,
     /// Requests that reached the mock (any path).
     requests: AtomicUsize,
+    /// Requests whose client went away before the answer was sent (the handler was dropped).
+    abandoned: AtomicUsize,
+}
+
+/// Counts a request as abandoned unless it was answered (`answered`).
+struct AbandonWatch<'a> {
+    abandoned: &'a AtomicUsize,
+    answered: bool,
+}
+
+impl Drop for AbandonWatch<'_> {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.abandoned.fetch_add(1, Ordering::SeqCst);
+        }
+    }
 }
 
 pub struct MockApiBuilder {
@@ -197,6 +213,12 @@ impl MockApi {
         self.controls.requests.load(Ordering::SeqCst)
     }
 
+    /// Requests whose connection closed while the mock was still preparing the answer (its
+    /// `delay`): the caller gave up on them.
+    pub fn abandoned_count(&self) -> usize {
+        self.controls.abandoned.load(Ordering::SeqCst)
+    }
+
     /// Lets a `held_stream` send its next chunk.
     pub fn release_stream(&self) {
         self.controls.release_stream.notify_one();
@@ -229,6 +251,7 @@ impl MockApiBuilder {
             hits: Mutex::new(HashMap::new()),
             release_stream: Notify::new(),
             requests: AtomicUsize::new(0),
+            abandoned: AtomicUsize::new(0),
         });
         let app = Router::new().fallback(any(answer)).with_state(Arc::clone(&controls));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind mock api");
@@ -260,7 +283,9 @@ async fn answer(
         .find(|route| route.path == uri.path() && route.method.as_ref().is_none_or(|expected| *expected == method));
     let reply = route.map_or(&controls.fallback, |route| &route.reply).for_hit(hit).clone();
     if let Some(delay) = reply.delay {
+        let mut watch = AbandonWatch { abandoned: &controls.abandoned, answered: false };
         tokio::time::sleep(delay).await;
+        watch.answered = true;
     }
     let body = match reply.body {
         ReplyBody::Fixed(text) => Body::from(text),
