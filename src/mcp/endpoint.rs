@@ -15,11 +15,13 @@
 
 use http::header::{HeaderName, HeaderValue};
 use serde_json::{Map, Value, json};
+use tracing::Instrument;
 
 use super::Gateway;
 use super::call;
 use super::call::Prepared;
 use super::jsonrpc::{self, Message};
+use super::observe::{self, Operation};
 use super::param_headers;
 use super::progress::{self, Streamed};
 use crate::request::reply::EventStream;
@@ -116,15 +118,61 @@ async fn post(
         Message::Request { id, method, params } => (id, method, params),
     };
     records.mcp_method = Some(method.clone());
-    let request = McpRequest { gateway, id: &id, downstream: &*downstream, caller, method: &method, params: &params };
-    // The era first: `initialize` opens a session only for a session-era client.
-    let answer = if request.is_stateless() {
-        request.stateless(records).await
-    } else if method == "initialize" {
-        Ok(initialize(gateway, caller, &params))
-    } else {
-        request.session_era(records).await
+    let no_operation = std::sync::Mutex::new(None);
+    let probe = McpRequest {
+        gateway,
+        id: &id,
+        downstream: &*downstream,
+        caller,
+        method: &method,
+        params: &params,
+        operation: &no_operation,
     };
+    let stateless = probe.is_stateless();
+    // 2026-07-28: a `_meta` traceparent names the trace this request belongs to.
+    let meta_trace = stateless.then(|| observe::meta_trace(&params, caller.request_id)).flatten();
+    let traced_caller;
+    let caller = match &meta_trace {
+        Some(trace) => {
+            traced_caller = Caller { trace: Some(trace), ..*caller };
+            &traced_caller
+        }
+        None => caller,
+    };
+    let tool = (method == "tools/call")
+        .then(|| params.get("name").and_then(Value::as_str))
+        .flatten()
+        .filter(|name| gateway.catalogue.get(name).is_some());
+    let version = probe.meta_version().or_else(|| downstream.header("mcp-protocol-version"));
+    let operation =
+        Operation::start(&method, tool, &id, version, downstream.header("mcp-session-id"), meta_trace.as_ref());
+    let span = operation.span.clone();
+    let operation = std::sync::Mutex::new(Some(operation));
+    let request = McpRequest {
+        gateway,
+        id: &id,
+        downstream: &*downstream,
+        caller,
+        method: &method,
+        params: &params,
+        operation: &operation,
+    };
+    // The era first: `initialize` opens a session only for a session-era client.
+    let answer = async {
+        if stateless {
+            request.stateless(records).await
+        } else if method == "initialize" {
+            Ok(initialize(gateway, caller, &params))
+        } else {
+            request.session_era(records).await
+        }
+    }
+    .instrument(span)
+    .await;
+    // A streamed call took its operation along, to finish it with its result.
+    if let Some(operation) = operation.lock().ok().and_then(|mut operation| operation.take()) {
+        operation.finish(observe::error_type(&answer, records));
+    }
     match answer {
         Ok(Answer { stream: Some(stream), headers, .. }) => Ok(Reply::stream(stream).with_headers(headers)),
         Ok(Answer { result, headers, .. }) => Ok(Reply::json(200, &jsonrpc::result(id, result)).with_headers(headers)),
@@ -209,6 +257,8 @@ struct McpRequest<'a> {
     gateway: &'a Gateway,
     /// The JSON-RPC id (a streamed result carries it).
     id: &'a Value,
+    /// The request's telemetry, until a streamed call takes it (`observe`).
+    operation: &'a std::sync::Mutex<Option<Operation>>,
     downstream: &'a dyn Downstream,
     caller: &'a Caller<'a>,
     method: &'a str,
@@ -375,7 +425,9 @@ impl McpRequest<'_> {
                     let id = self.id.clone();
                     let key = cancel_key(self.downstream, self.caller, &id);
                     let arguments = Value::Object(arguments);
-                    let streamed = Streamed { tool: shared, id, token: token.clone(), key, stateless, arguments };
+                    let operation = self.operation.lock().ok().and_then(|mut operation| operation.take());
+                    let streamed =
+                        Streamed { tool: shared, id, token: token.clone(), key, stateless, arguments, operation };
                     return Ok(Called::Stream(progress::start(call, streamed)));
                 }
                 Prepared::Finished(result) => result,

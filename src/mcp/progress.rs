@@ -25,10 +25,12 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
 
 use super::call::PreparedCall;
 use super::catalogue::CatalogueTool;
 use super::jsonrpc;
+use super::observe::Operation;
 use crate::request::reply::{EventStream, StreamItem};
 use crate::upstream::CallEvent;
 
@@ -124,17 +126,20 @@ pub struct Streamed {
     pub stateless: bool,
     /// The arguments as sent, for the audit record.
     pub arguments: Value,
+    /// The request's telemetry, finished with the result.
+    pub operation: Option<Operation>,
 }
 
 /// Starts `call` on its own task; the returned stream answers the request.
 pub fn start(call: PreparedCall, streamed: Streamed) -> EventStream {
     let (sender, stream) = EventStream::channel(BACKLOG);
-    tokio::spawn(run(call, streamed, sender));
+    let span = streamed.operation.as_ref().map_or_else(tracing::Span::current, |operation| operation.span.clone());
+    tokio::spawn(run(call, streamed, sender).instrument(span));
     stream
 }
 
 async fn run(call: PreparedCall, streamed: Streamed, sender: mpsc::Sender<StreamItem>) {
-    let Streamed { tool, id, token, key, stateless, arguments } = streamed;
+    let Streamed { tool, id, token, key, stateless, arguments, operation } = streamed;
     let (_registration, mut cancelled) = Registration::new(key);
     let notifier = Notifier { sender: sender.clone(), token, progress: AtomicU64::new(0) };
     notifier.send(&format!("started {}", tool.config.name), false);
@@ -156,11 +161,17 @@ async fn run(call: PreparedCall, streamed: Streamed, sender: mpsc::Sender<Stream
     let Some(result) = result else {
         // Dropping `running` drops the upstream request and its connection.
         tracing::info!(request_id = %call.request_id(), tool = %tool.config.name, "Tool call cancelled before it ended");
+        if let Some(operation) = operation {
+            operation.finish(Some("cancelled"));
+        }
         return;
     };
     let status = result.upstream_status.map_or_else(|| "no answer".to_string(), |status| format!("status {status}"));
     notifier.send(&format!("the API answered ({status})"), true);
     let _ = sender.send(StreamItem::Record(result.record(&tool.config.name, &arguments))).await;
+    if let Some(operation) = operation {
+        operation.finish(result.is_error().then_some("tool_error"));
+    }
     let mut value = result.result;
     if stateless {
         value["resultType"] = json!("complete");

@@ -341,9 +341,9 @@ async fn a_call_with_a_progress_token_streams_progress_and_then_its_result() {
     }
 }
 
-/// Waits (bounded) until the mock saw `count` abandoned requests.
+/// Waits (bounded: 30 s) until the mock saw `count` abandoned requests.
 async fn wait_abandoned(api: &MockApi, count: usize) {
-    for _ in 0..150 {
+    for _ in 0..300 {
         if api.abandoned_count() >= count {
             return;
         }
@@ -388,4 +388,94 @@ async fn a_client_that_goes_away_or_cancels_stops_the_upstream_call() {
     let messages = read_until(&mut response, |_| false).await;
     assert!(messages.iter().all(|m| m.get("result").is_none()), "a cancelled call has no result: {messages:?}");
     wait_abandoned(&api, before + 1).await;
+}
+
+#[tokio::test]
+async fn mcp_spans_carry_the_semantic_convention_attributes_and_continue_the_meta_trace() {
+    use std::sync::{Arc, Mutex};
+    let bodies: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+    let receiver_bodies = Arc::clone(&bodies);
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let bodies = Arc::clone(&receiver_bodies);
+            async move {
+                bodies.lock().expect("lock").push(body.to_vec());
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let receiver = format!("http://{}", listener.local_addr().expect("address"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let api = MockApi::start().await;
+    let mut edge = TestEdge::new(open_policy(&api, vec![get_tool("lookup")])).otlp(&receiver).drain("0s", "2s").start();
+
+    let trace_id = "5bf92f3577b34da6a3ce929d0e0e4737";
+    let mut meta = meta();
+    meta["traceparent"] = json!(format!("00-{trace_id}-00f067aa0ba902b7-01"));
+    let body = json!({"jsonrpc": "2.0", "id": 41, "method": "tools/call", "params": {"name": "lookup", "arguments": {}, "_meta": meta}});
+    let response = client(Protocol::Http1)
+        .post(edge.https_url("/mcp"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "lookup")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status(), 200);
+    let reply: Value = response.json().await.expect("json");
+    let echoed = &reply["result"]["structuredContent"]["headers"]["traceparent"];
+    let upstream_traceparent = echoed.as_str().unwrap_or_default().to_string();
+    let (status, _) = call_with(&edge, "nope", json!({}), &[]).await;
+    assert_eq!(status, 200, "an unknown tool is a JSON-RPC error in a 200");
+
+    let metrics = crate::support::edge::admin_body(edge.admin, "/metrics").expect("metrics");
+    assert!(
+        metrics.contains(
+            r#"mcp_server_operation_duration_seconds_count{mcp_method_name="tools/call",gen_ai_tool_name="lookup",error_type=""} 1"#
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            r#"mcp_server_operation_duration_seconds_count{mcp_method_name="tools/call",gen_ai_tool_name="",error_type="-32602"} 1"#
+        ),
+        "{metrics}"
+    );
+    assert!(
+        upstream_traceparent.contains(trace_id),
+        "the upstream call continues the _meta trace: {upstream_traceparent}"
+    );
+
+    edge.signal(nix::sys::signal::Signal::SIGTERM);
+    let status = tokio::task::spawn_blocking(move || (edge.wait_exit(std::time::Duration::from_secs(10)), edge))
+        .await
+        .expect("join");
+    assert!(status.0.is_some_and(|status| status.success()), "{}", status.1.stderr());
+    let bodies = bodies.lock().expect("lock");
+    let exported: Vec<u8> = bodies.concat();
+    let has = |needle: &[u8]| exported.windows(needle.len()).any(|window| window == needle);
+    for attribute in [
+        &b"tools/call lookup"[..],
+        b"mcp.method.name",
+        b"mcp.protocol.version",
+        b"2026-07-28",
+        b"jsonrpc.request.id",
+        b"gen_ai.tool.name",
+        b"gen_ai.operation.name",
+        b"execute_tool",
+        b"error.type",
+        b"-32602",
+    ] {
+        assert!(has(attribute), "no {:?} in the exported spans", String::from_utf8_lossy(attribute));
+    }
+    let trace_bytes: Vec<u8> =
+        (0..16).map(|i| u8::from_str_radix(&trace_id[2 * i..2 * i + 2], 16).expect("hex")).collect();
+    assert!(has(&trace_bytes), "the MCP span does not continue the _meta trace");
 }
