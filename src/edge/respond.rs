@@ -158,11 +158,10 @@ async fn write_stream(
             Some(Some(StreamItem::Record(record))) => ctx.records.tool = Some(record),
             Some(None) => return downstream.write_response_body(None, true).await,
             None => {
+                // Not an error of the edge: the client left (the audit's status says so), and
+                // the connection closes.
                 downstream.set_keepalive(None);
-                return Err(pingora::Error::explain(
-                    pingora::ErrorType::ConnectionClosed,
-                    "client went away mid-stream",
-                ));
+                return Ok(());
             }
         }
     }

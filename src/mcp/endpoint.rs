@@ -418,17 +418,26 @@ impl McpRequest<'_> {
             return Err(refusal);
         }
         let session_id = self.downstream.header("x-session-id");
-        let streamed = self.progress_token().filter(|_| accepts_event_stream(self.downstream.header("accept")));
-        if let (Some(token), Some(shared)) = (streamed, self.gateway.catalogue.shared(name)) {
+        // A client that takes a stream gets one when it asks for progress, or when the call
+        // turns out slow (`progress::STREAM_AFTER`).
+        let streamable = accepts_event_stream(self.downstream.header("accept"));
+        if let (true, Some(shared)) = (streamable, self.gateway.catalogue.shared(name)) {
             let result = match call::prepare(self.gateway, self.caller, tool, &arguments, session_id) {
                 Prepared::Ready(call) => {
                     let id = self.id.clone();
                     let key = cancel_key(self.downstream, self.caller, &id);
-                    let arguments = Value::Object(arguments);
                     let operation = self.operation.lock().ok().and_then(|mut operation| operation.take());
-                    let streamed =
-                        Streamed { tool: shared, id, token: token.clone(), key, stateless, arguments, operation };
-                    return Ok(Called::Stream(progress::start(call, streamed)));
+                    let token = self.progress_token().cloned();
+                    let with_token = token.is_some();
+                    let recorded = Value::Object(arguments.clone());
+                    let streamed = Streamed { tool: shared, id, token, key, stateless, arguments: recorded, operation };
+                    if with_token {
+                        return Ok(Called::Stream(progress::start(call, streamed, None)));
+                    }
+                    match progress::answer_within(call, streamed).await {
+                        Ok(result) => result,
+                        Err(stream) => return Ok(Called::Stream(stream)),
+                    }
                 }
                 Prepared::Finished(result) => result,
                 Prepared::UnknownSession => return Err(EdgeError::UnknownSession),

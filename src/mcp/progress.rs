@@ -7,8 +7,10 @@
 //! `notifications/progress` for what actually happens (the call starts, each upstream try
 //! "attempt n of m", each wait before a retry, "still waiting" every [`HEARTBEAT`], the
 //! upstream's answer), each with a larger `progress` than the one before and no `total` until
-//! the last; then the JSON-RPC result as the final event. A client that does not accept the
-//! stream gets JSON as before.
+//! the last; then the JSON-RPC result as the final event. Without a token, a call that
+//! outlives [`STREAM_AFTER`] is streamed too (kept alive by SSE comments, no progress: there is
+//! no token to name it by); a quicker one is one JSON document. A client that does not accept
+//! the stream gets JSON as before.
 //!
 //! The call stops, and its upstream request with it (the connection to the API is dropped),
 //! when the client goes away (the writer drops the stream, `Sender::closed`) or sends
@@ -31,6 +33,7 @@ use super::call::PreparedCall;
 use super::catalogue::CatalogueTool;
 use super::jsonrpc;
 use super::observe::Operation;
+use super::tool_result::ToolResult;
 use crate::request::reply::{EventStream, StreamItem};
 use crate::upstream::CallEvent;
 
@@ -78,14 +81,17 @@ impl Drop for Registration {
 /// The progress notifications of one call.
 struct Notifier {
     sender: mpsc::Sender<StreamItem>,
-    token: Value,
+    /// `None`: a call streamed because it outlived [`STREAM_AFTER`]; no progress to report
+    /// (there is no token to name it by), only a comment now and then.
+    token: Option<Value>,
     progress: AtomicU64,
 }
 
 impl Notifier {
     fn send(&self, message: &str, done: bool) {
+        let Some(token) = &self.token else { return };
         let progress = self.progress.fetch_add(1, Ordering::Relaxed) + 1;
-        let mut params = json!({"progressToken": self.token, "progress": progress, "message": message});
+        let mut params = json!({"progressToken": token, "progress": progress, "message": message});
         if done {
             params["total"] = json!(progress);
         }
@@ -119,7 +125,8 @@ pub struct Streamed {
     pub tool: Arc<CatalogueTool>,
     /// The JSON-RPC id of the request.
     pub id: Value,
-    pub token: Value,
+    /// `_meta.progressToken`; `None` for a call streamed because it is slow.
+    pub token: Option<Value>,
     /// Cancellation key ([`key`]).
     pub key: String,
     /// Stateless era: the result carries `resultType`.
@@ -130,15 +137,43 @@ pub struct Streamed {
     pub operation: Option<Operation>,
 }
 
-/// Starts `call` on its own task; the returned stream answers the request.
-pub fn start(call: PreparedCall, streamed: Streamed) -> EventStream {
+/// Starts `call` on its own task; the returned stream answers the request. With `done`, the
+/// result goes there instead of into the stream, as long as the other end still waits for it
+/// (a call that may still answer as one JSON document).
+pub fn start(call: PreparedCall, streamed: Streamed, done: Option<oneshot::Sender<ToolResult>>) -> EventStream {
     let (sender, stream) = EventStream::channel(BACKLOG);
     let span = streamed.operation.as_ref().map_or_else(tracing::Span::current, |operation| operation.span.clone());
-    tokio::spawn(run(call, streamed, sender).instrument(span));
+    tokio::spawn(run(call, streamed, sender, done).instrument(span));
     stream
 }
 
-async fn run(call: PreparedCall, streamed: Streamed, sender: mpsc::Sender<StreamItem>) {
+/// How long a call without a progress token may take before a client that accepts
+/// `text/event-stream` gets its answer as a stream (kept alive by comments) instead of one
+/// JSON document: proxies and clients on the way stop counting an idle connection.
+pub const STREAM_AFTER: Duration = Duration::from_secs(3);
+
+/// Runs `call` on its own task; the handler waits up to [`STREAM_AFTER`] for the result and
+/// answers JSON with it, or the stream once the call outlives that.
+pub async fn answer_within(call: PreparedCall, streamed: Streamed) -> Result<ToolResult, EventStream> {
+    let (done, mut result) = oneshot::channel();
+    let stream = start(call, streamed, Some(done));
+    let finished = tokio::select! {
+        finished = &mut result => finished.ok(),
+        () = tokio::time::sleep(STREAM_AFTER) => {
+            // Closed first, so that the task either delivered already or streams.
+            result.close();
+            result.try_recv().ok()
+        }
+    };
+    finished.ok_or(stream)
+}
+
+async fn run(
+    call: PreparedCall,
+    streamed: Streamed,
+    sender: mpsc::Sender<StreamItem>,
+    done: Option<oneshot::Sender<ToolResult>>,
+) {
     let Streamed { tool, id, token, key, stateless, arguments, operation } = streamed;
     let (_registration, mut cancelled) = Registration::new(key);
     let notifier = Notifier { sender: sender.clone(), token, progress: AtomicU64::new(0) };
@@ -152,7 +187,11 @@ async fn run(call: PreparedCall, streamed: Streamed, sender: mpsc::Sender<Stream
         tokio::select! {
             result = &mut running => break Some(result),
             _ = heartbeat.tick() => {
-                notifier.send(&format!("still waiting for the API ({} s)", started.elapsed().as_secs()), false);
+                if notifier.token.is_some() {
+                    notifier.send(&format!("still waiting for the API ({} s)", started.elapsed().as_secs()), false);
+                } else {
+                    let _ = sender.try_send(StreamItem::Chunk(Bytes::from_static(b": still waiting\n\n")));
+                }
             }
             _ = sender.closed() => break None,
             _ = &mut cancelled => break None,
@@ -166,11 +205,25 @@ async fn run(call: PreparedCall, streamed: Streamed, sender: mpsc::Sender<Stream
         }
         return;
     };
+    let error_type = result.is_error().then_some("tool_error");
+    let result = match done {
+        Some(done) => match done.send(result) {
+            Ok(()) => {
+                // Answered as JSON by the handler, which records the call.
+                if let Some(operation) = operation {
+                    operation.finish(error_type);
+                }
+                return;
+            }
+            Err(result) => result,
+        },
+        None => result,
+    };
     let status = result.upstream_status.map_or_else(|| "no answer".to_string(), |status| format!("status {status}"));
     notifier.send(&format!("the API answered ({status})"), true);
     let _ = sender.send(StreamItem::Record(result.record(&tool.config.name, &arguments))).await;
     if let Some(operation) = operation {
-        operation.finish(result.is_error().then_some("tool_error"));
+        operation.finish(error_type);
     }
     let mut value = result.result;
     if stateless {

@@ -290,7 +290,7 @@ async fn read_until(response: &mut reqwest::Response, enough: impl Fn(&[Value]) 
 }
 
 fn streaming_policy(api: &MockApi) -> Value {
-    let mut policy = open_policy(api, vec![get_tool("slow"), get_tool("stuck")]);
+    let mut policy = open_policy(api, vec![get_tool("slow"), get_tool("stuck"), get_tool("slower")]);
     policy["upstream"]["timeout"] = json!("30s");
     policy["upstream"]["try_timeout"] = json!("30s");
     policy
@@ -300,6 +300,7 @@ fn streaming_api() -> crate::support::mock_api::MockApiBuilder {
     MockApi::new()
         .any("/api/slow", Reply::json(json!({"done": true})).delay(std::time::Duration::from_millis(1500)))
         .any("/api/stuck", Reply::json(json!({"never": true})).delay(std::time::Duration::from_secs(60)))
+        .any("/api/slower", Reply::json(json!({"late": true})).delay(std::time::Duration::from_secs(4)))
 }
 
 #[tokio::test]
@@ -341,15 +342,26 @@ async fn a_call_with_a_progress_token_streams_progress_and_then_its_result() {
     }
 }
 
+/// Waits (bounded: 15 s) until the call of `stuck` number `count` reached the API.
+async fn wait_reached(api: &MockApi, count: usize) {
+    for _ in 0..150 {
+        if api.hits("/api/stuck") >= count {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the call never reached the API");
+}
+
 /// Waits (bounded: 30 s) until the mock saw `count` abandoned requests.
-async fn wait_abandoned(api: &MockApi, count: usize) {
+async fn wait_abandoned(api: &MockApi, edge: &TestEdge, count: usize) {
     for _ in 0..300 {
         if api.abandoned_count() >= count {
             return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    panic!("the API still serves the call: {} abandoned", api.abandoned_count());
+    panic!("the API still serves the call: {} abandoned\n{}", api.abandoned_count(), edge.stderr());
 }
 
 #[tokio::test]
@@ -362,16 +374,18 @@ async fn a_client_that_goes_away_or_cancels_stops_the_upstream_call() {
         let http = client(protocol);
         let mut response = start_streamed_call(&http, &edge, "stuck", 1).await;
         read_until(&mut response, |messages| !messages.is_empty()).await;
+        wait_reached(&api, api.abandoned_count() + 1).await;
         let before = api.abandoned_count();
         drop(response);
         drop(http);
-        wait_abandoned(&api, before + 1).await;
+        wait_abandoned(&api, &edge, before + 1).await;
     }
 
     // notifications/cancelled for the request id: the stream ends with no result.
     let http = client(Protocol::Http2);
     let mut response = start_streamed_call(&http, &edge, "stuck", 9).await;
     read_until(&mut response, |messages| !messages.is_empty()).await;
+    wait_reached(&api, 3).await;
     let before = api.abandoned_count();
     let cancel =
         json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 9, "reason": "user"}});
@@ -387,7 +401,7 @@ async fn a_client_that_goes_away_or_cancels_stops_the_upstream_call() {
     assert_eq!(status, 202);
     let messages = read_until(&mut response, |_| false).await;
     assert!(messages.iter().all(|m| m.get("result").is_none()), "a cancelled call has no result: {messages:?}");
-    wait_abandoned(&api, before + 1).await;
+    wait_abandoned(&api, &edge, before + 1).await;
 }
 
 #[tokio::test]
@@ -478,4 +492,40 @@ async fn mcp_spans_carry_the_semantic_convention_attributes_and_continue_the_met
     let trace_bytes: Vec<u8> =
         (0..16).map(|i| u8::from_str_radix(&trace_id[2 * i..2 * i + 2], 16).expect("hex")).collect();
     assert!(has(&trace_bytes), "the MCP span does not continue the _meta trace");
+}
+
+#[tokio::test]
+async fn a_call_without_a_token_that_outlives_the_threshold_is_streamed_to_a_client_that_accepts_it() {
+    let api = streaming_api().start().await;
+    let edge = TestEdge::new(streaming_policy(&api)).audit_file(None, 1).start();
+    let body = json!({
+        "jsonrpc": "2.0", "id": 5, "method": "tools/call",
+        "params": {"name": "slower", "arguments": {}, "_meta": meta()},
+    });
+    let post = |accept: &'static str| {
+        client(Protocol::Http1)
+            .post(edge.https_url("/mcp"))
+            .header("content-type", "application/json")
+            .header("accept", accept)
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", "slower")
+            .body(body.to_string())
+            .send()
+    };
+    let response = post("application/json, text/event-stream").await.expect("POST");
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let text = response.text().await.expect("stream");
+    assert!(text.contains(": still waiting\n\n"), "kept alive by comments: {text:?}");
+    let messages = sse_messages(&text);
+    assert_eq!(messages.len(), 1, "no progress without a token: {messages:?}");
+    assert_eq!(messages[0]["id"], 5);
+    assert_eq!(messages[0]["result"]["structuredContent"], json!({"late": true}));
+
+    let response = post("application/json").await.expect("POST");
+    assert_eq!(response.headers()["content-type"], "application/json", "JSON for a client that takes no stream");
+    let reply: Value = response.json().await.expect("json");
+    assert_eq!(reply["result"]["structuredContent"], json!({"late": true}));
+    let events = edge.wait_audit(|events| events.iter().filter(|e| e["event.action"] == "TOOL_EXECUTE").count() >= 2);
+    assert!(events.iter().filter(|e| e["event.action"] == "TOOL_EXECUTE").all(|e| e["gen_ai.tool.name"] == "slower"));
 }
