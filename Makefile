@@ -7,7 +7,7 @@
 CARGO ?= cargo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup demo test lint packaging tls-check conformance check fmt bench microbench fuzz fuzz-replay fuzz-merge
+.PHONY: setup demo test lint packaging tls-check conformance inspector-smoke check fmt bench microbench fuzz fuzz-replay fuzz-merge
 
 setup:
 	@missing=""; \
@@ -53,6 +53,15 @@ conformance: setup
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq npm; }
 	$(CARGO) build --locked --bin mcp-edge
 	.ci/conformance
+
+# A second real MCP client: the MCP Inspector CLI lists and calls a tool over TLS with a bearer
+# token, passing --tool-arg companyId=42 to a string field (see .ci/inspector-smoke).
+inspector-smoke: setup
+	@command -v npm >/dev/null 2>&1 || { \
+		echo "installing: npm"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq npm; }
+	$(CARGO) build --locked --bin mcp-edge
+	.ci/inspector-smoke
 
 check: lint test packaging tls-check
 

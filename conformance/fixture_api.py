@@ -80,8 +80,15 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self):
-        route = ROUTES.get(self.path.split("?", 1)[0])
-        status, content_type, body = route() if route else as_json(404, {"message": "no such fixture"})
+        path = self.path.split("?", 1)[0]
+        route = ROUTES.get(path)
+        if route:
+            status, content_type, body = route()
+        elif path.startswith("/api/companies/"):
+            # The Inspector CLI smoke (.ci/inspector-smoke): the company it asked for.
+            status, content_type, body = as_json(200, {"companyId": path.rsplit("/", 1)[1]})
+        else:
+            status, content_type, body = as_json(404, {"message": "no such fixture"})
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))

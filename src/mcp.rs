@@ -4,7 +4,8 @@
 //! an [`EdgeError`](crate::request::EdgeError); they never see the connection.
 //!
 //! `jsonrpc` parses and builds messages; `endpoint` is the MCP endpoint (both eras);
-//! `session_keys` signs self-contained MCP session ids; `catalogue` holds the tools with
+//! `session_keys` signs self-contained MCP session ids; `observe` is its telemetry (the MCP
+//! span and `mcp.server.operation.duration`); `catalogue` holds the tools with
 //! their compiled schemas (and, from `param_headers`, the `Mcp-Param-*` headers they call for); `call` runs a tool call (its
 //! arguments first made lenient by `coerce`): `target` picks the upstream and
 //! credential, `upstream_request` builds the REST request, `tool_result` maps the reply to a
@@ -17,7 +18,9 @@ pub mod coerce;
 pub mod content;
 pub mod endpoint;
 pub mod jsonrpc;
+pub mod observe;
 pub mod param_headers;
+pub mod progress;
 pub mod rest;
 pub mod session_keys;
 pub mod target;

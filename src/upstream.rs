@@ -9,4 +9,4 @@ pub mod client;
 pub mod clock;
 pub mod credentials;
 
-pub use client::{UpstreamClient, UpstreamError, UpstreamReply, UpstreamRequest};
+pub use client::{CallEvent, UpstreamClient, UpstreamError, UpstreamReply, UpstreamRequest};

@@ -118,9 +118,13 @@ pub fn jsonrpc(data: &[u8]) {
                     let answer = jsonrpc::result(id, Value::Null).to_string();
                     assert_eq!(Message::parse(answer.as_bytes()), Ok(Message::Response), "{answer}");
                 }
-                Message::Notification { method } => {
+                Message::Notification { method, params } => {
                     assert!(object.get("id").is_none(), "a notification has no id");
                     assert_eq!(object.get("method").and_then(Value::as_str), Some(method.as_str()));
+                    match object.get("params") {
+                        None | Some(Value::Null) => assert!(params.is_empty()),
+                        Some(given) => assert_eq!(given, &Value::Object(params)),
+                    }
                 }
                 Message::Response => {
                     assert!(object.get("id").is_some_and(is_id), "a response has an id");

@@ -83,10 +83,11 @@ const BODY_DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5
 
 /// Writes `reply` on the connection: its own headers, the ones every response carries, and
 /// its body unless the request was HEAD.
-pub async fn write(downstream: &mut ServerSession, ctx: &RequestContext, reply: Reply) -> Result<()> {
+pub async fn write(downstream: &mut ServerSession, ctx: &mut RequestContext, reply: Reply) -> Result<()> {
     let body = match reply.body {
         ReplyBody::Json(body) => Some(body),
         ReplyBody::Empty => None,
+        ReplyBody::Stream(stream) => return write_stream(downstream, ctx, reply.status, reply.headers, stream).await,
     };
     // No case map: a self-made reply's header names are all standard or lower case, which is
     // how pingora writes names it has no case for.
@@ -115,5 +116,53 @@ pub async fn write(downstream: &mut ServerSession, ctx: &RequestContext, reply: 
             downstream.write_response_body(body, true).await
         }
         None => downstream.write_response_header(Box::new(response)).await,
+    }
+}
+
+/// Writes a server-sent event stream: the head at once (no `Content-Length`; chunked on
+/// HTTP/1.1, which pingora drops for HTTP/2), then each chunk as the producer sends it,
+/// until the producer ends the stream or the client goes away (a failed write, or the
+/// connection or HTTP/2 stream closing while the edge waits for the next event). Returning
+/// drops the receiver, which tells the producer to stop (and abort its upstream call).
+async fn write_stream(
+    downstream: &mut ServerSession,
+    ctx: &mut RequestContext,
+    status: u16,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    stream: crate::request::reply::EventStream,
+) -> Result<()> {
+    use crate::request::reply::StreamItem;
+    let Some(mut events) = stream.take() else {
+        return Err(pingora::Error::explain(pingora::ErrorType::InternalError, "event stream written twice"));
+    };
+    let mut response = ResponseHeader::build_no_case(status, Some(12 + headers.len()))?;
+    response.insert_header(http::header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"))?;
+    response.insert_header(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"))?;
+    response.insert_header(http::header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"))?;
+    for (name, value) in headers {
+        response.append_header(name, value)?;
+    }
+    add_common_headers(&mut response, ctx)?;
+    downstream.set_close_on_response_before_downstream_finish(false);
+    downstream.set_total_drain_timeout(Some(BODY_DRAIN_TIMEOUT));
+    downstream.write_response_header(Box::new(response)).await?;
+    loop {
+        // The request body is read by now: the client has nothing more to send, so anything
+        // the connection says while we wait is that it is gone.
+        let next = tokio::select! {
+            item = events.recv() => Some(item),
+            _ = downstream.read_body_or_idle(true) => None,
+        };
+        match next {
+            Some(Some(StreamItem::Chunk(chunk))) => downstream.write_response_body(chunk, false).await?,
+            Some(Some(StreamItem::Record(record))) => ctx.records.tool = Some(record),
+            Some(None) => return downstream.finish_body().await,
+            None => {
+                // Not an error of the edge: the client left (the audit's status says so), and
+                // the connection closes.
+                downstream.set_keepalive(None);
+                return Ok(());
+            }
+        }
     }
 }

@@ -14,6 +14,7 @@ use super::{Gateway, coerce};
 use crate::request::Caller;
 use crate::store::{Bucket, Rate, RateDecision, StoreUnavailable};
 use crate::telemetry::trace_context::TraceContext;
+use crate::upstream::CallEvent;
 
 /// Calls `tool` for `caller`: to the upstream the targets resolve, or, without the credential
 /// its `upstream.auth` mode needs, a tool error (logged). `None` when `X-Session-Id`
@@ -25,28 +26,67 @@ pub async fn invoke(
     arguments: &Map<String, Value>,
     session_id: Option<&str>,
 ) -> Option<ToolResult> {
+    match prepare(gateway, caller, tool, arguments, session_id).await {
+        Prepared::Ready(call) => Some(call.run(tool, &|_| {}).await),
+        Prepared::Finished(result) => Some(result),
+        Prepared::UnknownSession => None,
+    }
+}
+
+/// A call with its target resolved and its arguments made lenient, owning all it needs, so
+/// that it can run on a task of its own (a streamed reply outlives the handler).
+pub struct PreparedCall {
+    target: CallTarget,
+    arguments: Map<String, Value>,
+    request_id: String,
+    traceparent: Option<String>,
+}
+
+/// What `prepare` found.
+pub enum Prepared {
+    Ready(PreparedCall),
+    /// The call ends here: over the tool's quota, the store down under `on_error: deny`, or
+    /// no credential for its `upstream.auth` mode.
+    Finished(ToolResult),
+    /// `X-Session-Id` names no live credential session of the caller (401).
+    UnknownSession,
+}
+
+/// Charges the tool's quota, resolves the target of a call of `tool` and coerces its
+/// arguments (`mcp.coerce_arguments`).
+pub async fn prepare(
+    gateway: &Gateway,
+    caller: &Caller<'_>,
+    tool: &CatalogueTool,
+    arguments: &Map<String, Value>,
+    session_id: Option<&str>,
+) -> Prepared {
     if let Some(refused) = over_quota(&gateway.targets, caller, tool).await {
-        return Some(refused);
+        return Prepared::Finished(refused);
     }
     match gateway.targets.resolve(caller.principal, session_id).await {
         Ok(target) => {
-            let traceparent = caller.trace.map(TraceContext::child_traceparent);
             let mut arguments = arguments.clone();
             if gateway.coerce_arguments {
                 coerce::arguments(&tool.config.input_schema, &mut arguments);
             }
-            Some(call_tool(&target, tool, &arguments, caller.request_id, traceparent).await)
+            Prepared::Ready(PreparedCall {
+                target,
+                arguments,
+                request_id: caller.request_id.to_string(),
+                traceparent: caller.trace.map(TraceContext::child_traceparent),
+            })
         }
-        Err(TargetError::UnknownSession) => None,
+        Err(TargetError::UnknownSession) => Prepared::UnknownSession,
         Err(TargetError::StoreUnavailable) => {
             let mut refused = ToolResult::error("try again later", 503);
             refused.retry_after_seconds = Some(STORE_RETRY_AFTER_SECONDS);
-            Some(refused)
+            Prepared::Finished(refused)
         }
         Err(TargetError::Credential(error)) => {
             let request_id = caller.request_id;
             tracing::warn!(request_id, tool = %tool.config.name, %error, "No upstream credential for a tool call");
-            Some(ToolResult::unavailable_credential())
+            Prepared::Finished(ToolResult::unavailable_credential())
         }
     }
 }
@@ -76,6 +116,18 @@ async fn over_quota(targets: &CallTargets, caller: &Caller<'_>, tool: &Catalogue
     }
 }
 
+impl PreparedCall {
+    pub fn request_id(&self) -> &str {
+        &self.request_id
+    }
+
+    /// Runs the call of `tool` (the one it was prepared for), telling `observe` about each
+    /// upstream try.
+    pub async fn run(&self, tool: &CatalogueTool, observe: &(dyn Fn(CallEvent) + Send + Sync)) -> ToolResult {
+        call_tool(&self.target, tool, &self.arguments, &self.request_id, self.traceparent.clone(), observe).await
+    }
+}
+
 /// Validates, calls the upstream and maps the reply.
 async fn call_tool(
     target: &CallTarget,
@@ -83,6 +135,7 @@ async fn call_tool(
     arguments: &Map<String, Value>,
     request_id: &str,
     traceparent: Option<String>,
+    observe: &(dyn Fn(CallEvent) + Send + Sync),
 ) -> ToolResult {
     if let Err(message) = tool.validate(&Value::Object(arguments.clone())) {
         return ToolResult::error(message, 400);
@@ -106,7 +159,7 @@ async fn call_tool(
         request.headers.insert("traceparent", value);
     }
     let started = std::time::Instant::now();
-    let outcome = upstream.send(request).await;
+    let outcome = upstream.send_observed(request, observe).await;
     let upstream_duration = started.elapsed();
     if let Err(error) = &outcome {
         tracing::warn!(request_id, tool = %tool.config.name, url.path = %tool.config.path, %error, "Upstream call failed");

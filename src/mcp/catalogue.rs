@@ -6,7 +6,7 @@
 //! 1 000-operation document then holds validators only for the tools that are used.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use jsonschema::error::ValidationErrorKind;
 use serde_json::{Value, json};
@@ -125,7 +125,8 @@ fn quoted_names(names: &[String]) -> String {
 /// Every configured tool.
 #[derive(Default)]
 pub struct Catalogue {
-    tools: Vec<CatalogueTool>,
+    /// Shared, so that a streamed call can hold its tool past the handler (`shared`).
+    tools: Vec<Arc<CatalogueTool>>,
     by_name: HashMap<String, usize>,
 }
 
@@ -161,7 +162,7 @@ impl Catalogue {
                 param_headers::declared(&tool.input_schema).map_err(|error| format!("tool {}: {error}", tool.name))?;
             let config = Tool { output_schema: None, ..tool.clone() };
             catalogue.by_name.insert(tool.name.clone(), catalogue.tools.len());
-            catalogue.tools.push(CatalogueTool { config, validators, definition, param_headers });
+            catalogue.tools.push(Arc::new(CatalogueTool { config, validators, definition, param_headers }));
         }
         Ok(catalogue)
     }
@@ -171,7 +172,12 @@ impl Catalogue {
     }
 
     pub fn get(&self, name: &str) -> Option<&CatalogueTool> {
-        self.by_name.get(name).map(|index| &self.tools[*index])
+        self.by_name.get(name).map(|index| &*self.tools[*index])
+    }
+
+    /// The tool, to keep beyond this borrow (a call that runs on its own task).
+    pub fn shared(&self, name: &str) -> Option<Arc<CatalogueTool>> {
+        self.by_name.get(name).map(|index| Arc::clone(&self.tools[*index]))
     }
 
     /// The `Tool` objects this principal may call.
@@ -243,7 +249,7 @@ mod tests {
     use super::*;
     use crate::config::PathTemplate;
 
-    fn tool(input_schema: Value) -> CatalogueTool {
+    fn tool(input_schema: Value) -> Arc<CatalogueTool> {
         let tool = Tool {
             name: "t".to_string(),
             description: String::new(),
@@ -301,7 +307,7 @@ mod tests {
     fn pages_cover_every_allowed_tool_once_in_order() {
         let mut tools = Vec::new();
         for n in 0..25 {
-            let mut one = tool(json!({"type": "object"})).config;
+            let mut one = tool(json!({"type": "object"})).config.clone();
             one.name = format!("t{n:02}");
             if n % 5 == 0 {
                 one.scopes = vec!["admin".to_string()];

@@ -15,12 +15,17 @@
 
 use http::header::{HeaderName, HeaderValue};
 use serde_json::{Map, Value, json};
+use tracing::Instrument;
 
 use super::Gateway;
 use super::call;
+use super::call::Prepared;
 use super::jsonrpc::{self, Message};
+use super::observe::{self, Operation};
 use super::param_headers;
+use super::progress::{self, Streamed};
 use super::session_keys::SessionError;
+use crate::request::reply::EventStream;
 use crate::request::{Caller, Downstream, EdgeError, Records, Reply, RpcError, RpcErrorKind, ToolOutcome, ToolRecord};
 
 /// Session-era versions, newest first (the first is offered when a client asks for another).
@@ -103,41 +108,126 @@ async fn post(
     check_media_types(downstream)?;
     let bytes = downstream.read_body(gateway.max_body_bytes).await?;
     let (id, method, params) = match Message::parse(&bytes)? {
-        Message::Notification { .. } | Message::Response => {
+        message @ (Message::Notification { .. } | Message::Response) => {
             if let Some(session_id) = downstream.header("mcp-session-id") {
                 gateway.session_keys.verify_shared(session_id, caller.principal).await.map_err(session_refusal)?;
+            }
+            if let Message::Notification { method, params } = message
+                && method == "notifications/cancelled"
+                && let Some(request_id) = params.get("requestId")
+            {
+                progress::cancel(&cancel_key(downstream, caller, request_id));
             }
             return Ok(Reply::empty(202));
         }
         Message::Request { id, method, params } => (id, method, params),
     };
     records.mcp_method = Some(method.clone());
-    let request = McpRequest { gateway, downstream: &*downstream, caller, method: &method, params: &params };
-    // The era first: `initialize` opens a session only for a session-era client.
-    let answer = if request.is_stateless() {
-        request.stateless(records).await
-    } else if method == "initialize" {
-        Ok(initialize(gateway, caller, &params))
-    } else {
-        request.session_era(records).await
+    let no_operation = std::sync::Mutex::new(None);
+    let probe = McpRequest {
+        gateway,
+        id: &id,
+        downstream: &*downstream,
+        caller,
+        method: &method,
+        params: &params,
+        operation: &no_operation,
     };
+    let stateless = probe.is_stateless();
+    // 2026-07-28: a `_meta` traceparent names the trace this request belongs to.
+    let meta_trace = stateless.then(|| observe::meta_trace(&params, caller.request_id)).flatten();
+    let traced_caller;
+    let caller = match &meta_trace {
+        Some(trace) => {
+            traced_caller = Caller { trace: Some(trace), ..*caller };
+            &traced_caller
+        }
+        None => caller,
+    };
+    let tool = (method == "tools/call")
+        .then(|| params.get("name").and_then(Value::as_str))
+        .flatten()
+        .filter(|name| gateway.catalogue.get(name).is_some());
+    let version = probe.meta_version().or_else(|| downstream.header("mcp-protocol-version"));
+    let operation =
+        Operation::start(&method, tool, &id, version, downstream.header("mcp-session-id"), meta_trace.as_ref());
+    let span = operation.span.clone();
+    let operation = std::sync::Mutex::new(Some(operation));
+    let request = McpRequest {
+        gateway,
+        id: &id,
+        downstream: &*downstream,
+        caller,
+        method: &method,
+        params: &params,
+        operation: &operation,
+    };
+    // The era first: `initialize` opens a session only for a session-era client.
+    let answer = async {
+        if stateless {
+            request.stateless(records).await
+        } else if method == "initialize" {
+            Ok(initialize(gateway, caller, &params))
+        } else {
+            request.session_era(records).await
+        }
+    }
+    .instrument(span)
+    .await;
+    // A streamed call took its operation along, to finish it with its result.
+    if let Some(operation) = operation.lock().ok().and_then(|mut operation| operation.take()) {
+        operation.finish(observe::error_type(&answer, records));
+    }
     match answer {
-        Ok(Answer { result, headers }) => Ok(Reply::json(200, &jsonrpc::result(id, result)).with_headers(headers)),
+        Ok(Answer { stream: Some(stream), headers, .. }) => Ok(Reply::stream(stream).with_headers(headers)),
+        Ok(Answer { result, headers, .. }) => Ok(Reply::json(200, &jsonrpc::result(id, result)).with_headers(headers)),
         Err(EdgeError::Rpc(error)) => Err(EdgeError::Rpc(RpcError { id, ..error })),
         Err(other) => Err(other),
     }
 }
 
-/// A JSON-RPC result and the headers it goes with.
+/// A JSON-RPC result and the headers it goes with, or the event stream that will carry it.
 struct Answer {
     result: Value,
     headers: Vec<(HeaderName, HeaderValue)>,
+    stream: Option<EventStream>,
 }
 
 impl From<Value> for Answer {
     fn from(result: Value) -> Self {
-        Self { result, headers: Vec::new() }
+        Self { result, headers: Vec::new(), stream: None }
     }
+}
+
+/// What `tools/call` answers: its result now, or a stream with progress and then the result.
+enum Called {
+    Result(Value),
+    Stream(EventStream),
+}
+
+impl From<Called> for Answer {
+    fn from(called: Called) -> Self {
+        match called {
+            Called::Result(result) => result.into(),
+            Called::Stream(stream) => Self { result: Value::Null, headers: Vec::new(), stream: Some(stream) },
+        }
+    }
+}
+
+/// Who may cancel the request `id` of this caller (`notifications/cancelled`).
+fn cancel_key(downstream: &dyn Downstream, caller: &Caller<'_>, id: &Value) -> String {
+    let owner = caller.principal.map(crate::request::Principal::owner_key).unwrap_or_default();
+    progress::key(&owner, downstream.header("mcp-session-id"), id)
+}
+
+/// `Accept` names `text/event-stream` (or a wildcard that covers it).
+fn accepts_event_stream(accept: Option<&str>) -> bool {
+    accept.is_some_and(|accept| {
+        accept.split(',').any(|range| {
+            let media = range.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+            matches!(media.as_str(), "text/event-stream" | "text/*" | "*/*")
+        })
+    })
 }
 
 fn server_info(gateway: &Gateway) -> Value {
@@ -163,12 +253,17 @@ fn initialize(gateway: &Gateway, caller: &Caller<'_>, params: &Map<String, Value
             "serverInfo": server_info(gateway),
         }),
         headers: headers.into_iter().collect(),
+        stream: None,
     }
 }
 
 /// One JSON-RPC request on the MCP path, with what answering it needs.
 struct McpRequest<'a> {
     gateway: &'a Gateway,
+    /// The JSON-RPC id (a streamed result carries it).
+    id: &'a Value,
+    /// The request's telemetry, until a streamed call takes it (`observe`).
+    operation: &'a std::sync::Mutex<Option<Operation>>,
     downstream: &'a dyn Downstream,
     caller: &'a Caller<'a>,
     method: &'a str,
@@ -201,7 +296,7 @@ impl McpRequest<'_> {
         match self.method {
             "ping" => Ok(json!({}).into()),
             "tools/list" => self.tools_page().map(Answer::from),
-            "tools/call" => self.tools_call(records).await.map(Answer::from),
+            "tools/call" => self.tools_call(records, false).await.map(Answer::from),
             _ => Err(rpc_error(RpcErrorKind::MethodNotFound { stateless: false }, "method not found")),
         }
     }
@@ -280,9 +375,13 @@ impl McpRequest<'_> {
             }
             "tools/call" => {
                 self.check_param_headers()?;
-                let mut result = self.tools_call(records).await?;
-                result["resultType"] = json!("complete");
-                Ok(result.into())
+                match self.tools_call(records, true).await? {
+                    Called::Result(mut result) => {
+                        result["resultType"] = json!("complete");
+                        Ok(result.into())
+                    }
+                    stream => Ok(stream.into()),
+                }
             }
             _ => Err(rpc_error(RpcErrorKind::MethodNotFound { stateless: true }, "method not found")),
         }
@@ -318,7 +417,13 @@ impl McpRequest<'_> {
             .map_err(|message| EdgeError::Rpc(RpcError::new(Value::Null, RpcErrorKind::HeaderMismatch, message)))
     }
 
-    async fn tools_call(&self, records: &mut Records) -> Result<Value, EdgeError> {
+    /// `params._meta.progressToken` (a string or an integer).
+    fn progress_token(&self) -> Option<&Value> {
+        let token = self.params.get("_meta")?.get("progressToken")?;
+        (token.is_string() || token.is_i64() || token.is_u64()).then_some(token)
+    }
+
+    async fn tools_call(&self, records: &mut Records, stateless: bool) -> Result<Called, EdgeError> {
         let Some(name) = self.params.get("name").and_then(Value::as_str) else {
             return Err(rpc_error(RpcErrorKind::InvalidParams, "params.name must be a string"));
         };
@@ -335,11 +440,38 @@ impl McpRequest<'_> {
             return Err(refusal);
         }
         let session_id = self.downstream.header("x-session-id");
+        // A client that takes a stream gets one when it asks for progress, or when the call
+        // turns out slow (`progress::STREAM_AFTER`).
+        let streamable = accepts_event_stream(self.downstream.header("accept"));
+        if let (true, Some(shared)) = (streamable, self.gateway.catalogue.shared(name)) {
+            let result = match call::prepare(self.gateway, self.caller, tool, &arguments, session_id).await {
+                Prepared::Ready(call) => {
+                    let id = self.id.clone();
+                    let key = cancel_key(self.downstream, self.caller, &id);
+                    let operation = self.operation.lock().ok().and_then(|mut operation| operation.take());
+                    let token = self.progress_token().cloned();
+                    let with_token = token.is_some();
+                    let recorded = Value::Object(arguments.clone());
+                    let streamed = Streamed { tool: shared, id, token, key, stateless, arguments: recorded, operation };
+                    if with_token {
+                        return Ok(Called::Stream(progress::start(call, streamed, None)));
+                    }
+                    match progress::answer_within(call, streamed).await {
+                        Ok(result) => result,
+                        Err(stream) => return Ok(Called::Stream(stream)),
+                    }
+                }
+                Prepared::Finished(result) => result,
+                Prepared::UnknownSession => return Err(EdgeError::UnknownSession),
+            };
+            records.tool = Some(result.record(name, &Value::Object(arguments)));
+            return Ok(Called::Result(result.result));
+        }
         let result = call::invoke(self.gateway, self.caller, tool, &arguments, session_id)
             .await
             .ok_or(EdgeError::UnknownSession)?;
         records.tool = Some(result.record(name, &Value::Object(arguments)));
-        Ok(result.result)
+        Ok(Called::Result(result.result))
     }
 }
 

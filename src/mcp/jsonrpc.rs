@@ -14,6 +14,7 @@ pub enum Message {
     },
     Notification {
         method: String,
+        params: Map<String, Value>,
     },
     /// A response from the client (to a server request we never send): accepted and ignored.
     Response,
@@ -52,7 +53,7 @@ impl Message {
                 };
                 Ok(match id {
                     Some(id) => Message::Request { id, method, params },
-                    None => Message::Notification { method },
+                    None => Message::Notification { method, params },
                 })
             }
             Some(_) => Err(reject(id_for_errors, RpcErrorKind::InvalidMessage, "method must be a string")),
@@ -93,7 +94,7 @@ mod tests {
         let message = Message::parse(br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#).expect("ok");
         assert_eq!(message, Message::Request { id: json!(1), method: "ping".into(), params: Map::new() });
         let message = Message::parse(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).expect("ok");
-        assert_eq!(message, Message::Notification { method: "notifications/initialized".into() });
+        assert_eq!(message, Message::Notification { method: "notifications/initialized".into(), params: Map::new() });
         assert_eq!(Message::parse(br#"{"jsonrpc":"2.0","id":"a","result":{}}"#).expect("ok"), Message::Response);
     }
 

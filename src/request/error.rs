@@ -209,10 +209,11 @@ impl EdgeError {
     }
 }
 
-impl RpcError {
-    fn into_reply(self) -> Reply {
+impl RpcErrorKind {
+    /// The HTTP status and JSON-RPC code of this kind.
+    fn status_and_code(self) -> (u16, i64) {
         use rpc_code::*;
-        let (status, code) = match self.kind {
+        match self {
             RpcErrorKind::MethodNotAllowed => (405, INVALID_REQUEST),
             RpcErrorKind::NotAcceptable => (406, INVALID_REQUEST),
             RpcErrorKind::UnsupportedMediaType => (415, INVALID_REQUEST),
@@ -226,7 +227,27 @@ impl RpcError {
             RpcErrorKind::MethodNotFound { stateless: true } => (404, METHOD_NOT_FOUND),
             RpcErrorKind::InvalidParams => (200, INVALID_PARAMS),
             RpcErrorKind::InvalidRequestMeta => (400, INVALID_PARAMS),
-        };
+        }
+    }
+
+    /// The JSON-RPC code as text: MCP telemetry's `error.type`.
+    pub fn code_label(self) -> &'static str {
+        match self.status_and_code().1 {
+            rpc_code::PARSE_ERROR => "-32700",
+            rpc_code::INVALID_REQUEST => "-32600",
+            rpc_code::METHOD_NOT_FOUND => "-32601",
+            rpc_code::INVALID_PARAMS => "-32602",
+            rpc_code::SESSION_NOT_FOUND => "-32001",
+            rpc_code::HEADER_MISMATCH => "-32020",
+            rpc_code::UNSUPPORTED_PROTOCOL_VERSION => "-32022",
+            _ => "-32603",
+        }
+    }
+}
+
+impl RpcError {
+    fn into_reply(self) -> Reply {
+        let (status, code) = self.kind.status_and_code();
         let mut error = json!({"code": code, "message": self.message});
         if let Some(data) = self.data {
             error["data"] = data;
@@ -249,7 +270,7 @@ mod tests {
     fn body(reply: &Reply) -> Value {
         match &reply.body {
             ReplyBody::Json(bytes) => serde_json::from_slice(bytes).expect("json"),
-            ReplyBody::Empty => Value::Null,
+            ReplyBody::Empty | ReplyBody::Stream(_) => Value::Null,
         }
     }
 

@@ -2,10 +2,14 @@
 //! build replies; one writer (`edge::respond::write`) adds the headers every response
 //! carries and puts them on the connection.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
+use tokio::sync::mpsc;
+
+use super::ToolRecord;
 
 /// A self-made response: status, the headers particular to it, and its body.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +28,43 @@ pub enum ReplyBody {
     Empty,
     /// A JSON document, already serialised (`Content-Type: application/json`, `no-store`).
     Json(Bytes),
+    /// A server-sent event stream (`Content-Type: text/event-stream`, chunked on HTTP/1.1,
+    /// data frames on HTTP/2), written as its producer sends the events; see [`EventStream`].
+    Stream(EventStream),
+}
+
+/// What the producer of an [`EventStream`] sends: bytes to write as they are, or, once, the
+/// record of the tool call the stream answers (the call ends after the handler returned, so
+/// its record comes with the stream).
+#[derive(Debug)]
+pub enum StreamItem {
+    Chunk(Bytes),
+    Record(ToolRecord),
+}
+
+/// The receiving end of a streamed reply. The writer takes it once; when the writer stops
+/// (the stream ended, or the client went away and a write failed) the receiver is dropped,
+/// which is how the producer learns to stop its work (`Sender::closed`).
+#[derive(Debug, Clone)]
+pub struct EventStream(Arc<Mutex<Option<mpsc::Receiver<StreamItem>>>>);
+
+impl EventStream {
+    /// A stream and the sender its producer writes to; `capacity` events may wait unwritten.
+    pub fn channel(capacity: usize) -> (mpsc::Sender<StreamItem>, Self) {
+        let (sender, receiver) = mpsc::channel(capacity);
+        (sender, Self(Arc::new(Mutex::new(Some(receiver)))))
+    }
+
+    /// The receiver, the first time (a cloned reply cannot write the stream twice).
+    pub fn take(&self) -> Option<mpsc::Receiver<StreamItem>> {
+        self.0.lock().ok().and_then(|mut slot| slot.take())
+    }
+}
+
+impl PartialEq for EventStream {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +90,11 @@ impl Reply {
             body: ReplyBody::Json(Bytes::from(body)),
             connection: Connection::KeepAlive,
         }
+    }
+
+    /// A 200 server-sent event stream.
+    pub fn stream(stream: EventStream) -> Self {
+        Self { status: 200, headers: Vec::new(), body: ReplyBody::Stream(stream), connection: Connection::KeepAlive }
     }
 
     /// A reply without a body.

@@ -104,9 +104,24 @@ fn histogram() -> Histogram {
     Histogram::new(BUCKETS)
 }
 
+/// The labels of `mcp_server_operation_duration_seconds` (OpenTelemetry MCP semantic
+/// conventions, dots as underscores). Bounded: methods are the ones the edge answers (others
+/// are `other`), tools come from the catalogue, `error_type` is a fixed set (empty: none).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct McpOperationLabels {
+    pub mcp_method_name: &'static str,
+    pub gen_ai_tool_name: String,
+    pub error_type: &'static str,
+}
+
 /// Every metric of the process.
 pub struct Metrics {
     registry: Registry,
+    /// Metrics whose names a convention outside mcp-edge fixes (no `mcp_edge_` prefix).
+    convention_registry: Registry,
+    /// `mcp.server.operation.duration`: one MCP request, from its body read to its result
+    /// (the last event of a streamed call).
+    pub mcp_operation_duration: Family<McpOperationLabels, Histogram, fn() -> Histogram>,
     pub requests: Family<RouteCode, Counter>,
     pub request_duration: Family<RouteLabel, Histogram, fn() -> Histogram>,
     pub rate_limited: Counter,
@@ -154,6 +169,12 @@ where
 impl Metrics {
     fn new() -> Self {
         let mut registry = Registry::with_prefix("mcp_edge");
+        let mut convention_registry = Registry::default();
+        let mcp_operation_duration = seconds(
+            &mut convention_registry,
+            "mcp_server_operation_duration",
+            "MCP requests served, by method, tool and error type (OpenTelemetry mcp.server.operation.duration)",
+        );
         let r = &mut registry;
         let requests = registered(r, "requests", "Requests answered, by route and status code", Family::default());
         let request_duration: Family<RouteLabel, _, _> =
@@ -238,6 +259,8 @@ impl Metrics {
             build_info,
             store_errors,
             registry,
+            convention_registry,
+            mcp_operation_duration,
         }
     }
 
@@ -254,7 +277,12 @@ impl Metrics {
             self.audit_dropped.inc_by(dropped - seen);
         }
         let mut text = String::new();
-        if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_err() {
+        use prometheus_client::encoding::text::{encode_eof, encode_registry};
+        if encode_registry(&mut text, &self.registry)
+            .and_then(|()| encode_registry(&mut text, &self.convention_registry))
+            .and_then(|()| encode_eof(&mut text))
+            .is_err()
+        {
             text.clear();
         }
         text

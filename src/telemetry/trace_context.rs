@@ -110,6 +110,24 @@ pub fn request_span(context: &mut TraceContext, request_id: &str) -> tracing::Sp
     span
 }
 
+impl TraceContext {
+    /// Whether this continues a caller's valid `traceparent`.
+    pub fn is_continued(&self) -> bool {
+        self.remote_parent.is_some()
+    }
+}
+
+/// Makes `span` continue `context`'s caller trace (OTLP on): a trace named elsewhere than the
+/// HTTP headers (the 2026-07-28 `_meta`).
+pub fn continue_trace(span: &tracing::Span, context: &TraceContext) {
+    if otel_enabled()
+        && let Some(parent) = &context.remote_parent
+    {
+        use tracing_opentelemetry::OpenTelemetrySpanExt;
+        let _ = span.set_parent(parent.clone());
+    }
+}
+
 /// A `traceparent` naming `span` itself, when OTLP is on (so the upstream's spans hang
 /// under ours); `None` otherwise.
 pub fn traceparent_of(span: &tracing::Span) -> Option<String> {

@@ -63,6 +63,15 @@ pub enum UpstreamError {
     Unavailable { retry_after_seconds: u64 },
 }
 
+/// What a call is doing, for a caller that reports progress (`send_observed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallEvent {
+    /// Try `attempt` of at most `of` is being sent.
+    Attempt { attempt: u32, of: u32 },
+    /// Try `attempt` failed in a way worth retrying; the next starts after `delay`.
+    RetryWait { attempt: u32, of: u32, delay: Duration },
+}
+
 /// A resilient client for one upstream base URL.
 #[derive(Debug)]
 pub struct UpstreamClient {
@@ -115,6 +124,15 @@ impl UpstreamClient {
 
     /// Sends `request` with retries, the breaker and the overall deadline.
     pub async fn send(&self, request: UpstreamRequest) -> Result<UpstreamReply, UpstreamError> {
+        self.send_observed(request, &|_| {}).await
+    }
+
+    /// `send`, telling `observe` about each try and each wait before a retry.
+    pub async fn send_observed(
+        &self,
+        request: UpstreamRequest,
+        observe: &(dyn Fn(CallEvent) + Send + Sync),
+    ) -> Result<UpstreamReply, UpstreamError> {
         let deadline = Instant::now() + self.timeout;
         self.budget.deposit();
         let Ok(Ok(_slot)) = tokio::time::timeout_at(deadline.into(), self.slots.acquire()).await else {
@@ -135,6 +153,7 @@ impl UpstreamClient {
             if remaining.is_zero() {
                 return Err(UpstreamError::Timeout);
             }
+            observe(CallEvent::Attempt { attempt, of: self.attempts });
             let span = tracing::info_span!("upstream.try", attempt, http.request.method = %request.method, url.path = request.url.path());
             let try_once = self.try_once(&request).instrument(span);
             let outcome = match tokio::time::timeout(self.try_timeout.min(remaining), try_once).await {
@@ -153,6 +172,7 @@ impl UpstreamClient {
             if Instant::now() + delay >= deadline || !self.budget.try_withdraw() {
                 return outcome;
             }
+            observe(CallEvent::RetryWait { attempt, of: self.attempts, delay });
             attempt += 1;
             self.retries.fetch_add(1, Ordering::Relaxed);
             crate::telemetry::metrics::METRICS.upstream_retries.inc();

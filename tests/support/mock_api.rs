@@ -162,6 +162,22 @@ struct Controls {
     requests: AtomicUsize,
     /// Every request as `Reply::echo` would describe it, in arrival order.
     seen: Mutex<Vec<Value>>,
+    /// Requests whose client went away before the answer was sent (the handler was dropped).
+    abandoned: AtomicUsize,
+}
+
+/// Counts a request as abandoned unless it was answered (`answered`).
+struct AbandonWatch<'a> {
+    abandoned: &'a AtomicUsize,
+    answered: bool,
+}
+
+impl Drop for AbandonWatch<'_> {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.abandoned.fetch_add(1, Ordering::SeqCst);
+        }
+    }
 }
 
 pub struct MockApiBuilder {
@@ -205,6 +221,12 @@ impl MockApi {
         self.controls.seen.lock().expect("lock").last().cloned()
     }
 
+    /// Requests whose connection closed while the mock was still preparing the answer (its
+    /// `delay`): the caller gave up on them.
+    pub fn abandoned_count(&self) -> usize {
+        self.controls.abandoned.load(Ordering::SeqCst)
+    }
+
     /// Lets a `held_stream` send its next chunk.
     pub fn release_stream(&self) {
         self.controls.release_stream.notify_one();
@@ -238,6 +260,7 @@ impl MockApiBuilder {
             release_stream: Notify::new(),
             requests: AtomicUsize::new(0),
             seen: Mutex::new(Vec::new()),
+            abandoned: AtomicUsize::new(0),
         });
         let app = Router::new().fallback(any(answer)).with_state(Arc::clone(&controls));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind mock api");
@@ -270,7 +293,9 @@ async fn answer(
         .find(|route| route.path == uri.path() && route.method.as_ref().is_none_or(|expected| *expected == method));
     let reply = route.map_or(&controls.fallback, |route| &route.reply).for_hit(hit).clone();
     if let Some(delay) = reply.delay {
+        let mut watch = AbandonWatch { abandoned: &controls.abandoned, answered: false };
         tokio::time::sleep(delay).await;
+        watch.answered = true;
     }
     let body = match reply.body {
         ReplyBody::Fixed(text) => Body::from(text),
