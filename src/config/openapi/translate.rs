@@ -254,11 +254,20 @@ impl Context<'_> {
                     "query" => ArgumentPlace::Query(parameter.style),
                     _ => ArgumentPlace::Header,
                 };
+                let mut schema = parameter.schema.clone();
+                // A header parameter is what `x-mcp-header` describes (2026-07-28): clients
+                // mirror the argument into `Mcp-Param-{Name}`, and the edge checks the two agree.
+                if location == "header"
+                    && parameter.name.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'-')
+                    && let Some(object) = schema.as_object_mut()
+                {
+                    object.insert("x-mcp-header".to_string(), Value::String(parameter.name.clone()));
+                }
                 arguments.add(
                     &parameter.name,
                     location,
                     place,
-                    parameter.schema.clone(),
+                    schema,
                     parameter.required || location == "path",
                     &parameter.pointer,
                 )?;
@@ -836,6 +845,8 @@ mod tests {
             ArgumentBinding { wire_name: "id".into(), place: ArgumentPlace::BodyProperty }
         );
         assert_eq!(binding(tool, "header_id").place, ArgumentPlace::Header);
+        assert_eq!(tool.input_schema["properties"]["header_id"]["x-mcp-header"], "id", "mirrored as Mcp-Param-id");
+        assert!(tool.input_schema["properties"]["query_id"].get("x-mcp-header").is_none());
     }
 
     #[test]
