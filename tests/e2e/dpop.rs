@@ -93,8 +93,9 @@ fn with(mut claims: Value, name: &str, value: Value) -> Value {
     claims
 }
 
-async fn dpop_edge(api: &MockApi, jwks: &JwksServer, mode: &str) -> TestEdge {
-    let policy = json!({
+/// JWT auth from `jwks` with `auth.jwt.dpop: mode`, and a generous rate limit.
+fn dpop_policy(jwks: &JwksServer, mode: &str) -> Value {
+    json!({
         "auth": {
             "mode": "jwt",
             "jwt": {
@@ -103,11 +104,16 @@ async fn dpop_edge(api: &MockApi, jwks: &JwksServer, mode: &str) -> TestEdge {
                 "jwks_url": jwks.url(),
                 "algorithms": ["RS256", "ES256"],
                 "dpop": mode,
-                "resource_metadata": {"resource": "https://edge.test/mcp", "authorization_servers": ["https://login.test"]},
             },
         },
         "rate_limit": {"requests_per_minute": 6000, "burst": 200},
-    });
+    })
+}
+
+async fn dpop_edge(api: &MockApi, jwks: &JwksServer, mode: &str) -> TestEdge {
+    let mut policy = dpop_policy(jwks, mode);
+    policy["auth"]["jwt"]["resource_metadata"] =
+        json!({"resource": "https://edge.test/mcp", "authorization_servers": ["https://login.test"]});
     TestEdge::new(policy).passthrough(&api.url()).audit_file(None, 1).start()
 }
 
@@ -407,26 +413,14 @@ async fn the_rmcp_client_initializes_lists_and_calls_a_tool_with_a_dpop_bound_to
 
     let api = MockApi::start().await;
     let jwks = JwksServer::start("jwks.json").await;
-    let policy = json!({
-        "auth": {
-            "mode": "jwt",
-            "jwt": {
-                "issuer": ISSUER,
-                "audiences": [AUDIENCE],
-                "jwks_url": jwks.url(),
-                "algorithms": ["RS256", "ES256"],
-                "dpop": "required",
-            },
-        },
-        "rate_limit": {"requests_per_minute": 6000, "burst": 200},
-        "upstream": {"base_url": format!("{}/api", api.url()), "timeout": "2s", "try_timeout": "1s"},
-        "tools": [{
-            "name": "get_company",
-            "method": "GET",
-            "path": "/companies/{companyId}",
-            "input_schema": {"type": "object", "required": ["companyId"], "properties": {"companyId": {"type": "string"}}},
-        }],
-    });
+    let mut policy = dpop_policy(&jwks, "required");
+    policy["upstream"] = json!({"base_url": format!("{}/api", api.url()), "timeout": "2s", "try_timeout": "1s"});
+    policy["tools"] = json!([{
+        "name": "get_company",
+        "method": "GET",
+        "path": "/companies/{companyId}",
+        "input_schema": {"type": "object", "required": ["companyId"], "properties": {"companyId": {"type": "string"}}},
+    }]);
     let edge = TestEdge::new(policy).audit_file(None, 1024).start();
     let key = std::sync::Arc::new(ProofKey::ec());
     let token = access_token(Some(&key.jkt()));
@@ -463,20 +457,11 @@ async fn a_proof_used_on_one_replica_is_a_replay_on_the_other() {
     let redis = crate::support::redis_server::RedisServer::start();
     let api = MockApi::start().await;
     let jwks = JwksServer::start("jwks.json").await;
-    let policy = json!({
-        "auth": {
-            "mode": "jwt",
-            "jwt": {
-                "issuer": ISSUER,
-                "audiences": [AUDIENCE],
-                "jwks_url": jwks.url(),
-                "algorithms": ["RS256", "ES256"],
-                "dpop": "required",
-                "dpop_public_url": "https://edge.test",
-            },
-        },
-        "rate_limit": {"requests_per_minute": 6000, "burst": 200},
-        "store": {"backend": "redis", "redis": {"url": redis.url(), "key_prefix": "dpop-test:", "timeout": "1s", "on_error": "deny"}},
+    let mut policy = dpop_policy(&jwks, "required");
+    policy["auth"]["jwt"]["dpop_public_url"] = json!("https://edge.test");
+    policy["store"] = json!({
+        "backend": "redis",
+        "redis": {"url": redis.url(), "key_prefix": "dpop-test:", "timeout": "1s", "on_error": "deny"},
     });
     let replicas = [
         TestEdge::new(policy.clone()).passthrough(&api.url()).start(),

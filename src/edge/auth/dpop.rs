@@ -127,6 +127,11 @@ impl DpopChecker {
         now: u64,
     ) -> Result<String, DpopFailure> {
         let proved = self.prove(target, access_token, jkt, now)?;
+        self.remember_here(proved, now)
+    }
+
+    /// Remembers the proof's `jti` in this process's cache.
+    fn remember_here(&self, proved: Proved, now: u64) -> Result<String, DpopFailure> {
         self.replay.insert(proved.jti, proved.expires_at, now)?;
         Ok(proved.thumbprint)
     }
@@ -141,10 +146,7 @@ impl DpopChecker {
         now: u64,
     ) -> Result<String, DpopFailure> {
         let proved = self.prove(target, access_token, jkt, now)?;
-        let Some(store) = &self.shared else {
-            self.replay.insert(proved.jti, proved.expires_at, now)?;
-            return Ok(proved.thumbprint);
-        };
+        let Some(store) = &self.shared else { return self.remember_here(proved, now) };
         let key = store.key(&format!("dpop-jti:{}", URL_SAFE_NO_PAD.encode(proved.jti)));
         let ttl_ms = proved.expires_at.saturating_sub(now).max(1).saturating_mul(1000);
         let first_use = store
@@ -162,10 +164,7 @@ impl DpopChecker {
         match first_use {
             Ok(Some(_)) => Ok(proved.thumbprint),
             Ok(None) => Err(DpopFailure::Replay),
-            Err(_) if store.on_error == OnStoreError::Allow => {
-                self.replay.insert(proved.jti, proved.expires_at, now)?;
-                Ok(proved.thumbprint)
-            }
+            Err(_) if store.on_error == OnStoreError::Allow => self.remember_here(proved, now),
             Err(_) => Err(DpopFailure::StoreUnavailable),
         }
     }
