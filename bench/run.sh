@@ -66,10 +66,11 @@ taskset -c "$sut_cpu" "$nginx_bin" -p "$work/nginx-prefix" -c "$work/nginx.conf"
 nginx_master=$!
 
 taskset -c "$load_cpu" redis-server --port 16379 --bind 127.0.0.1 --save '' --appendonly no --dir "$work" >/dev/null & pids+=($!)
-redis_store='{backend: redis, redis: {url: "redis://127.0.0.1:16379/0", timeout: 50ms}}'
 start_edge() { # port admin rpm burst [scope]
   local scope=${5:-local} store='{backend: memory}'
-  [ "$scope" = global ] && store=$redis_store
+  # A key prefix per edge: the two global edges have different limits, and one Redis bucket
+  # per client shared between them would let the strict one's 429s spill into the other.
+  [ "$scope" = global ] && store="{backend: redis, redis: {url: \"redis://127.0.0.1:16379/0\", key_prefix: \"bench-$1:\", timeout: 50ms}}"
   sed -e "s#__WORK__#$work#g" -e "s#__ROOT__#$root#g" -e "s#__PORT__#$1#g" -e "s#__ADMIN__#$2#g" \
       -e "s#__RPM__#$3#g" -e "s#__BURST__#$4#g" -e "s#__SCOPE__#$scope#g" -e "s#__STORE__#$store#g" \
       bench/mcp-edge.yaml > "$work/edge-$1.yaml"
