@@ -27,7 +27,7 @@ body=$(python3 -c 'import json; print(json.dumps({"jsonrpc":"2.0","id":1,"result
 sed -e "s#__WORK__#$work#g" -e "s#__ROOT__#$root#g" -e "s#__BODY__#${body//\"/\\\"}#g" bench/nginx-upstream.conf > "$work/upstream.conf"
 nginx -p "$work/nginx-prefix" -c "$work/upstream.conf" </dev/null >/dev/null 2>&1 & pids+=($!)
 sed -e "s#__WORK__#$work#g" -e "s#__ROOT__#$root#g" -e "s#__PORT__#19543#g" -e "s#__ADMIN__#19951#g" \
-    -e "s#__RPM__#6000000#g" -e "s#__BURST__#1000000#g" bench/mcp-edge.yaml > "$work/edge.yaml"
+    -e "s#__RPM__#6000000#g" -e "s#__BURST__#1000000#g" -e "s#__SCOPE__#local#g" -e "s#__STORE__#{backend: memory}#g" bench/mcp-edge.yaml > "$work/edge.yaml"
 token=BENCHTOKEN-0123456789
 url=https://127.0.0.1:19543/items
 
