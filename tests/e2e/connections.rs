@@ -263,8 +263,10 @@ async fn max_connections_per_ip_counts_each_peer_apart() {
     let edge =
         TestEdge::new(json!({"auth": {"mode": "none"}, "limits": {"max_connections_per_ip": 2}})).plain_http().start();
     let http = edge.http.expect("plain");
-    let one: std::net::IpAddr = "127.0.0.1".parse().expect("ip");
-    let two: std::net::IpAddr = "127.0.0.2".parse().expect("ip");
+    // Not 127.0.0.1: the readiness check's connections come from there, and each holds its
+    // peer's slot until the edge sees it close.
+    let one: std::net::IpAddr = "127.0.0.3".parse().expect("ip");
+    let two: std::net::IpAddr = "127.0.0.4".parse().expect("ip");
     let mut held = Vec::new();
     for _ in 0..2 {
         let (status, stream) = plain_get(http, Some(one)).await;
