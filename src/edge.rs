@@ -13,6 +13,7 @@ pub mod body;
 pub mod client_ip;
 pub mod context;
 pub mod cors;
+pub mod forward;
 pub mod limits;
 pub mod observe;
 pub mod passthrough;

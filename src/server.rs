@@ -12,6 +12,7 @@ use crate::admin::AdminApp;
 use crate::background::{JwksRefresher, Sweeper, TokensFileWatcher};
 use crate::config::Config;
 use crate::edge::app::EdgeApp;
+use crate::edge::forward::Forwarder;
 use crate::edge::policy::PolicyHandle;
 use crate::edge::{EdgeProxy, Policy};
 use crate::lifecycle::{DrainingSignalWatch, Lifecycle};
@@ -117,6 +118,11 @@ fn public_service(
         Arc::clone(&server.configuration),
     );
     proxy.handle_init_modules();
+    // The edge's own upstream hop connects as the proxy's connector does (the server
+    // configuration's CA file and pool size).
+    let forwarder = Forwarder::new(pingora::connectors::TransportConnector::new(Some(
+        pingora::connectors::ConnectorOptions::from_server_conf(&server.configuration),
+    )));
     if let Some(expiry) = config.tls.as_ref().and_then(|material| material.not_after()) {
         crate::telemetry::metrics::METRICS.cert_expiry.set(expiry);
     }
@@ -132,7 +138,7 @@ fn public_service(
     let mut public = pingora::services::listening::Service::new(
         "mcp-edge".to_string(),
         EdgeListener::new(
-            EdgeApp::new(proxy, Arc::clone(policy), Arc::clone(lifecycle)),
+            EdgeApp::new(proxy, forwarder, Arc::clone(policy), Arc::clone(lifecycle)),
             Arc::clone(policy),
             tls_listener,
         ),

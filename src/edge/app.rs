@@ -30,6 +30,7 @@ use pingora::server::ShutdownWatch;
 use tracing::Instrument;
 
 use super::context::RequestContext;
+use super::forward::Forwarder;
 use super::pipeline::{self, Decision};
 use super::policy::PolicyHandle;
 use super::proxy::{self, EdgeProxy};
@@ -45,13 +46,19 @@ pub struct BytesPastHead(pub Bytes);
 /// The edge's `HttpServerApp`: the pipeline, then pingora's proxy for the passthrough.
 pub struct EdgeApp {
     proxy: Arc<HttpProxy<EdgeProxy>>,
+    forwarder: Forwarder,
     policy: PolicyHandle,
     lifecycle: Arc<Lifecycle>,
 }
 
 impl EdgeApp {
-    pub fn new(proxy: HttpProxy<EdgeProxy>, policy: PolicyHandle, lifecycle: Arc<Lifecycle>) -> Self {
-        Self { proxy: Arc::new(proxy), policy, lifecycle }
+    pub fn new(
+        proxy: HttpProxy<EdgeProxy>,
+        forwarder: Forwarder,
+        policy: PolicyHandle,
+        lifecycle: Arc<Lifecycle>,
+    ) -> Self {
+        Self { proxy: Arc::new(proxy), forwarder, policy, lifecycle }
     }
 
     /// The request's head, read as `HttpProxy` reads it: a malformed head gets pingora's 400
@@ -145,6 +152,10 @@ impl HttpServerApp for EdgeApp {
         let decision = pipeline::run(&mut session, &mut ctx).instrument(span).await;
         match decision {
             Decision::Answer(reply) => Self::answer(session, &mut ctx, reply).await,
+            Decision::Proxy if forwards(&session) => {
+                let span = ctx.span.clone();
+                self.forwarder.serve(session, &mut ctx).instrument(span).await
+            }
             Decision::Proxy => self.proxy(session, past_head, ctx, shutdown).await,
         }
     }
@@ -160,4 +171,10 @@ impl HttpServerApp for EdgeApp {
     async fn http_cleanup(&self) {
         self.proxy.http_cleanup().await;
     }
+}
+
+/// Whether the edge forwards the request itself rather than through pingora's proxy: an
+/// HTTP/1 upgrade (pingora's proxy can drop the tunnel, see `edge::forward`).
+fn forwards(session: &ServerSession) -> bool {
+    session.is_upgrade_req()
 }

@@ -8,12 +8,15 @@
 
 use std::time::Duration;
 
-use pingora::Result;
 use pingora::http::RequestHeader;
 use pingora::upstreams::peer::{HttpPeer, HttpUpstreamRequestPolicy};
+use pingora::{Error, ErrorType, Result};
 
 use super::context::RequestContext;
 use crate::config::Passthrough;
+use crate::request::reply::retry_after_seconds;
+use crate::request::{EdgeError, Reply};
+use crate::upstream::breaker::CallOutcome;
 
 /// Passed on only from a trusted proxy: each names the client or rewrites the URL.
 const UNTRUSTED_CLIENT_HEADERS: [&str; 5] =
@@ -94,4 +97,85 @@ pub fn prepare_request(request: &mut RequestHeader, passthrough: &Passthrough, c
         request.insert_header("traceparent", traceparent)?;
     }
     Ok(())
+}
+
+/// Takes the passthrough breaker's permission for this request's call into `ctx`; an open
+/// breaker is a 503 error (with the breaker's `Retry-After` in `ctx`).
+pub fn acquire_breaker(ctx: &mut RequestContext) -> Result<()> {
+    let Some(breaker) = &ctx.policy.passthrough_breaker else { return Ok(()) };
+    match breaker.try_acquire() {
+        Ok(permit) => {
+            ctx.breaker_permit = Some(permit);
+            Ok(())
+        }
+        Err(rejected) => {
+            ctx.unavailable_retry_after = Some(retry_after_seconds(rejected.retry_after));
+            Error::e_explain(ErrorType::HTTPStatus(503), "passthrough circuit open")
+        }
+    }
+}
+
+/// Tells the breaker how the call went. A client that went away says nothing about the
+/// upstream: the permit is dropped. An answer counts by the breaker's `failure_statuses`
+/// (not the edge's own 500).
+pub fn settle_breaker(ctx: &mut RequestContext, error: Option<&Error>) {
+    let Some(permit) = ctx.breaker_permit.take() else { return };
+    let upstream_failed = error.is_some_and(|error| matches!(error.esource(), pingora::ErrorSource::Upstream));
+    if upstream_failed {
+        permit.record(CallOutcome::Failure);
+    } else if let Some(status) = ctx.upstream_status {
+        let outcome = permit.outcome_for_status(status);
+        permit.record(outcome);
+    } else if error.is_none() {
+        permit.record(CallOutcome::Success);
+    }
+}
+
+/// The answer to a passthrough that failed with `error`, if one can still be written
+/// (`response_written`: the head went out already, so the stream can only be cut). Every
+/// answer closes the connection: the request's framing, or the upstream's, is lost.
+pub fn failure_reply(error: &Error, ctx: &RequestContext, response_written: bool) -> Option<Reply> {
+    if client_went_away(error) {
+        // Nobody is left to answer, and a client hanging up is not the proxy failing: no
+        // response and no warning (a load balancer's or a load test's every disconnect
+        // would otherwise log one).
+        tracing::debug!(request_id = %ctx.request_id, error = %error, "Client went away during the passthrough");
+        return None;
+    }
+    if client_sent_bad_framing(error) {
+        // A malformed chunked body is the client's error, not the upstream's: 400 (pingora
+        // would make it a 502).
+        tracing::debug!(request_id = %ctx.request_id, error = %error, "Malformed request body");
+        return (!response_written).then(|| EdgeError::BadRequest.into_reply(&ctx.request_id).closing());
+    }
+    let edge_error = match error.etype() {
+        ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => EdgeError::GatewayTimeout,
+        ErrorType::HTTPStatus(413) => EdgeError::PayloadTooLarge,
+        ErrorType::HTTPStatus(400) => EdgeError::BadRequest,
+        ErrorType::HTTPStatus(503) => match ctx.unavailable_retry_after {
+            Some(retry_after_seconds) => EdgeError::ServiceUnavailable { retry_after_seconds },
+            None => EdgeError::Internal,
+        },
+        ErrorType::HTTPStatus(_) | ErrorType::InternalError => EdgeError::Internal,
+        _ => EdgeError::BadGateway,
+    };
+    tracing::warn!(request_id = %ctx.request_id, error = %error, "Passthrough failed");
+    (!response_written).then(|| edge_error.into_reply(&ctx.request_id).closing())
+}
+
+/// The request body from downstream could not be parsed (a bad chunk-size line, chunk data
+/// not followed by CRLF): pingora's body reader says `InvalidChunk` (its constant is private).
+pub fn client_sent_bad_framing(error: &Error) -> bool {
+    matches!(error.esource(), pingora::ErrorSource::Downstream)
+        && matches!(error.etype(), ErrorType::Custom("InvalidChunk") | ErrorType::InvalidHTTPHeader)
+}
+
+/// The downstream connection broke (reset, closed, or its h2 stream cancelled) while the
+/// request was being proxied.
+pub fn client_went_away(error: &Error) -> bool {
+    matches!(error.esource(), pingora::ErrorSource::Downstream)
+        && matches!(
+            error.etype(),
+            ErrorType::ReadError | ErrorType::WriteError | ErrorType::ConnectionClosed | ErrorType::H2Error
+        )
 }

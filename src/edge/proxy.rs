@@ -18,9 +18,6 @@ use super::policy::PolicyHandle;
 use super::respond;
 use super::{limits, passthrough};
 use crate::lifecycle::Lifecycle;
-use crate::request::EdgeError;
-use crate::request::reply::retry_after_seconds;
-use crate::upstream::breaker::CallOutcome;
 
 /// The public listener's request handler.
 pub struct EdgeProxy {
@@ -61,15 +58,7 @@ impl ProxyHttp for EdgeProxy {
     }
 
     async fn upstream_peer(&self, _downstream: &mut Session, ctx: &mut RequestContext) -> Result<Box<HttpPeer>> {
-        if let Some(breaker) = &ctx.policy.passthrough_breaker {
-            match breaker.try_acquire() {
-                Ok(permit) => ctx.breaker_permit = Some(permit),
-                Err(rejected) => {
-                    ctx.unavailable_retry_after = Some(retry_after_seconds(rejected.retry_after));
-                    return Error::e_explain(ErrorType::HTTPStatus(503), "passthrough circuit open");
-                }
-            }
-        }
+        passthrough::acquire_breaker(ctx)?;
         match &ctx.policy.passthrough {
             Some(target) => Ok(passthrough::peer(target, ctx.policy.config.upstream.connect_timeout)),
             None => Error::e_explain(ErrorType::InternalError, "no passthrough peer for a proxied route"),
@@ -124,47 +113,15 @@ impl ProxyHttp for EdgeProxy {
     }
 
     async fn fail_to_proxy(&self, downstream: &mut Session, error: &Error, ctx: &mut RequestContext) -> FailToProxy {
-        if client_went_away(error) {
-            // Nobody is left to answer, and a client hanging up is not the proxy failing: no
-            // response and no warning (a load balancer's or a load test's every disconnect
-            // would otherwise log one).
-            tracing::debug!(request_id = %ctx.request_id, error = %error, "Client went away during the passthrough");
-            return FailToProxy { error_code: 0, can_reuse_downstream: false };
-        }
-        if client_sent_bad_framing(error) {
-            // A malformed chunked body is the client's error, not the upstream's: 400 (pingora
-            // would make it a 502), and the connection closes: its framing is lost.
-            tracing::debug!(request_id = %ctx.request_id, error = %error, "Malformed request body");
-            let reply = EdgeError::BadRequest.into_reply(&ctx.request_id).closing();
-            let status = reply.status;
-            if downstream.response_written().is_none() {
+        let written = downstream.response_written().is_some();
+        match passthrough::failure_reply(error, ctx, written) {
+            Some(reply) => {
+                let status = reply.status;
                 let _ = respond::write(downstream, ctx, reply).await;
+                FailToProxy { error_code: status, can_reuse_downstream: false }
             }
-            return FailToProxy { error_code: status, can_reuse_downstream: false };
+            None => FailToProxy { error_code: 0, can_reuse_downstream: false },
         }
-        let edge_error = match error.etype() {
-            ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => {
-                EdgeError::GatewayTimeout
-            }
-            ErrorType::HTTPStatus(413) => EdgeError::PayloadTooLarge,
-            ErrorType::HTTPStatus(503) => match ctx.unavailable_retry_after {
-                Some(retry_after_seconds) => EdgeError::ServiceUnavailable { retry_after_seconds },
-                None => EdgeError::Internal,
-            },
-            ErrorType::HTTPStatus(_) | ErrorType::InternalError => EdgeError::Internal,
-            _ => EdgeError::BadGateway,
-        };
-        tracing::warn!(request_id = %ctx.request_id, error = %error, "Passthrough failed");
-        if downstream.response_written().is_some() {
-            // Headers already went out; the stream can only be cut.
-            return FailToProxy { error_code: 0, can_reuse_downstream: false };
-        }
-        // pingora drops the downstream connection after a failed proxy attempt whatever we
-        // return here, so say so (`Connection: close`) instead of promising keep-alive.
-        let reply = edge_error.into_reply(&ctx.request_id).closing();
-        let status = reply.status;
-        let _ = respond::write(downstream, ctx, reply).await;
-        FailToProxy { error_code: status, can_reuse_downstream: false }
     }
 
     fn request_summary(&self, downstream: &Session, _ctx: &RequestContext) -> String {
@@ -175,24 +132,12 @@ impl ProxyHttp for EdgeProxy {
         // Upstream failures are already logged once, with the request id, by fail_to_proxy;
         // a client that went away is not an error of the proxy.
         matches!(error.esource(), pingora::ErrorSource::Upstream)
-            || client_went_away(error)
-            || client_sent_bad_framing(error)
+            || passthrough::client_went_away(error)
+            || passthrough::client_sent_bad_framing(error)
     }
 
     async fn logging(&self, downstream: &mut Session, error: Option<&Error>, ctx: &mut RequestContext) {
-        if let Some(permit) = ctx.breaker_permit.take() {
-            // A client that went away says nothing about the upstream: the permit is dropped.
-            // An answer counts by the breaker's `failure_statuses` (not the server's own 500).
-            let upstream_failed = error.is_some_and(|error| matches!(error.esource(), pingora::ErrorSource::Upstream));
-            if upstream_failed {
-                permit.record(CallOutcome::Failure);
-            } else if let Some(status) = ctx.upstream_status {
-                let outcome = permit.outcome_for_status(status);
-                permit.record(outcome);
-            } else if error.is_none() {
-                permit.record(CallOutcome::Success);
-            }
-        }
+        passthrough::settle_breaker(ctx, error);
         let status = downstream.response_written().map_or(0, |response| response.status.as_u16());
         super::observe::request_done(ctx, downstream.req_header(), status, error);
     }
@@ -209,21 +154,4 @@ tokio::task_local! {
 pub async fn with_decided<F: std::future::Future>(mut ctx: RequestContext, proxying: F) -> F::Output {
     ctx.decided = true;
     DECIDED.scope(std::cell::Cell::new(Some(ctx)), proxying).await
-}
-
-/// The request body from downstream could not be parsed (a bad chunk-size line, chunk data
-/// not followed by CRLF): pingora's body reader says `InvalidChunk` (its constant is private).
-fn client_sent_bad_framing(error: &Error) -> bool {
-    matches!(error.esource(), pingora::ErrorSource::Downstream)
-        && matches!(error.etype(), ErrorType::Custom("InvalidChunk") | ErrorType::InvalidHTTPHeader)
-}
-
-/// The downstream connection broke (reset, closed, or its h2 stream cancelled) while the
-/// request was being proxied.
-fn client_went_away(error: &Error) -> bool {
-    matches!(error.esource(), pingora::ErrorSource::Downstream)
-        && matches!(
-            error.etype(),
-            ErrorType::ReadError | ErrorType::WriteError | ErrorType::ConnectionClosed | ErrorType::H2Error
-        )
 }
