@@ -68,8 +68,8 @@ impl From<&Limits> for ConnectionLimits {
     }
 }
 
-/// The public listeners' application: the connection layer in front of `app` (pingora's
-/// `HttpProxy`).
+/// The public listeners' application: the connection layer in front of `app` (the edge's
+/// `EdgeApp`).
 pub struct EdgeListener<A> {
     app: Arc<A>,
     policy: PolicyHandle,

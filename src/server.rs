@@ -11,10 +11,10 @@ use pingora::services::ServiceWithDependents;
 use crate::admin::AdminApp;
 use crate::background::{JwksRefresher, Sweeper, TokensFileWatcher};
 use crate::config::Config;
+use crate::edge::Policy;
 use crate::edge::app::EdgeApp;
 use crate::edge::forward::Forwarder;
 use crate::edge::policy::PolicyHandle;
-use crate::edge::{EdgeProxy, Policy};
 use crate::lifecycle::{DrainingSignalWatch, Lifecycle};
 use crate::listener::EdgeListener;
 use crate::reload::Reloader;
@@ -102,7 +102,7 @@ fn add_background_services(server: &mut Server, policy: &PolicyHandle) {
     server.add_service(background_service("jwks-refresher", JwksRefresher { policy: Arc::clone(policy) }));
 }
 
-/// The public listeners: pingora's `HttpProxy` behind our connection layer, and the
+/// The public listeners: the edge's application behind our connection layer, and the
 /// certificate resolver a reload swaps certificates into.
 fn public_service(
     server: &Server,
@@ -112,17 +112,14 @@ fn public_service(
 ) -> Result<(PublicService, Option<Arc<CertResolver>>), StartupError> {
     // Our connection layer (`listener`) does TLS and reads HTTP/1 heads itself (pingora sees
     // the public listeners as plain TCP); the edge's application answers what it can and
-    // hands the passthrough to pingora's HttpProxy.
-    let mut proxy = pingora::proxy::HttpProxy::new(
-        EdgeProxy::new(Arc::clone(policy), Arc::clone(lifecycle)),
-        Arc::clone(&server.configuration),
+    // forwards the passthrough itself. The upstream hop connects with pingora's connector
+    // (the server configuration's CA file) and pools as many connections as pingora would.
+    let forwarder = Forwarder::new(
+        pingora::connectors::TransportConnector::new(Some(pingora::connectors::ConnectorOptions::from_server_conf(
+            &server.configuration,
+        ))),
+        server.configuration.upstream_keepalive_pool_size,
     );
-    proxy.handle_init_modules();
-    // The edge's own upstream hop connects as the proxy's connector does (the server
-    // configuration's CA file and pool size).
-    let forwarder = Forwarder::new(pingora::connectors::TransportConnector::new(Some(
-        pingora::connectors::ConnectorOptions::from_server_conf(&server.configuration),
-    )));
     if let Some(expiry) = config.tls.as_ref().and_then(|material| material.not_after()) {
         crate::telemetry::metrics::METRICS.cert_expiry.set(expiry);
     }
@@ -138,7 +135,7 @@ fn public_service(
     let mut public = pingora::services::listening::Service::new(
         "mcp-edge".to_string(),
         EdgeListener::new(
-            EdgeApp::new(proxy, forwarder, Arc::clone(policy), Arc::clone(lifecycle)),
+            EdgeApp::new(forwarder, Arc::clone(policy), Arc::clone(lifecycle)),
             Arc::clone(policy),
             tls_listener,
         ),

@@ -1,31 +1,20 @@
-//! The public listeners' HTTP application: the edge answers what it can itself, and hands
-//! only the passthrough to pingora's proxy.
+//! The public listeners' HTTP application: every request is served here, on pingora's
+//! server session, without pingora's proxy.
 //!
 //! pingora's `HttpProxy` costs every request the same machinery whether it proxies or not:
 //! one boxed future of about 15 KB allocated and copied, the proxy `Session` with its cache
-//! and module state, a shutdown waiter registered and removed, and a boxed call per phase.
-//! `/health`, every refusal (401, 403, 429, 431, 413, 404, 405), preflights, `/mcp`,
-//! `/api/tools`, `/init` and `/sessions` need none of it. So the request runs here first: the
-//! head is parsed on pingora's server session, the pipeline decides, and an answer is written
-//! and logged here, with the same headers, keep-alive and audit events as through the proxy.
-//!
-//! Only [`Decision::Proxy`] goes on to `HttpProxy`, with the decided [`RequestContext`]
-//! (`proxy::with_decided`): its `request_filter` then does nothing, so no request is rate
-//! limited or authenticated twice. An HTTP/2 session is handed on as it is (its request was
-//! read with the stream); an HTTP/1 session has consumed its head, so a fresh session over
-//! the same connection gets the head's bytes back as its prefix, followed by the bytes the
-//! connection layer read past the head ([`BytesPastHead`]: pingora keeps its own copy of
-//! them private), and pingora parses them again.
+//! and module state, a shutdown waiter registered and removed, a boxed call per phase, the
+//! request head cloned twice. Here the head is parsed once on pingora's server session, the
+//! pipeline decides, and an answer (`/health`, every refusal, preflights, `/mcp`,
+//! `/api/tools`, `/init`, `/sessions`) is written and logged at once; [`Decision::Proxy`]
+//! goes to the edge's own upstream hop ([`Forwarder`]) on the same session.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bytes::{Bytes, BytesMut};
 use pingora::ErrorType;
-use pingora::apps::{HttpPersistentSettings, HttpServerApp, HttpServerOptions, ReusedHttpStream};
+use pingora::apps::{HttpPersistentSettings, HttpServerApp, ReusedHttpStream};
 use pingora::protocols::http::ServerSession;
-use pingora::protocols::http::v2::server::H2Options;
-use pingora::proxy::HttpProxy;
 use pingora::server::ShutdownWatch;
 use tracing::Instrument;
 
@@ -33,35 +22,22 @@ use super::context::RequestContext;
 use super::forward::Forwarder;
 use super::pipeline::{self, Decision};
 use super::policy::PolicyHandle;
-use super::proxy::{self, EdgeProxy};
 use super::{observe, respond};
 use crate::lifecycle::Lifecycle;
 
-/// The bytes an HTTP/1 session's prefix holds past the request head (the start of a body),
-/// given with the session by the connection layer as its connection context, for the
-/// hand-off to the proxy.
-#[derive(Debug)]
-pub struct BytesPastHead(pub Bytes);
-
-/// The edge's `HttpServerApp`: the pipeline, then pingora's proxy for the passthrough.
+/// The edge's `HttpServerApp`: the pipeline, then the passthrough's upstream hop.
 pub struct EdgeApp {
-    proxy: Arc<HttpProxy<EdgeProxy>>,
     forwarder: Forwarder,
     policy: PolicyHandle,
     lifecycle: Arc<Lifecycle>,
 }
 
 impl EdgeApp {
-    pub fn new(
-        proxy: HttpProxy<EdgeProxy>,
-        forwarder: Forwarder,
-        policy: PolicyHandle,
-        lifecycle: Arc<Lifecycle>,
-    ) -> Self {
-        Self { proxy: Arc::new(proxy), forwarder, policy, lifecycle }
+    pub fn new(forwarder: Forwarder, policy: PolicyHandle, lifecycle: Arc<Lifecycle>) -> Self {
+        Self { forwarder, policy, lifecycle }
     }
 
-    /// The request's head, read as `HttpProxy` reads it: a malformed head gets pingora's 400
+    /// The request's head, read as pingora's `HttpProxy` reads it: a malformed head gets pingora's 400
     /// and CONNECT its 405 (pingora does not proxy CONNECT), both closing the connection.
     async fn read_request(session: &mut ServerSession) -> Option<()> {
         match session.read_request().await {
@@ -102,34 +78,6 @@ impl EdgeApp {
         let reusable = session.finish().await.ok().flatten()?;
         Some(ReusedHttpStream::from_reusable_stream(reusable, settings))
     }
-
-    /// Hands a request the pipeline let through to pingora's proxy.
-    async fn proxy(
-        self: &Arc<Self>,
-        session: ServerSession,
-        past_head: Option<Box<BytesPastHead>>,
-        ctx: RequestContext,
-        shutdown: &ShutdownWatch,
-    ) -> Option<ReusedHttpStream> {
-        let session = match session {
-            ServerSession::H1(http1) => {
-                let raw_head = http1.get_headers_raw_bytes();
-                let past_head = past_head.as_ref().map_or(&[][..], |bytes| &bytes.0[..]);
-                let mut head = BytesMut::with_capacity(raw_head.len() + past_head.len());
-                head.extend_from_slice(&raw_head);
-                head.extend_from_slice(past_head);
-                let keepalive = http1.get_keepalive_timeout();
-                let reuses_remaining = http1.get_keepalive_reuses_remaining();
-                let mut fresh = ServerSession::new_http1(http1.into_inner());
-                fresh.set_keepalive(keepalive);
-                fresh.set_keepalive_reuses_remaining(reuses_remaining);
-                fresh.set_pipelined_prefix(head);
-                fresh
-            }
-            other => other,
-        };
-        proxy::with_decided(ctx, self.proxy.process_new_http(session, shutdown)).await
-    }
 }
 
 #[async_trait]
@@ -139,7 +87,6 @@ impl HttpServerApp for EdgeApp {
         mut session: ServerSession,
         shutdown: &ShutdownWatch,
     ) -> Option<ReusedHttpStream> {
-        let past_head = session.take_connection_user_context().and_then(|context| context.downcast().ok());
         Self::read_request(&mut session).await?;
         if *shutdown.borrow() {
             // Answer this request, but close the connection: the service is stopping.
@@ -152,29 +99,10 @@ impl HttpServerApp for EdgeApp {
         let decision = pipeline::run(&mut session, &mut ctx).instrument(span).await;
         match decision {
             Decision::Answer(reply) => Self::answer(session, &mut ctx, reply).await,
-            Decision::Proxy if forwards(&session) => {
+            Decision::Proxy => {
                 let span = ctx.span.clone();
                 self.forwarder.serve(session, &mut ctx).instrument(span).await
             }
-            Decision::Proxy => self.proxy(session, past_head, ctx, shutdown).await,
         }
     }
-
-    fn server_options(&self) -> Option<&HttpServerOptions> {
-        self.proxy.server_options()
-    }
-
-    fn h2_options(&self) -> Option<H2Options> {
-        self.proxy.h2_options()
-    }
-
-    async fn http_cleanup(&self) {
-        self.proxy.http_cleanup().await;
-    }
-}
-
-/// Whether the edge forwards the request itself rather than through pingora's proxy: an
-/// HTTP/1 upgrade (pingora's proxy can drop the tunnel, see `edge::forward`).
-fn forwards(session: &ServerSession) -> bool {
-    session.is_upgrade_req()
 }

@@ -44,8 +44,6 @@ pub struct RequestContext {
     pub body_bytes: u64,
     /// Whether the downstream connection is TLS (for `X-Forwarded-Proto`).
     pub downstream_tls: bool,
-    /// The pipeline ran on this request already (`edge::app`), and let it through.
-    pub decided: bool,
     _in_flight: InFlight,
 }
 
@@ -69,7 +67,6 @@ impl RequestContext {
             span: tracing::Span::none(),
             body_bytes: 0,
             downstream_tls: false,
-            decided: false,
             _in_flight: in_flight,
         }
     }

@@ -18,21 +18,27 @@
 //! `limits.max_body_bytes`; all close the connection.
 
 pub mod head;
+pub mod pool;
 
 use pingora::connectors::TransportConnector;
 use pingora::protocols::http::HttpTask;
 use pingora::protocols::http::ServerSession;
 use pingora::protocols::http::v1::client::HttpSession as UpstreamSession;
+use pingora::upstreams::peer::Peer;
 use pingora::{Error, ErrorType};
 
 use super::context::RequestContext;
 use super::{limits, observe, passthrough, respond};
 use crate::request::EdgeError;
+use pool::Pool;
 
 /// How a forwarded request ended, when it did not fail.
 struct Forwarded {
     /// The downstream connection may serve another request.
     reusable: bool,
+    /// The upstream connection may (its response was read to its end; whether the server
+    /// keeps it open is for its own headers to say).
+    upstream_reusable: bool,
 }
 
 /// Why a forwarded request did not complete.
@@ -42,17 +48,21 @@ enum Failure {
     Refused(EdgeError),
     /// The connection to the upstream or the client broke, or the upstream misbehaved.
     Broken(Box<Error>),
+    /// The request head could not be written upstream: nothing reached the server.
+    Unsent(Box<Error>),
 }
 
 /// The upstream hop: connects (pingora's connector: TCP, TLS with the peer's name and
 /// verification) and forwards.
 pub struct Forwarder {
     connector: TransportConnector,
+    pool: Pool,
 }
 
 impl Forwarder {
-    pub fn new(connector: TransportConnector) -> Self {
-        Self { connector }
+    /// `pool_size`: the most idle upstream connections kept.
+    pub fn new(connector: TransportConnector, pool_size: usize) -> Self {
+        Self { connector, pool: Pool::new(pool_size) }
     }
 
     /// Serves a request the pipeline decided to proxy; the connection, if it may be kept.
@@ -62,7 +72,7 @@ impl Forwarder {
         ctx: &mut RequestContext,
     ) -> Option<pingora::apps::ReusedHttpStream> {
         let (reply, error) = match self.forward(&mut session, ctx).await {
-            Ok(Forwarded { reusable }) => {
+            Ok(Forwarded { reusable, .. }) => {
                 passthrough::settle_breaker(ctx, None);
                 let status = session.response_written().map_or(0, |response| response.status.as_u16());
                 observe::request_done(ctx, session.req_header(), status, None);
@@ -79,7 +89,7 @@ impl Forwarder {
                 let written = session.response_written().is_some();
                 ((!written).then(|| refusal.into_reply(&ctx.request_id).closing()), None)
             }
-            Err(Failure::Broken(error)) => {
+            Err(Failure::Broken(error) | Failure::Unsent(error)) => {
                 let written = session.response_written().is_some();
                 (passthrough::failure_reply(&error, ctx, written), Some(error))
             }
@@ -105,13 +115,65 @@ impl Forwarder {
         };
         passthrough::acquire_breaker(ctx).map_err(Failure::Broken)?;
         let has_body = !session.is_body_empty();
-        let request = head::upstream_head(session.req_header(), has_body, target, ctx).map_err(Failure::Refused)?;
         let peer = passthrough::peer(target, policy.config.upstream.connect_timeout);
-        let stream = self.connector.new_stream(&*peer).await.map_err(|error| Failure::Broken(error.into_up()))?;
-        let mut upstream = UpstreamSession::new_with_options(stream, &*peer);
-        upstream.write_request_header(Box::new(request)).await.map_err(|error| Failure::Broken(error.into_up()))?;
-        exchange(session, &mut upstream, ctx, has_body).await
+        let key = peer.reuse_hash();
+        let mut pooled = self.pool.take(key);
+        let mut progress = Progress { request_done: !has_body, body_read: false, response_started: false };
+        loop {
+            let reused = pooled.is_some();
+            let stream = match pooled.take() {
+                Some(stream) => stream,
+                None => self.connector.new_stream(&*peer).await.map_err(|error| Failure::Broken(error.into_up()))?,
+            };
+            let mut upstream = UpstreamSession::new_with_options(stream, &*peer);
+            // Built again for a retry rather than cloned for one: most requests never retry.
+            let request = head::upstream_head(session.req_header(), has_body, target, ctx).map_err(Failure::Refused)?;
+            let outcome = match upstream.write_request_header(Box::new(request)).await {
+                Ok(_) => exchange(session, &mut upstream, ctx, &mut progress).await,
+                Err(error) => Err(Failure::Unsent(error.into_up())),
+            };
+            match outcome {
+                Ok(forwarded) => {
+                    if forwarded.upstream_reusable
+                        && let Some(stream) = upstream.reuse().await
+                    {
+                        self.pool.put(key, stream);
+                    }
+                    return Ok(forwarded);
+                }
+                Err(Failure::Unsent(error)) if reused => {
+                    tracing::debug!(request_id = %ctx.request_id, error = %error, "A pooled upstream connection was closed; retrying on a new one");
+                }
+                Err(Failure::Broken(error))
+                    if reused && !progress.response_started && !progress.body_read && replayable(session) =>
+                {
+                    tracing::debug!(request_id = %ctx.request_id, error = %error, "A pooled upstream connection failed before answering; retrying on a new one");
+                }
+                Err(Failure::Unsent(error)) => return Err(Failure::Broken(error)),
+                Err(other) => return Err(other),
+            }
+        }
     }
+}
+
+/// What an exchange got done, carried into a retry.
+struct Progress {
+    request_done: bool,
+    /// Some of the request body was read from the client (and so cannot be sent again).
+    body_read: bool,
+    /// The upstream answered something (a head, even a 1xx).
+    response_started: bool,
+}
+
+/// Whether a request that may have reached the server can be sent again: its method is
+/// idempotent (RFC 9110 §9.2.2) or it carries an `Idempotency-Key`. A POST on a pooled
+/// connection that closed under it is not resent (nginx and Go's client do the same): the
+/// server may have acted on it. The pool's check on taking a connection makes that rare.
+fn replayable(session: &ServerSession) -> bool {
+    use http::Method;
+    let request = session.req_header();
+    matches!(request.method, Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE)
+        || request.headers.contains_key("idempotency-key")
 }
 
 /// Moves the request body up and the response down until both are done (or, upgraded,
@@ -120,18 +182,19 @@ async fn exchange(
     downstream: &mut ServerSession,
     upstream: &mut UpstreamSession,
     ctx: &mut RequestContext,
-    has_body: bool,
+    progress: &mut Progress,
 ) -> Result<Forwarded, Failure> {
     let up = |error: Box<Error>| Failure::Broken(error.into_up());
     let down = |error: Box<Error>| Failure::Broken(error.into_down());
-    let mut request_done = !has_body;
+    const CLOSED: Forwarded = Forwarded { reusable: false, upstream_reusable: false };
     let mut response_done = false;
     let mut upgraded = false;
-    while !(request_done && response_done) {
+    let mut held: Option<bytes::Bytes> = None;
+    while !(progress.request_done && response_done) {
         tokio::select! {
             // Once the request body is in, this waits for the client to go away (an error
             // that ends the exchange), as pingora's proxy does.
-            body = downstream.read_body_or_idle(request_done) => {
+            body = downstream.read_body_or_idle(progress.request_done) => {
                 let body = body.map_err(down)?;
                 if upgraded {
                     upstream.maybe_upgrade_body_writer();
@@ -140,25 +203,39 @@ async fn exchange(
                         None => {
                             // The client closed its side: the tunnel ends.
                             let _ = upstream.finish_body().await;
-                            return Ok(Forwarded { reusable: false });
+                            return Ok(CLOSED);
                         }
                     }
                     continue;
                 }
-                if let Some(bytes) = &body {
+                // An empty chunk is no data; written, it would be the chunked body's end.
+                if let Some(bytes) = body.as_ref().filter(|bytes| !bytes.is_empty()) {
+                    progress.body_read = true;
                     limits::count_body(&mut ctx.body_bytes, bytes.len(), &ctx.policy.config.limits)
                         .map_err(Failure::Refused)?;
-                    upstream.write_body(bytes).await.map_err(up)?;
+                    if downstream.is_http2() {
+                        // Sent one chunk late: an HTTP/2 body is whole only at END_STREAM (more
+                        // DATA than its `Content-Length` resets the stream instead), and the
+                        // upstream must not get the bytes that complete the length before then.
+                        if let Some(previous) = held.replace(bytes.clone()) {
+                            upstream.write_body(&previous).await.map_err(up)?;
+                        }
+                    } else {
+                        upstream.write_body(bytes).await.map_err(up)?;
+                    }
                 }
                 if body.is_none() || downstream.is_body_done() {
+                    if let Some(last) = held.take() {
+                        upstream.write_body(&last).await.map_err(up)?;
+                    }
                     upstream.finish_body().await.map_err(up)?;
-                    request_done = true;
+                    progress.request_done = true;
                 }
             }
             task = upstream.read_response_task(), if !response_done => {
-                let task = task.map_err(up)?;
-                let task = match task {
+                let task = match task.map_err(up)? {
                     HttpTask::Header(mut response, end) => {
+                        progress.response_started = true;
                         let status = response.status.as_u16();
                         if response.status.is_informational() && status != 101 {
                             // `100 Continue` and the like: an HTTP/1 client may be waiting for
@@ -172,9 +249,7 @@ async fn exchange(
                             // A 101 to a request that did not ask for it (or asked for an
                             // upgrade the edge does not forward): the framing of both
                             // connections would be guesswork.
-                            return Err(Failure::Broken(
-                                Error::explain(ErrorType::InvalidHTTPHeader, "101 without an upgrade").into_up(),
-                            ));
+                            return Err(up(Error::explain(ErrorType::InvalidHTTPHeader, "101 without an upgrade")));
                         }
                         upstream.respect_keepalive();
                         ctx.upstream_status = Some(status);
@@ -188,19 +263,19 @@ async fn exchange(
                 if !upgraded && downstream.was_upgraded() {
                     // From here the client's bytes are the tunnel's, until it closes.
                     upgraded = true;
-                    request_done = false;
+                    progress.request_done = false;
                 }
                 if upgraded && response_done {
                     // The server closed its side: the tunnel ends.
-                    return Ok(Forwarded { reusable: false });
+                    return Ok(CLOSED);
                 }
-                if response_done && !request_done {
+                if response_done && !progress.request_done {
                     // Answered before the body was in (a server's early 413 or 401): the
-                    // rest of the body is not read, so the connection cannot be reused.
-                    return Ok(Forwarded { reusable: false });
+                    // rest of the body is not read, and the server did not read all of it.
+                    return Ok(CLOSED);
                 }
             }
         }
     }
-    Ok(Forwarded { reusable: true })
+    Ok(Forwarded { reusable: true, upstream_reusable: true })
 }

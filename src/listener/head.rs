@@ -29,9 +29,9 @@ pub enum HeadWait {
 /// How reading a head ended.
 #[derive(Debug)]
 pub enum HeadRead {
-    /// The buffer starts with a whole head of `head_len` bytes (and may hold bytes after it:
-    /// the start of a body, or of a pipelined request).
-    Complete { buffer: BytesMut, head_len: usize },
+    /// The buffer starts with a whole head (and may hold bytes after it: the start of a
+    /// body, or of a pipelined request).
+    Complete { buffer: BytesMut },
     /// The client went away, stayed silent, or the service is shutting down: nothing to say.
     Closed,
     /// The deadline passed with part of a head read: 408.
@@ -60,7 +60,7 @@ pub async fn read_head(
     let mut buffer = BytesMut::new();
     loop {
         if let Some(end) = scanner.scan(&buffer) {
-            return if end > max_buffered { HeadRead::TooLarge } else { HeadRead::Complete { buffer, head_len: end } };
+            return if end > max_buffered { HeadRead::TooLarge } else { HeadRead::Complete { buffer } };
         }
         if buffer.len() > max_buffered {
             return HeadRead::TooLarge;

@@ -9,7 +9,6 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use pingora::apps::{HttpPersistentSettings, HttpServerApp};
 use pingora::protocols::Stream;
 use pingora::protocols::http::ServerSession;
@@ -20,7 +19,6 @@ use super::ConnectionLimits;
 use super::head::{HeadRead, HeadWait, read_head};
 use super::held_writes::{HeldWrites, recover};
 use super::refusal::{Refusal, refuse};
-use crate::edge::app::BytesPastHead;
 
 /// Serves requests on `stream` until it closes; `deadline` is when the first head must be in.
 pub async fn serve<A: HttpServerApp + Send + Sync + 'static>(
@@ -33,8 +31,8 @@ pub async fn serve<A: HttpServerApp + Send + Sync + 'static>(
     let mut persistent: Option<HttpPersistentSettings> = None;
     let mut wait = HeadWait::By(deadline);
     loop {
-        let (buffer, head_len) = match read_head(&mut stream, wait, limits.max_header_bytes, shutdown).await {
-            HeadRead::Complete { buffer, head_len } => (buffer, head_len),
+        let buffer = match read_head(&mut stream, wait, limits.max_header_bytes, shutdown).await {
+            HeadRead::Complete { buffer } => buffer,
             HeadRead::Closed => return,
             HeadRead::TimedOut => return refused(stream, Refusal::Timeout).await,
             HeadRead::TooLarge => return refused(stream, Refusal::HeadTooLarge).await,
@@ -51,13 +49,8 @@ pub async fn serve<A: HttpServerApp + Send + Sync + 'static>(
                 session.set_keepalive_reuses_remaining(Some(limits.max_requests_per_connection.saturating_sub(1)));
             }
         }
-        // pingora parses what was read from this prefix, without reading the stream. The bytes
-        // after the head go with the session too, for the edge to hand on with the request
-        // should it go to the proxy (pingora keeps its copy of them private).
-        if buffer.len() > head_len {
-            let past_head = BytesPastHead(Bytes::copy_from_slice(&buffer[head_len..]));
-            session.set_connection_user_context(Some(Box::new(past_head)));
-        }
+        // pingora parses what was read from this prefix, without reading the stream; bytes
+        // past the head are the start of the body.
         session.set_pipelined_prefix(buffer);
         let Some(reused) = app.process_new_http(session, shutdown).await else { return };
         let (returned, settings) = reused.consume();

@@ -393,3 +393,76 @@ async fn trace_is_refused_at_the_edge() {
     assert!(response.headers()["allow"].to_str().expect("ascii").contains("GET"));
     assert_eq!(api.request_count(), before, "never forwarded");
 }
+
+/// A server that answers the first request on each connection (keeping it open) and closes
+/// a connection at the second request without answering: an idle timeout that raced the
+/// request. Returns its address and the `(connection, target)` of every head it read.
+async fn server_closing_reused_connections()
+-> (std::net::SocketAddr, std::sync::Arc<std::sync::Mutex<Vec<(usize, String)>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = std::sync::Arc::clone(&seen);
+    tokio::spawn(async move {
+        let mut connections = 0;
+        while let Ok((mut stream, _)) = listener.accept().await {
+            connections += 1;
+            let connection = connections;
+            let log = std::sync::Arc::clone(&log);
+            tokio::spawn(async move {
+                for request in 0.. {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        if stream.read(&mut byte).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        head.push(byte[0]);
+                    }
+                    let text = String::from_utf8_lossy(&head).to_string();
+                    let target = text.split(' ').nth(1).unwrap_or_default().to_string();
+                    log.lock().expect("log").push((connection, target));
+                    let length = text
+                        .lines()
+                        .find_map(|line| {
+                            line.to_ascii_lowercase().strip_prefix("content-length:").map(|n| n.trim().to_string())
+                        })
+                        .and_then(|n| n.parse::<usize>().ok())
+                        .unwrap_or(0);
+                    let mut body = vec![0u8; length];
+                    if stream.read_exact(&mut body).await.is_err() || request > 0 {
+                        return;
+                    }
+                    let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok";
+                    if stream.write_all(answer).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (address, seen)
+}
+
+#[tokio::test]
+async fn a_pooled_connection_closed_under_a_get_is_retried_once_and_a_post_is_never_resent() {
+    let (server, seen) = server_closing_reused_connections().await;
+    let edge = TestEdge::new(policy::open()).passthrough(&format!("http://{server}")).start();
+    let mut connection = crate::support::raw_http::RawConnection::connect(edge.https).await;
+    assert_eq!(connection.get("/first", &[]).await.status, 200);
+    // Pooled after /first; the server closes it on reading /second, so the edge resends
+    // /second on a new connection.
+    assert_eq!(connection.get("/second", &[]).await.status, 200, "a GET is retried on a new connection");
+    {
+        let seen = seen.lock().expect("log").clone();
+        assert_eq!(seen, [(1, "/first".to_string()), (1, "/second".to_string()), (2, "/second".to_string())]);
+    }
+    // The same for a POST: the server may have acted on it, so it is not sent again.
+    let mut connection = crate::support::raw_http::RawConnection::connect(edge.https).await;
+    let post =
+        b"POST /third HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
+    assert_eq!(connection.send(post).await.status, 502, "the POST is answered 502");
+    let posts = seen.lock().expect("log").iter().filter(|(_, target)| target == "/third").count();
+    assert_eq!(posts, 1, "the POST reached the server once");
+}

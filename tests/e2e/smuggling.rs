@@ -494,10 +494,10 @@ const CASES: &[Case] = &[
     Case {
         name: "absolute_form_matching_host",
         request: concat!("GET http://edge/a HTTP/1.1\r\nHost: edge\r\n", auth!(), "\r\n").as_bytes(),
-        // pingora keeps the absolute form and points its authority at the upstream, matching
-        // the rewritten Host (origin servers must accept the absolute form, RFC 9112 §3.2.2).
+        // Sent on in origin form, the path and query only (RFC 9112 §3.2.1: a request to an
+        // origin server); the authority is the upstream's, in the rewritten Host.
         expect: Expect::Forwarded {
-            requests: &[Upstream { method: "GET", target: "http://UPSTREAM/a", body: b"" }],
+            requests: &[Upstream { method: "GET", target: "/a", body: b"" }],
             after: After::KeepsAlive,
         },
     },
