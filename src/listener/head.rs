@@ -121,6 +121,17 @@ impl HeadScanner {
     /// The length of the head, through its blank line, once `buffer` holds all of it.
     fn scan(&mut self, buffer: &[u8]) -> Option<usize> {
         while self.scanned < buffer.len() {
+            if self.started && self.after_line_feed.is_none() {
+                // Mid-line only a line feed changes anything: skip to it (memchr looks at a
+                // word or a vector at a time, where this loop looked at a byte).
+                let Some(offset) = memchr::memchr(b'\n', &buffer[self.scanned..]) else {
+                    self.scanned = buffer.len();
+                    return None;
+                };
+                self.scanned += offset + 1;
+                self.after_line_feed = Some(0);
+                continue;
+            }
             let byte = buffer[self.scanned];
             self.scanned += 1;
             if !self.started {
@@ -167,6 +178,8 @@ mod tests {
             (&[b"GET / HTTP/1.1\r\nHost: a\r\n"], None),
             (&[b"\r\n\r\n\r\n"], None),
             (&[b"GET / HTTP/1.1\r\nX: a\rb\r\n"], None),
+            (&[b"GET / HTTP/1.1\r\nX: a\rb", b"c\r\n", b"\r\n"], Some(27)),
+            (&[b"GET /", b"long/path HTTP/1.1\n", b"\n"], Some(25)),
         ];
         for (chunks, expected) in cases {
             assert_eq!(end_of(chunks), *expected, "{chunks:?}");
