@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use http::header::HeaderName;
 use pingora::http::RequestHeader;
 use pingora::upstreams::peer::{HttpPeer, HttpUpstreamRequestPolicy};
 use pingora::{Error, ErrorType, Result};
@@ -17,10 +18,6 @@ use crate::config::Passthrough;
 use crate::request::reply::retry_after_seconds;
 use crate::request::{EdgeError, Reply};
 use crate::upstream::breaker::CallOutcome;
-
-/// Passed on only from a trusted proxy: each names the client or rewrites the URL.
-const UNTRUSTED_CLIENT_HEADERS: [&str; 5] =
-    ["forwarded", "x-original-url", "x-rewrite-url", "x-forwarded-prefix", "x-forwarded-port"];
 
 /// How long an idle pooled upstream connection is kept.
 const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -47,7 +44,30 @@ pub fn peer(passthrough: &Passthrough, connect_timeout: Duration) -> Box<HttpPee
     Box::new(peer)
 }
 
-/// Adds the forwarding headers to the request sent upstream.
+/// Fields a client sends that the edge removes before forwarding, so the server never mistakes
+/// them for the edge's: `X-Real-IP` (the edge writes it) and `DPoP` (a proof is for this edge,
+/// its `htu`, and single-use: the upstream has no use for it, and a copy there could be
+/// replayed against another resource of the same client).
+pub const EDGE_WRITTEN: [&str; 2] = ["x-real-ip", "dpop"];
+
+/// Passed on only from a trusted proxy: each names the client or rewrites the URL.
+pub const UNTRUSTED_CLIENT_HEADERS: [&str; 5] =
+    ["forwarded", "x-original-url", "x-rewrite-url", "x-forwarded-prefix", "x-forwarded-port"];
+
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+
+/// Whether the request's socket peer is a trusted proxy, whose client-naming headers are kept.
+pub fn peer_trusted(ctx: &RequestContext) -> bool {
+    ctx.peer_ip.is_some_and(|peer| super::client_ip::is_trusted(peer, &ctx.policy.config.trusted_proxies))
+}
+
+/// Adds the forwarding headers to the request sent upstream (the fields they replace are
+/// removed by `forward::head` beforehand).
 pub fn prepare_request(request: &mut RequestHeader, passthrough: &Passthrough, ctx: &RequestContext) -> Result<()> {
     let original_host = request
         .headers
@@ -56,14 +76,14 @@ pub fn prepare_request(request: &mut RequestHeader, passthrough: &Passthrough, c
         .or_else(|| request.uri.authority().map(|authority| authority.as_str()))
         .map(str::to_string);
     if let Some(host) = original_host {
-        request.insert_header("x-forwarded-host", host)?;
+        request.insert_header(X_FORWARDED_HOST, host)?;
     }
     request.insert_header(http::header::HOST, passthrough.authority.as_str())?;
     // Like nginx's $proxy_add_x_forwarded_for: what arrived (every line, in order), plus the
     // socket peer, as one line.
     if let Some(client_ip) = ctx.peer_ip {
         let mut forwarded_for = String::new();
-        for line in request.headers.get_all("x-forwarded-for") {
+        for line in request.headers.get_all(&X_FORWARDED_FOR) {
             let Ok(text) = line.to_str() else { continue };
             if !text.trim().is_empty() {
                 forwarded_for.push_str(text.trim());
@@ -71,30 +91,17 @@ pub fn prepare_request(request: &mut RequestHeader, passthrough: &Passthrough, c
             }
         }
         forwarded_for.push_str(&client_ip.to_string());
-        request.insert_header("x-forwarded-for", forwarded_for)?;
+        request.insert_header(X_FORWARDED_FOR, forwarded_for)?;
     }
-    let peer_trusted =
-        ctx.peer_ip.is_some_and(|peer| super::client_ip::is_trusted(peer, &ctx.policy.config.trusted_proxies));
-    if !peer_trusted {
-        for name in UNTRUSTED_CLIENT_HEADERS {
-            request.remove_header(name);
-        }
+    if let Some(client_ip) = ctx.client_ip {
+        request.insert_header(X_REAL_IP, client_ip.to_string())?;
     }
-    match ctx.client_ip {
-        Some(client_ip) => request.insert_header("x-real-ip", client_ip.to_string())?,
-        None => {
-            request.remove_header("x-real-ip");
-        }
-    }
-    // A DPoP proof is for this edge (its `htu`) and single-use: the upstream has no use for
-    // it, and a copy there could be replayed against another resource of the same client.
-    request.remove_header("dpop");
-    request.insert_header("x-forwarded-proto", if ctx.downstream_tls { "https" } else { "http" })?;
-    request.insert_header("x-request-id", ctx.request_id.as_str())?;
+    request.insert_header(X_FORWARDED_PROTO, if ctx.downstream_tls { "https" } else { "http" })?;
+    request.insert_header(X_REQUEST_ID, ctx.request_id.as_str())?;
     let traceparent = crate::telemetry::trace_context::traceparent_of(&ctx.span)
         .or_else(|| ctx.trace.as_ref().map(crate::telemetry::trace_context::TraceContext::child_traceparent));
     if let Some(traceparent) = traceparent {
-        request.insert_header("traceparent", traceparent)?;
+        request.insert_header(TRACEPARENT, traceparent)?;
     }
     Ok(())
 }

@@ -9,7 +9,9 @@
 //!   non-token, or of more than [`MAX_NOMINATIONS`] fields refuses the request (400): each
 //!   is a way to make the edge drop a header it vouches for;
 //! - the standard hop-by-hop fields go (`Keep-Alive`, `Proxy-Connection`, `Proxy-*`, `TE`,
-//!   `Trailer`, `Transfer-Encoding`, `Connection`, `Upgrade`, `HTTP2-Settings`);
+//!   `Trailer`, `Transfer-Encoding`, `Connection`, `Upgrade`, `HTTP2-Settings`), and so do
+//!   the fields the edge writes or vouches for ([`passthrough::EDGE_WRITTEN`], and from an
+//!   untrusted peer [`passthrough::UNTRUSTED_CLIENT_HEADERS`]);
 //! - a WebSocket upgrade from an HTTP/1.1 client is written back as `Connection: Upgrade`
 //!   and `Upgrade: websocket` when `passthrough.websocket` allows it; nothing else upgrades;
 //! - a body without `Content-Length` (chunked, or HTTP/2 without one) goes chunked.
@@ -57,11 +59,24 @@ pub fn upstream_head(
             .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"websocket"));
     head.set_version(http::Version::HTTP_11);
     origin_form(&mut head)?;
-    for name in nominations(downstream)? {
+    // One pass over the request's fields finds the ones to drop (usually none), where a
+    // removal per listed name would look each up.
+    let nominated = nominations(downstream)?;
+    let keep_client_headers = passthrough::peer_trusted(ctx);
+    let dropped: Vec<HeaderName> = head
+        .headers
+        .keys()
+        .filter(|name| {
+            let name = name.as_str();
+            HOP_BY_HOP.contains(&name)
+                || passthrough::EDGE_WRITTEN.contains(&name)
+                || (!keep_client_headers && passthrough::UNTRUSTED_CLIENT_HEADERS.contains(&name))
+                || nominated.iter().any(|nominee| nominee.as_str() == name)
+        })
+        .cloned()
+        .collect();
+    for name in dropped {
         head.remove_header(&name);
-    }
-    for name in HOP_BY_HOP {
-        head.remove_header(name);
     }
     if websocket {
         head.insert_header(header::CONNECTION, "Upgrade").map_err(|_| EdgeError::Internal)?;
