@@ -35,11 +35,11 @@ pub fn peer(passthrough: &Passthrough, connect_timeout: Duration) -> Box<HttpPee
     if !passthrough.websocket {
         peer.options.http_upstream_request_policy = HttpUpstreamRequestPolicy::deny_upgrades();
     }
-    // pingora's proxy holds about nine body chunks per response between the upstream read
-    // and a downstream write that waits for the client's HTTP/2 window; a chunk is what one
-    // read returns. A small receive buffer keeps chunks small, so a stream whose client
-    // never opens its window holds about 120 KiB in all instead of 530 KiB
-    // (tests/e2e/h2_floods.rs). Linux doubles it: 16 KiB of TCP window, plenty on loopback.
+    // The forwarder holds one body chunk per response between the upstream read and a
+    // downstream write that waits for the client's HTTP/2 window (pingora's proxy held about
+    // nine); a chunk is what one read returns. A small receive buffer keeps chunks small and
+    // what the kernel holds for a stalled stream at 16 KiB of TCP window (Linux doubles it):
+    // plenty on loopback (tests/e2e/h2_floods.rs bounds a stalled stream's memory).
     peer.options.tcp_recv_buf = Some(8 * 1024);
     Box::new(peer)
 }
