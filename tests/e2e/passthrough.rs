@@ -466,3 +466,19 @@ async fn a_pooled_connection_closed_under_a_get_is_retried_once_and_a_post_is_ne
     let posts = seen.lock().expect("log").iter().filter(|(_, target)| target == "/third").count();
     assert_eq!(posts, 1, "the POST reached the server once");
 }
+
+/// A server that switches protocols on a request that asked for no upgrade (or for one the
+/// edge did not forward) leaves both connections' framing unknown: 502, never a tunnel the
+/// policy did not allow, and the edge keeps serving.
+#[tokio::test]
+async fn a_101_the_edge_did_not_ask_for_is_a_502() {
+    let server = eager_websocket_echo_server().await;
+    let edge = TestEdge::new(policy::open()).passthrough(&format!("http://{server}")).start();
+    let text = upgrade_exchange(&edge, b"ping-through-the-tunnel").await;
+    assert!(text.starts_with("HTTP/1.1 502"), "an upgrade with websocket off: {text}");
+    assert!(!text.contains("ping-through-the-tunnel"), "{text}");
+    let mut connection = crate::support::raw_http::RawConnection::connect(edge.https).await;
+    assert_eq!(connection.get("/plain", &[]).await.status, 502, "a plain GET answered 101");
+    let response = client(Protocol::Http1).get(edge.https_url("/health")).send().await.expect("health");
+    assert_eq!(response.status(), 200);
+}
