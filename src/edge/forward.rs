@@ -193,6 +193,15 @@ async fn exchange(
     let mut response_done = false;
     let mut upgraded = false;
     let mut held: Option<bytes::Bytes> = None;
+    let declared_length = if downstream.is_http2() {
+        downstream
+            .req_header()
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok()?.parse::<usize>().ok())
+    } else {
+        None
+    };
     while !(progress.request_done && response_done) {
         tokio::select! {
             // Once the request body is in, this waits for the client to go away (an error
@@ -216,10 +225,10 @@ async fn exchange(
                     progress.body_read = true;
                     limits::count_body(&mut ctx.body_bytes, bytes.len(), &ctx.policy.config.limits)
                         .map_err(Failure::Refused)?;
-                    if downstream.is_http2() {
-                        // Sent one chunk late: an HTTP/2 body is whole only at END_STREAM (more
-                        // DATA than its `Content-Length` resets the stream instead), and the
-                        // upstream must not get the bytes that complete the length before then.
+                    if declared_length.is_some_and(|length| downstream.body_bytes_read() >= length) {
+                        // An HTTP/2 body is whole only at END_STREAM (more DATA than its
+                        // `Content-Length` resets the stream instead): the bytes that complete
+                        // the length, which would complete the request upstream, wait for it.
                         if let Some(previous) = held.replace(bytes.clone()) {
                             upstream.write_body(&previous).await.map_err(up)?;
                         }

@@ -482,3 +482,47 @@ async fn a_101_the_edge_did_not_ask_for_is_a_502() {
     let response = client(Protocol::Http1).get(edge.https_url("/health")).send().await.expect("health");
     assert_eq!(response.status(), 200);
 }
+
+/// An HTTP/2 upload without a length goes upstream as it arrives (chunked): a client that
+/// streams and waits for the server must not have its last part held back. (Only the bytes
+/// completing a declared `Content-Length` wait for END_STREAM: the desync corpus.)
+#[tokio::test]
+async fn an_http2_upload_without_a_length_reaches_the_server_as_it_streams() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let server = listener.local_addr().expect("address");
+    let (first_part_seen, first_part_arrived) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let Ok((mut stream, _)) = listener.accept().await else { return };
+        let mut received = Vec::new();
+        let mut buffer = [0u8; 1024];
+        let mut signal = Some(first_part_seen);
+        while !received.ends_with(b"0\r\n\r\n") {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(read) => received.extend_from_slice(&buffer[..read]),
+            }
+            if String::from_utf8_lossy(&received).contains("first-part")
+                && let Some(signal) = signal.take()
+            {
+                let _ = signal.send(());
+            }
+        }
+        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").await;
+    });
+    let edge = TestEdge::new(policy::open()).passthrough(&format!("http://{server}")).start();
+    let (client, connection) =
+        h2::client::handshake(crate::support::h2_client::tls(edge.https).await).await.expect("h2");
+    tokio::spawn(connection);
+    let mut client = client.ready().await.expect("ready");
+    let request = http::Request::post("https://localhost/upload").body(()).expect("request");
+    let (response, mut upload) = client.send_request(request, false).expect("send");
+    upload.send_data(bytes::Bytes::from_static(b"first-part"), false).expect("first part");
+    tokio::time::timeout(Duration::from_secs(10), first_part_arrived)
+        .await
+        .expect("the first part reached the server before the upload ended")
+        .expect("signal");
+    upload.send_data(bytes::Bytes::from_static(b"second-part"), true).expect("second part");
+    let response = tokio::time::timeout(Duration::from_secs(10), response).await.expect("in time").expect("response");
+    assert_eq!(response.status(), 200);
+}

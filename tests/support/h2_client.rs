@@ -16,7 +16,8 @@ use super::tls_client::{Protocol, raw_config};
 
 const PATIENCE: Duration = Duration::from_secs(10);
 
-async fn tls(address: SocketAddr) -> TlsStream<TcpStream> {
+/// A TLS connection to `address` that negotiated h2.
+pub async fn tls(address: SocketAddr) -> TlsStream<TcpStream> {
     let tcp = TcpStream::connect(address).await.expect("connect");
     let connector = tokio_rustls::TlsConnector::from(Arc::clone(&raw_config(Protocol::Http2)));
     let stream = connector.connect(ServerName::try_from("localhost").expect("name"), tcp).await.expect("TLS");
