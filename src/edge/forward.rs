@@ -115,6 +115,9 @@ impl Forwarder {
         };
         passthrough::acquire_breaker(ctx).map_err(Failure::Broken)?;
         let has_body = !session.is_body_empty();
+        // Built before a connection is taken, so a request refused for its head costs none.
+        let mut request =
+            Some(head::upstream_head(session.req_header(), has_body, target, ctx).map_err(Failure::Refused)?);
         let peer = passthrough::peer(target, policy.config.upstream.connect_timeout);
         let key = peer.reuse_hash();
         let mut pooled = self.pool.take(key);
@@ -130,7 +133,10 @@ impl Forwarder {
             };
             let mut upstream = UpstreamSession::new_with_options(stream, &*peer);
             // Built again for a retry rather than cloned for one: most requests never retry.
-            let request = head::upstream_head(session.req_header(), has_body, target, ctx).map_err(Failure::Refused)?;
+            let request = match request.take() {
+                Some(request) => request,
+                None => head::upstream_head(session.req_header(), has_body, target, ctx).map_err(Failure::Refused)?,
+            };
             let outcome = match upstream.write_request_header(Box::new(request)).await {
                 Ok(_) => exchange(session, &mut upstream, ctx, &mut progress).await,
                 Err(error) => Err(Failure::Unsent(error.into_up())),
