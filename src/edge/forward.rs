@@ -153,8 +153,13 @@ impl Forwarder {
                 Err(Failure::Unsent(error)) if reused => {
                     tracing::debug!(request_id = %ctx.request_id, error = %error, "A pooled upstream connection was closed; retrying on a new one");
                 }
+                // Only the upstream's failure: a client that left is not a reason to call again.
                 Err(Failure::Broken(error))
-                    if reused && !progress.response_started && !progress.body_read && replayable(session) =>
+                    if reused
+                        && matches!(error.esource(), pingora::ErrorSource::Upstream)
+                        && !progress.response_started
+                        && !progress.body_read
+                        && replayable(session) =>
                 {
                     tracing::debug!(request_id = %ctx.request_id, error = %error, "A pooled upstream connection failed before answering; retrying on a new one");
                 }

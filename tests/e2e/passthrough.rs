@@ -526,3 +526,31 @@ async fn an_http2_upload_without_a_length_reaches_the_server_as_it_streams() {
     let response = tokio::time::timeout(Duration::from_secs(10), response).await.expect("in time").expect("response");
     assert_eq!(response.status(), 200);
 }
+
+/// A client that hangs up while the server works is not the upstream failing: the request
+/// is not sent again on a new connection (on a pooled one, a GET would be retryable).
+#[tokio::test]
+async fn a_client_that_leaves_before_the_answer_is_not_resent_upstream() {
+    use tokio::io::AsyncWriteExt;
+    let api = MockApi::new()
+        .route(Method::GET, "/slow", Reply::json(json!({"ok": true})).delay(Duration::from_secs(3)))
+        .start()
+        .await;
+    let edge = TestEdge::new(policy::open()).passthrough(&api.url()).start();
+    let mut warm = crate::support::raw_http::RawConnection::connect(edge.https).await;
+    assert_eq!(warm.get("/warm", &[]).await.status, 200, "a pooled upstream connection now");
+    let tcp = tokio::net::TcpStream::connect(edge.https).await.expect("connect");
+    let connector = tokio_rustls::TlsConnector::from(crate::support::tls_client::raw_config(Protocol::Http1));
+    let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
+    let mut leaving = connector.connect(name, tcp).await.expect("TLS");
+    leaving.write_all(b"GET /slow HTTP/1.1\r\nHost: localhost\r\n\r\n").await.expect("write");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while api.hits("/slow") == 0 {
+        assert!(std::time::Instant::now() < deadline, "the request reached the server");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(leaving);
+    // A resend would follow the hang-up at once; give it well over that.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(api.hits("/slow"), 1, "the request was sent once");
+}
