@@ -199,6 +199,21 @@ async fn with_websocket_true_the_upgrade_reaches_the_server() {
     assert_eq!(seen["headers"]["upgrade"], "websocket", "{seen}");
 }
 
+/// Reads a request head byte by byte (leaving what follows it unread); `None` if the
+/// connection closes first.
+async fn read_head(stream: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if stream.read(&mut byte).await.unwrap_or(0) == 0 {
+            return None;
+        }
+        head.push(byte[0]);
+    }
+    Some(head)
+}
+
 /// A server that accepts a WebSocket upgrade (101) and then echoes bytes, or answers 200
 /// `no upgrade` when the request carries none.
 async fn websocket_echo_server() -> std::net::SocketAddr {
@@ -208,14 +223,7 @@ async fn websocket_echo_server() -> std::net::SocketAddr {
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
             tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    if stream.read(&mut byte).await.unwrap_or(0) == 0 {
-                        return;
-                    }
-                    head.push(byte[0]);
-                }
+                let Some(head) = read_head(&mut stream).await else { return };
                 let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
                 if !head.contains("upgrade: websocket") {
                     let _ = stream
@@ -299,13 +307,8 @@ async fn eager_websocket_echo_server() -> std::net::SocketAddr {
                 if stream.write_all(switching).await.is_err() {
                     return;
                 }
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    if stream.read(&mut byte).await.unwrap_or(0) == 0 {
-                        return;
-                    }
-                    head.push(byte[0]);
+                if read_head(&mut stream).await.is_none() {
+                    return;
                 }
                 let mut buffer = [0u8; 1024];
                 while let Ok(read) = stream.read(&mut buffer).await {
@@ -412,14 +415,7 @@ async fn server_closing_reused_connections()
             let log = std::sync::Arc::clone(&log);
             tokio::spawn(async move {
                 for request in 0.. {
-                    let mut head = Vec::new();
-                    let mut byte = [0u8; 1];
-                    while !head.ends_with(b"\r\n\r\n") {
-                        if stream.read(&mut byte).await.unwrap_or(0) == 0 {
-                            return;
-                        }
-                        head.push(byte[0]);
-                    }
+                    let Some(head) = read_head(&mut stream).await else { return };
                     let text = String::from_utf8_lossy(&head).to_string();
                     let target = text.split(' ').nth(1).unwrap_or_default().to_string();
                     log.lock().expect("log").push((connection, target));
