@@ -277,7 +277,7 @@ async fn exchange(
                         upstream.respect_keepalive();
                         ctx.upstream_status = Some(status);
                         respond::remove_upstream_cors(&mut response);
-                        respond::add_common_headers(&mut response, ctx).map_err(down)?;
+                        respond::add_common_headers(&mut *response, ctx).map_err(down)?;
                         HttpTask::Header(response, end)
                     }
                     other => other,

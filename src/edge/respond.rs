@@ -8,8 +8,10 @@
 
 use bytes::Bytes;
 use http::Method;
+use http::HeaderMap;
 use http::header::{HeaderName, HeaderValue};
-use pingora::Result;
+use pingora::ErrorType::InternalError;
+use pingora::{OrErr, Result};
 use pingora::http::ResponseHeader;
 use pingora::protocols::http::ServerSession;
 
@@ -24,28 +26,66 @@ const X_CONTENT_TYPE_OPTIONS: HeaderName = HeaderName::from_static("x-content-ty
 const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
 const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 
+/// Where the common headers go: a self-made reply's plain header map, or a proxied response's
+/// pingora header (which keeps the upstream's name case beside each value).
+pub trait ResponseHeaders {
+    fn insert(&mut self, name: HeaderName, value: HeaderValue) -> Result<()>;
+    fn append(&mut self, name: HeaderName, value: HeaderValue) -> Result<()>;
+    fn map(&self) -> &HeaderMap;
+}
+
+/// Inserted straight into the map: pingora's `insert_header` turns a `HeaderName` into its
+/// title-case bytes and parses it back, a cost every self-made reply paid nine times.
+impl ResponseHeaders for HeaderMap {
+    fn insert(&mut self, name: HeaderName, value: HeaderValue) -> Result<()> {
+        self.try_insert(name, value).map(drop).or_err(InternalError, "too many response headers")
+    }
+
+    fn append(&mut self, name: HeaderName, value: HeaderValue) -> Result<()> {
+        self.try_append(name, value).map(drop).or_err(InternalError, "too many response headers")
+    }
+
+    fn map(&self) -> &HeaderMap {
+        self
+    }
+}
+
+impl ResponseHeaders for ResponseHeader {
+    fn insert(&mut self, name: HeaderName, value: HeaderValue) -> Result<()> {
+        self.insert_header(name, value)
+    }
+
+    fn append(&mut self, name: HeaderName, value: HeaderValue) -> Result<()> {
+        self.append_header(name, value).map(drop)
+    }
+
+    fn map(&self) -> &HeaderMap {
+        &self.headers
+    }
+}
+
 /// Headers every response carries, proxied or self-written.
-pub fn add_common_headers(response: &mut ResponseHeader, ctx: &RequestContext) -> Result<()> {
-    response.insert_header(X_REQUEST_ID, ctx.request_id.as_str())?;
-    response.insert_header(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"))?;
+pub fn add_common_headers(response: &mut impl ResponseHeaders, ctx: &RequestContext) -> Result<()> {
+    let request_id = HeaderValue::from_str(&ctx.request_id).or_err(InternalError, "request id")?;
+    response.insert(X_REQUEST_ID, request_id)?;
+    response.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"))?;
     add_vary_origin(response)?;
     if let CorsDecision::Allowed(allowed) = &ctx.cors {
-        response.insert_header(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, allowed.allow_origin.clone())?;
+        response.insert(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, allowed.allow_origin.clone())?;
         if allowed.credentials {
-            response.insert_header(http::header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"))?;
+            response.insert(http::header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"))?;
         }
-        response.insert_header(
-            http::header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static(cors::EXPOSE_HEADERS),
-        )?;
+        response.insert(http::header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(cors::EXPOSE_HEADERS))?;
     }
     if let Some(decision) = ctx.rate_limit {
         let (remaining, reset_seconds) = match decision {
             RateDecision::Admitted { remaining, reset_seconds } => (remaining, reset_seconds),
             RateDecision::Limited { retry_after_seconds } => (0, retry_after_seconds),
         };
-        response.insert_header(RATELIMIT_POLICY, ctx.policy.rate_limit_policy.clone())?;
-        response.insert_header(RATELIMIT, format!("\"default\";r={remaining};t={reset_seconds}"))?;
+        response.insert(RATELIMIT_POLICY, ctx.policy.rate_limit_policy.clone())?;
+        let ratelimit = HeaderValue::try_from(format!("\"default\";r={remaining};t={reset_seconds}"))
+            .or_err(InternalError, "ratelimit header")?;
+        response.insert(RATELIMIT, ratelimit)?;
     }
     Ok(())
 }
@@ -59,9 +99,9 @@ pub fn remove_upstream_cors(response: &mut ResponseHeader) {
     }
 }
 
-fn add_vary_origin(response: &mut ResponseHeader) -> Result<()> {
+fn add_vary_origin(response: &mut impl ResponseHeaders) -> Result<()> {
     let mentions_origin = response
-        .headers
+        .map()
         .get_all(http::header::VARY)
         .iter()
         .filter_map(|value| value.to_str().ok())
@@ -71,7 +111,7 @@ fn add_vary_origin(response: &mut ResponseHeader) -> Result<()> {
             token.eq_ignore_ascii_case("origin") || token == "*"
         });
     if !mentions_origin {
-        response.append_header(http::header::VARY, HeaderValue::from_static("Origin"))?;
+        response.append(http::header::VARY, HeaderValue::from_static("Origin"))?;
     }
     Ok(())
 }
@@ -89,19 +129,18 @@ pub async fn write(downstream: &mut ServerSession, ctx: &mut RequestContext, rep
         ReplyBody::Empty => None,
         ReplyBody::Stream(stream) => return write_stream(downstream, ctx, reply.status, reply.headers, stream).await,
     };
-    // No case map: a self-made reply's header names are all standard or lower case, which is
-    // how pingora writes names it has no case for.
-    let mut response = ResponseHeader::build_no_case(reply.status, Some(12 + reply.headers.len()))?;
+    let mut headers = HeaderMap::with_capacity(12 + reply.headers.len());
     if body.is_some() {
-        response.insert_header(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"))?;
-        response.insert_header(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"))?;
+        headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    response.insert_header(http::header::CONTENT_LENGTH, body.as_ref().map_or(0, Bytes::len))?;
+    headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.as_ref().map_or(0, Bytes::len)));
     // Appended: a reply may carry a header twice (two `WWW-Authenticate` challenges).
     for (name, value) in reply.headers {
-        response.append_header(name, value)?;
+        headers.append(name, value);
     }
-    add_common_headers(&mut response, ctx)?;
+    add_common_headers(&mut headers, ctx)?;
+    let response = response_header(reply.status, headers)?;
     if reply.connection == Connection::Close {
         downstream.set_keepalive(None);
     }
@@ -117,6 +156,15 @@ pub async fn write(downstream: &mut ServerSession, ctx: &mut RequestContext, rep
         }
         None => downstream.write_response_header(Box::new(response)).await,
     }
+}
+
+/// A response head without a case map: a self-made reply's header names are all standard or
+/// lower case, which is how pingora writes names it has no case for.
+fn response_header(status: u16, headers: HeaderMap) -> Result<ResponseHeader> {
+    let (mut parts, ()) = http::Response::new(()).into_parts();
+    parts.status = http::StatusCode::from_u16(status).or_err(InternalError, "reply status")?;
+    parts.headers = headers;
+    Ok(ResponseHeader::from(parts))
 }
 
 /// Writes a server-sent event stream: the head at once (no `Content-Length`; chunked on
@@ -135,14 +183,15 @@ async fn write_stream(
     let Some(mut events) = stream.take() else {
         return Err(pingora::Error::explain(pingora::ErrorType::InternalError, "event stream written twice"));
     };
-    let mut response = ResponseHeader::build_no_case(status, Some(12 + headers.len()))?;
-    response.insert_header(http::header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"))?;
-    response.insert_header(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"))?;
-    response.insert_header(http::header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"))?;
+    let mut map = HeaderMap::with_capacity(12 + headers.len());
+    map.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    map.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    map.insert(http::header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
     for (name, value) in headers {
-        response.append_header(name, value)?;
+        map.append(name, value);
     }
-    add_common_headers(&mut response, ctx)?;
+    add_common_headers(&mut map, ctx)?;
+    let response = response_header(status, map)?;
     downstream.set_close_on_response_before_downstream_finish(false);
     downstream.set_total_drain_timeout(Some(BODY_DRAIN_TIMEOUT));
     downstream.write_response_header(Box::new(response)).await?;
