@@ -18,6 +18,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use serde_json::Value;
 
+mod json;
+
 use super::audit_writer::BatchWriter;
 use crate::config::{Audit, AuditSink, Rotation};
 
@@ -254,7 +256,7 @@ pub fn flush() {
 /// the request id and status survive. False only if it cannot be serialised at all.
 fn serialize_bounded(event: &AuditEvent, line: &mut Vec<u8>) -> bool {
     line.clear();
-    if serde_json::to_writer(&mut *line, event).is_ok() && line.len() <= MAX_EVENT_BYTES {
+    if json::write_event(event, line).is_ok() && line.len() <= MAX_EVENT_BYTES {
         return true;
     }
     let mut smaller = event.clone();
@@ -264,7 +266,7 @@ fn serialize_bounded(event: &AuditEvent, line: &mut Vec<u8>) -> bool {
     // Each round removes at least the excess from one string, so a round per field suffices.
     for _ in 0..=string_fields(&mut smaller).len() {
         line.clear();
-        if serde_json::to_writer(&mut *line, &smaller).is_err() {
+        if json::write_event(&smaller, line).is_err() {
             return false;
         }
         if line.len() <= MAX_EVENT_BYTES {
