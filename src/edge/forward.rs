@@ -24,7 +24,6 @@ use pingora::connectors::TransportConnector;
 use pingora::protocols::http::HttpTask;
 use pingora::protocols::http::ServerSession;
 use pingora::protocols::http::v1::client::HttpSession as UpstreamSession;
-use pingora::upstreams::peer::Peer;
 use pingora::{Error, ErrorType};
 
 use super::context::RequestContext;
@@ -107,7 +106,7 @@ impl Forwarder {
 
     async fn forward(&self, session: &mut ServerSession, ctx: &mut RequestContext) -> Result<Forwarded, Failure> {
         let policy = std::sync::Arc::clone(&ctx.policy);
-        let Some(target) = &policy.passthrough else {
+        let (Some(target), Some(upstream_peer)) = (&policy.passthrough, &policy.passthrough_peer) else {
             return Err(Failure::Broken(Error::explain(
                 ErrorType::InternalError,
                 "no passthrough for a proxied route",
@@ -118,8 +117,7 @@ impl Forwarder {
         // Built before a connection is taken, so a request refused for its head costs none.
         let mut request =
             Some(head::upstream_head(session.req_header(), has_body, target, ctx).map_err(Failure::Refused)?);
-        let peer = passthrough::peer(target, policy.config.upstream.connect_timeout);
-        let key = peer.reuse_hash();
+        let (peer, key) = (&upstream_peer.peer, upstream_peer.pool_key);
         let mut pooled = self.pool.take(key);
         let mut progress = Progress { request_done: !has_body, body_read: false, response_started: false };
         loop {
@@ -127,11 +125,11 @@ impl Forwarder {
             let stream = match pooled.take() {
                 Some(stream) => stream,
                 // Boxed: connecting (TCP, TLS) is an 8 KB future, and only a pool miss needs it.
-                None => Box::pin(self.connector.new_stream(&*peer))
+                None => Box::pin(self.connector.new_stream(peer))
                     .await
                     .map_err(|error| Failure::Broken(error.into_up()))?,
             };
-            let mut upstream = UpstreamSession::new_with_options(stream, &*peer);
+            let mut upstream = UpstreamSession::new_with_options(stream, peer);
             // Built again for a retry rather than cloned for one: most requests never retry.
             let request = match request.take() {
                 Some(request) => request,

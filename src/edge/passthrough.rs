@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use http::header::HeaderName;
 use pingora::http::RequestHeader;
-use pingora::upstreams::peer::{HttpPeer, HttpUpstreamRequestPolicy};
+use pingora::upstreams::peer::{HttpPeer, HttpUpstreamRequestPolicy, Peer};
 use pingora::{Error, ErrorType, Result};
 
 use super::context::RequestContext;
@@ -22,7 +22,23 @@ use crate::upstream::breaker::CallOutcome;
 /// How long an idle pooled upstream connection is kept.
 const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
-pub fn peer(passthrough: &Passthrough, connect_timeout: Duration) -> Box<HttpPeer> {
+/// The passthrough's upstream peer and its connection-pool key, built once per policy (a
+/// reload builds a new one) rather than for every proxied request.
+#[derive(Debug)]
+pub struct UpstreamPeer {
+    pub peer: HttpPeer,
+    pub pool_key: u64,
+}
+
+impl UpstreamPeer {
+    pub fn new(passthrough: &Passthrough, connect_timeout: Duration) -> Self {
+        let peer = peer(passthrough, connect_timeout);
+        let pool_key = peer.reuse_hash();
+        Self { peer, pool_key }
+    }
+}
+
+fn peer(passthrough: &Passthrough, connect_timeout: Duration) -> HttpPeer {
     let sni = passthrough.url.host_str().unwrap_or_default().to_string();
     let mut peer = HttpPeer::new(passthrough.address, passthrough.tls, sni);
     peer.options.connection_timeout = Some(connect_timeout);
@@ -41,7 +57,7 @@ pub fn peer(passthrough: &Passthrough, connect_timeout: Duration) -> Box<HttpPee
     // what the kernel holds for a stalled stream at 16 KiB of TCP window (Linux doubles it):
     // plenty on loopback (tests/e2e/h2_floods.rs bounds a stalled stream's memory).
     peer.options.tcp_recv_buf = Some(8 * 1024);
-    Box::new(peer)
+    peer
 }
 
 /// Fields a client sends that the edge removes before forwarding, so the server never mistakes

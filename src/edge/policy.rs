@@ -42,6 +42,8 @@ pub struct Policy {
     /// `RateLimit-Policy` (IETF draft form), the same on every response.
     pub rate_limit_policy: HeaderValue,
     pub passthrough: Option<Passthrough>,
+    /// The passthrough's upstream peer (address, TLS, timeouts) and its pool key.
+    pub passthrough_peer: Option<super::passthrough::UpstreamPeer>,
     /// Guards the passthrough upstream with the same thresholds as the tool upstream.
     pub passthrough_breaker: Option<Arc<CircuitBreaker>>,
     /// Credential sessions (`POST /init`), when `sessions.enabled`.
@@ -161,6 +163,10 @@ impl Policy {
             buckets,
             rate_limit_policy,
             passthrough: config.passthrough.clone(),
+            passthrough_peer: config
+                .passthrough
+                .as_ref()
+                .map(|target| super::passthrough::UpstreamPeer::new(target, config.upstream.connect_timeout)),
             passthrough_breaker: match keep(|old, new| {
                 old.passthrough == new.passthrough && old.upstream.circuit_breaker == new.upstream.circuit_breaker
             }) {
