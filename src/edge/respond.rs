@@ -83,8 +83,13 @@ pub fn add_common_headers(response: &mut impl ResponseHeaders, ctx: &RequestCont
             RateDecision::Limited { retry_after_seconds } => (0, retry_after_seconds),
         };
         response.insert(RATELIMIT_POLICY, ctx.policy.rate_limit_policy.clone())?;
-        let ratelimit = HeaderValue::try_from(format!("\"default\";r={remaining};t={reset_seconds}"))
-            .or_err(InternalError, "ratelimit header")?;
+        let mut digits = itoa::Buffer::new();
+        let mut ratelimit = Vec::with_capacity(32);
+        ratelimit.extend_from_slice(b"\"default\";r=");
+        ratelimit.extend_from_slice(digits.format(remaining).as_bytes());
+        ratelimit.extend_from_slice(b";t=");
+        ratelimit.extend_from_slice(digits.format(reset_seconds).as_bytes());
+        let ratelimit = HeaderValue::from_maybe_shared(Bytes::from(ratelimit)).or_err(InternalError, "ratelimit header")?;
         response.insert(RATELIMIT, ratelimit)?;
     }
     Ok(())
