@@ -6,6 +6,7 @@ pub mod audit;
 mod audit_writer;
 pub mod logging;
 pub mod metrics;
+pub mod text;
 pub mod trace_context;
 
 /// Flushes the audit log and exports pending spans; call before the process exits.

@@ -8,15 +8,16 @@
 
 use std::time::Duration;
 
-use http::header::HeaderName;
+use http::header::{HeaderName, HeaderValue};
 use pingora::http::RequestHeader;
 use pingora::upstreams::peer::{HttpPeer, HttpUpstreamRequestPolicy, Peer};
-use pingora::{Error, ErrorType, Result};
+use pingora::{Error, ErrorType, OrErr, Result};
 
 use super::context::RequestContext;
 use crate::config::Passthrough;
 use crate::request::reply::retry_after_seconds;
 use crate::request::{EdgeError, Reply};
+use crate::telemetry::text;
 use crate::upstream::breaker::CallOutcome;
 
 /// How long an idle pooled upstream connection is kept.
@@ -98,19 +99,21 @@ pub fn prepare_request(request: &mut RequestHeader, passthrough: &Passthrough, c
     // Like nginx's $proxy_add_x_forwarded_for: what arrived (every line, in order), plus the
     // socket peer, as one line.
     if let Some(client_ip) = ctx.peer_ip {
-        let mut forwarded_for = String::new();
+        let mut forwarded_for = Vec::with_capacity(64);
         for line in request.headers.get_all(&X_FORWARDED_FOR) {
             let Ok(text) = line.to_str() else { continue };
             if !text.trim().is_empty() {
-                forwarded_for.push_str(text.trim());
-                forwarded_for.push_str(", ");
+                forwarded_for.extend_from_slice(text.trim().as_bytes());
+                forwarded_for.extend_from_slice(b", ");
             }
         }
-        forwarded_for.push_str(&client_ip.to_string());
-        request.insert_header(X_FORWARDED_FOR, forwarded_for)?;
+        text::push_ip(&mut forwarded_for, &client_ip);
+        request.insert_header(X_FORWARDED_FOR, header_value(forwarded_for)?)?;
     }
     if let Some(client_ip) = ctx.client_ip {
-        request.insert_header(X_REAL_IP, client_ip.to_string())?;
+        let mut real_ip = Vec::with_capacity(39);
+        text::push_ip(&mut real_ip, &client_ip);
+        request.insert_header(X_REAL_IP, header_value(real_ip)?)?;
     }
     request.insert_header(X_FORWARDED_PROTO, if ctx.downstream_tls { "https" } else { "http" })?;
     request.insert_header(X_REQUEST_ID, ctx.request_id.as_str())?;
@@ -120,6 +123,11 @@ pub fn prepare_request(request: &mut RequestHeader, passthrough: &Passthrough, c
         request.insert_header(TRACEPARENT, traceparent)?;
     }
     Ok(())
+}
+
+/// A header value from bytes the edge put together (pingora checks them as it would a `String`).
+fn header_value(bytes: Vec<u8>) -> Result<HeaderValue> {
+    HeaderValue::from_maybe_shared(bytes::Bytes::from(bytes)).or_err(ErrorType::InternalError, "forwarding header")
 }
 
 /// Takes the passthrough breaker's permission for this request's call into `ctx`; an open

@@ -35,7 +35,16 @@ impl TraceContext {
 
     /// A `traceparent` for one upstream call (a fresh span id).
     pub fn child_traceparent(&self) -> String {
-        format!("00-{}-{:016x}-{:02x}", self.trace_id, nonzero_random(rand::random::<u64>), self.flags)
+        let mut text = Vec::with_capacity(55);
+        text.extend_from_slice(b"00-");
+        text.extend_from_slice(self.trace_id.as_bytes());
+        text.push(b'-');
+        super::text::push_hex16(&mut text, nonzero_random(rand::random::<u64>));
+        text.push(b'-');
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        text.extend_from_slice(&[DIGITS[usize::from(self.flags >> 4)], DIGITS[usize::from(self.flags & 0xf)]]);
+        // Only ASCII went in (the trace id was checked to be hex).
+        String::from_utf8(text).unwrap_or_default()
     }
 }
 

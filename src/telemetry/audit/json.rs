@@ -5,8 +5,6 @@
 //! which was a tenth of a refused request's cost.
 
 use std::borrow::Cow;
-use std::io::Write;
-use std::net::IpAddr;
 
 use super::AuditEvent;
 
@@ -48,7 +46,10 @@ pub(super) fn write_event(event: &AuditEvent<'_>, line: &mut Vec<u8>) -> serde_j
     }
     if let Some(ip) = source_ip {
         key(line, "source.ip");
-        ip_address(line, ip)?;
+        // An address never holds a byte JSON escapes.
+        line.push(b'"');
+        super::super::text::push_ip(line, ip);
+        line.push(b'"');
     }
     optional_string(line, "http.request.id", request_id);
     optional_string(line, "http.request.method", method);
@@ -94,26 +95,6 @@ fn key(line: &mut Vec<u8>, name: &str) {
 fn number(line: &mut Vec<u8>, name: &str, value: u64) {
     key(line, name);
     line.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
-}
-
-/// An address as `Display` writes it (an address never holds a byte JSON escapes); IPv4, the
-/// common case, without going through `fmt`, which cost more than the rest of the event.
-fn ip_address(line: &mut Vec<u8>, ip: &IpAddr) -> serde_json::Result<()> {
-    line.push(b'"');
-    match ip {
-        IpAddr::V4(ip) => {
-            let mut digits = itoa::Buffer::new();
-            for (index, octet) in ip.octets().into_iter().enumerate() {
-                if index > 0 {
-                    line.push(b'.');
-                }
-                line.extend_from_slice(digits.format(octet).as_bytes());
-            }
-        }
-        IpAddr::V6(ip) => write!(line, "{ip}").map_err(serde_json::Error::io)?,
-    }
-    line.push(b'"');
-    Ok(())
 }
 
 fn optional_string(line: &mut Vec<u8>, name: &str, value: &Option<Cow<'_, str>>) {
