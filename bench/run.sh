@@ -12,14 +12,22 @@
 # redis-server (persistence off, on the load CPU): the cost of one Redis round trip per
 # request, reported beside the local limiter.
 #
+# The JWT scenario runs mcp-edge alone (`auth.mode: jwt`, RS256 against the test JWKS file):
+# saturation over HTTP/1.1 with a new token on every request (cache miss), with one token
+# repeated (cache hit) and with one token whose signature is wrong (401), each with the
+# edge's CPU time per request. The tokens are minted before anything is timed; the edge is
+# restarted before each round's miss run, so no token reaches a process that has seen it.
+#
 # Environment: ROUNDS (3), RUN_SECONDS (3, each saturation run), LATENCY_SECONDS (6, each run
-# at 1000 req/s; latency samples are pooled over the rounds), BENCH_DIR (/tmp/mcp-edge-bench).
+# at 1000 req/s; latency samples are pooled over the rounds), JWT_TOKENS (10 000 per
+# RUN_SECONDS: distinct tokens for one miss run), BENCH_DIR (/tmp/mcp-edge-bench).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 rounds=${ROUNDS:-3}
 seconds=${RUN_SECONDS:-3}
 latency_seconds=${LATENCY_SECONDS:-6}
+jwt_tokens=${JWT_TOKENS:-$((10000 * seconds))}
 work=${BENCH_DIR:-/tmp/mcp-edge-bench}
 token=BENCHTOKEN-0123456789
 rm -rf "$work" && mkdir -p "$work"
@@ -44,14 +52,28 @@ cpus=$(nproc)
 sut_cpu=1; load_cpu=0
 if [ "$cpus" -lt 2 ]; then sut_cpu=0; say "only one CPU: the system under test shares it with the load"; fi
 
-say "building mcp-edge and the load generator (release)"
-cargo build --release --locked --features bench-tools --bin mcp-edge --bin mcp-edge-loadgen >&2
+say "building mcp-edge, the load generator and the token minter (release)"
+cargo build --release --locked --features bench-tools --bin mcp-edge --bin mcp-edge-loadgen --bin mcp-edge-mint >&2
 edge_bin=$root/target/release/mcp-edge
 loadgen=$root/target/release/mcp-edge-loadgen
 
+# --- JWTs for the JWT scenario, minted on every core before anything runs ---------------
+# The test key of tests/fixtures/jwt (kid rsa-1 in its jwks.json). An RSA signature costs
+# about a millisecond, so this is the slow part of the scenario. The bad token is the hit
+# token with the first character of its signature changed (still below the modulus, so the
+# edge does the whole check before refusing it).
+say "minting $jwt_tokens RS256 tokens"
+mint() { "$root/target/release/mcp-edge-mint" --key tests/fixtures/jwt/rsa.key --kid rsa-1 \
+  --issuer https://issuer.bench.example --audience mcp-edge-bench "$@" >&2; }
+mint --count "$jwt_tokens" --prefix bench-miss --out "$work/jwt-miss.txt"
+mint --count 1 --prefix bench-hit --out "$work/jwt-hit.txt"
+jwt_hit=$(cat "$work/jwt-hit.txt"); signature=${jwt_hit##*.}
+[ "${signature:0:1}" = A ] && first=B || first=A
+echo "${jwt_hit%.*}.$first${signature:1}" > "$work/jwt-bad.txt"
+
 # --- services ---------------------------------------------------------------------------
 # A port already taken would let the readiness checks below talk to somebody else's server.
-for port in 16379 18080 18443 18444 19443 19444 19445 19446 19901 19902 19903 19904; do
+for port in 16379 18080 18443 18444 19443 19444 19445 19446 19447 19901 19902 19903 19904 19905; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     say "port $port is already in use (an earlier run still going?); stop it first"; exit 1
   fi
@@ -151,6 +173,42 @@ cat > "$work/memory.json" <<JSON
 {"idle_kib":{"mcp-edge":$idle_edge,"nginx":$idle_nginx},"loaded_kib":{"mcp-edge":$loaded_edge,"nginx":$loaded_nginx},
  "idle_edge_kib":{"anonymous":$idle_edge_anon,"file":$idle_edge_file}}
 JSON
+
+# --- JWT: cache miss, cache hit, bad signature (mcp-edge alone) ---------------------------
+# wrk sends the lines of a token file in turn (jwt-tokens.lua). The edge caches a verified
+# token by its digest until it expires, so a miss run needs tokens no process has seen: the
+# edge is restarted before each round, and the run reports how many requests were sent
+# against how many tokens there were. CPU time is the edge process's utime + stime around the
+# run, divided by the completed requests: microseconds of one core per request.
+sed -e "s#__WORK__#$work#g" -e "s#__ROOT__#$root#g" -e "s#__PORT__#19447#g" -e "s#__ADMIN__#19905#g" \
+    bench/mcp-edge-jwt.yaml > "$work/edge-jwt.yaml"
+clock_ticks=$(getconf CLK_TCK)
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+jwt_run() { # round scenario token-file
+  local before after output
+  before=$(cpu_ticks "$jwt_pid")
+  output=$(load wrk -t1 -c64 -d"${seconds}s" -s bench/jwt-tokens.lua https://127.0.0.1:19447/items -- "$3")
+  after=$(cpu_ticks "$jwt_pid")
+  awk -v round="$1" -v scenario="$2" -v ticks=$((after - before)) -v hz="$clock_ticks" '
+    /requests in/ {requests = $1} /Requests\/sec/ {rps = $2} /Non-2xx/ {non_2xx = $5} /^jwt-tokens:/ {sent = $3; tokens = $5}
+    END {printf "{\"round\":%d,\"scenario\":\"%s\",\"system\":\"mcp-edge\",\"value\":{\"rps\":%s,\"requests\":%d,\"cpu_us\":%.1f,\"non_2xx\":%d,\"sent\":%d,\"tokens\":%d}}\n",
+         round, scenario, rps, requests, ticks * 1000000 / hz / requests, non_2xx, sent, tokens}' <<< "$output" >> "$results"
+}
+for round in $(seq "$rounds"); do
+  say "JWT round $round/$rounds"
+  taskset -c "$sut_cpu" "$edge_bin" run --config "$work/edge-jwt.yaml" 2>"$work/edge-jwt.log" & pids+=($!)
+  jwt_pid=$!
+  wait_up http://127.0.0.1:19905/readyz
+  # Parity: the hit token passes, the bad one is refused (neither is one of the miss tokens).
+  for check in "$jwt_hit:200" "$(cat "$work/jwt-bad.txt"):401"; do
+    got=$(curl -s --cacert "$ca" -H "Authorization: Bearer ${check%:*}" -o /dev/null -w '%{http_code}' https://127.0.0.1:19447/items)
+    [ "$got" = "${check##*:}" ] || { say "JWT parity failed: expected ${check##*:}, got $got"; exit 1; }
+  done
+  jwt_run "$round" jwt_miss "$work/jwt-miss.txt"
+  jwt_run "$round" jwt_hit "$work/jwt-hit.txt"
+  jwt_run "$round" jwt_bad_signature "$work/jwt-bad.txt"
+  kill -INT "$jwt_pid"; wait "$jwt_pid" 2>/dev/null || true # SIGINT: no drain delay
+done
 
 mkdir -p bench/results
 machine="$(nproc) CPUs, $(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | xargs), $(uname -r), nginx $("$nginx_bin" -v 2>&1 | cut -d/ -f2), $(rustc --version)"
