@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Profile-guided optimisation, measured (bench/README.md, "PGO"): builds mcp-edge with
+# instrumentation, runs the bench's request mix through it (401, 429 and proxied HTTP/1.1
+# and HTTP/2, MCP tools/call), merges the profile and builds an optimised binary with it.
+# The default build does not use PGO; this script is how the measurement is repeated.
+#
+# usage: bench/pgo.sh            -> target/pgo/release/mcp-edge (prints its path)
+# env:   N (requests per training scenario, default 20000), BENCH_DIR (/tmp/mcp-edge-pgo)
+# needs: llvm-profdata of rustc's LLVM major version (Debian: llvm-22 for rustc 1.95; the
+#        script installs it when missing), nginx, h2load, curl (`make bench` installs those).
+# time:  two release builds with every dependency (the flags change them all): about
+#        20 minutes on 2 cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+work=${BENCH_DIR:-/tmp/mcp-edge-pgo}
+n=${N:-20000}
+say() { echo "pgo: $*" >&2; }
+
+llvm_major=$(rustc -vV | awk '/^LLVM version:/ {split($3, v, "."); print v[1]}')
+profdata=/usr/lib/llvm-$llvm_major/bin/llvm-profdata
+if [ ! -x "$profdata" ]; then
+  say "installing llvm-$llvm_major (llvm-profdata must match rustc's LLVM $llvm_major)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "llvm-$llvm_major" >/dev/null
+fi
+for tool in nginx h2load curl; do
+  command -v "$tool" >/dev/null || { say "$tool is missing (make bench installs nginx and h2load)"; exit 1; }
+done
+
+rm -rf "$work"; mkdir -p "$work/profiles" "$work/nginx-prefix/logs"
+say "building instrumented (target/pgo-instrumented)"
+RUSTFLAGS="-Cprofile-generate=$work/profiles" \
+  cargo build --release --locked --bin mcp-edge --target-dir target/pgo-instrumented >&2
+
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
+trap cleanup EXIT
+body=$(python3 -c 'import json; print(json.dumps({"jsonrpc":"2.0","id":1,"result":{"items":[{"id":i,"name":"item-%04d"%i,"tags":["a","b"]} for i in range(22)]}}, separators=(",",":")))')
+sed -e "s#__WORK__#$work#g" -e "s#__ROOT__#$root#g" -e "s#__BODY__#${body//\"/\\\"}#g" bench/nginx-upstream.conf > "$work/upstream.conf"
+nginx -p "$work/nginx-prefix" -c "$work/upstream.conf" </dev/null >/dev/null 2>&1 & pids+=($!)
+render() { # port admin rpm burst
+  sed -e "s#__WORK__#$work#g" -e "s#__ROOT__#$root#g" -e "s#__PORT__#$1#g" -e "s#__ADMIN__#$2#g" \
+      -e "s#__RPM__#$3#g" -e "s#__BURST__#$4#g" -e "s#__SCOPE__#local#g" -e "s#__STORE__#{backend: memory}#g" \
+      bench/mcp-edge.yaml > "$work/edge-$1.yaml"
+}
+render 19643 19961 6000000 1000000
+render 19644 19962 100 20
+edges=()
+for port in 19643 19644; do
+  target/pgo-instrumented/release/mcp-edge run --config "$work/edge-$port.yaml" </dev/null >"$work/edge-$port.log" 2>&1 &
+  pids+=($!); edges+=($!)
+done
+for url in https://127.0.0.1:19643/items https://127.0.0.1:19644/items; do
+  for _ in $(seq 300); do curl -sk -o /dev/null "$url" && break; sleep 0.2; done
+done
+
+token=BENCHTOKEN-0123456789
+fast=https://127.0.0.1:19643
+call='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_item","arguments":{"id":"1"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}'
+printf '%s' "$call" > "$work/call.json"
+train() { # name h2load-arguments...
+  h2load "${@:2}" -n "$n" >"$work/h2load-$1.out" 2>&1 || { say "$1 failed: $(tail -3 "$work/h2load-$1.out")"; exit 1; }
+  say "trained $1: $(awk '/^requests:/ {print $6, "done"}' "$work/h2load-$1.out")"
+}
+train 401_h1 --h1 -c 16 -H "authorization: Bearer wrong" "$fast/items"
+train 200_h1 --h1 -c 16 -H "authorization: Bearer $token" "$fast/items"
+train 200_h2 -c 16 -m 10 -H "authorization: Bearer $token" "$fast/items"
+train 429_h1 --h1 -c 16 -H "authorization: Bearer $token" https://127.0.0.1:19644/items
+train mcp_h1 --h1 -c 16 -d "$work/call.json" -H "authorization: Bearer $token" -H "content-type: application/json" \
+  -H "mcp-protocol-version: 2026-07-28" -H "mcp-method: tools/call" -H "mcp-name: get_item" "$fast/mcp"
+# A clean exit writes the profile (SIGTERM: graceful shutdown, then exit handlers).
+for pid in "${edges[@]}"; do kill -TERM "$pid"; done
+for pid in "${edges[@]}"; do wait "$pid" 2>/dev/null || true; done
+ls "$work"/profiles/*.profraw >/dev/null 2>&1 || { say "no profile was written"; exit 1; }
+"$profdata" merge -o "$work/merged.profdata" "$work"/profiles/*.profraw
+
+say "building with the profile (target/pgo)"
+RUSTFLAGS="-Cprofile-use=$work/merged.profdata -Cllvm-args=-pgo-warn-missing-function=false" \
+  cargo build --release --locked --bin mcp-edge --target-dir target/pgo >&2
+echo "$root/target/pgo/release/mcp-edge"
