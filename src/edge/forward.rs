@@ -125,9 +125,9 @@ impl Forwarder {
             let stream = match pooled.take() {
                 Some(stream) => stream,
                 // Boxed: connecting (TCP, TLS) is an 8 KB future, and only a pool miss needs it.
-                None => Box::pin(self.connector.new_stream(peer))
-                    .await
-                    .map_err(|error| Failure::Broken(error.into_up()))?,
+                None => {
+                    Box::pin(self.connector.new_stream(peer)).await.map_err(|error| Failure::Broken(error.into_up()))?
+                }
             };
             let mut upstream = UpstreamSession::new_with_options(stream, peer);
             // Built again for a retry rather than cloned for one: most requests never retry.

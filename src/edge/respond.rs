@@ -7,13 +7,13 @@
 //! and TLS handshake for every 401 or 429.
 
 use bytes::Bytes;
-use http::Method;
 use http::HeaderMap;
+use http::Method;
 use http::header::{HeaderName, HeaderValue};
 use pingora::ErrorType::InternalError;
-use pingora::{OrErr, Result};
 use pingora::http::ResponseHeader;
 use pingora::protocols::http::ServerSession;
+use pingora::{OrErr, Result};
 
 use super::context::RequestContext;
 use super::cors::{self, CorsDecision};
@@ -89,7 +89,8 @@ pub fn add_common_headers(response: &mut impl ResponseHeaders, ctx: &RequestCont
         ratelimit.extend_from_slice(digits.format(remaining).as_bytes());
         ratelimit.extend_from_slice(b";t=");
         ratelimit.extend_from_slice(digits.format(reset_seconds).as_bytes());
-        let ratelimit = HeaderValue::from_maybe_shared(Bytes::from(ratelimit)).or_err(InternalError, "ratelimit header")?;
+        let ratelimit =
+            HeaderValue::from_maybe_shared(Bytes::from(ratelimit)).or_err(InternalError, "ratelimit header")?;
         response.insert(RATELIMIT, ratelimit)?;
     }
     Ok(())

@@ -36,7 +36,15 @@ mod tests {
 
     #[test]
     fn addresses_read_as_display_writes_them() {
-        for text in ["0.0.0.0", "1.2.3.4", "255.255.255.255", "10.0.100.9", "::1", "2001:db8::8:800:200c:417a", "::ffff:192.0.2.1"] {
+        for text in [
+            "0.0.0.0",
+            "1.2.3.4",
+            "255.255.255.255",
+            "10.0.100.9",
+            "::1",
+            "2001:db8::8:800:200c:417a",
+            "::ffff:192.0.2.1",
+        ] {
             let ip: IpAddr = text.parse().expect("ip");
             let mut out = Vec::new();
             push_ip(&mut out, &ip);
