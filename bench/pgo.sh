@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# Profile-guided optimisation, measured (bench/README.md, "PGO"): builds mcp-edge with
-# instrumentation, runs the bench's request mix through it (401, 429 and proxied HTTP/1.1
-# and HTTP/2, MCP tools/call), merges the profile and builds an optimised binary with it.
-# The default build does not use PGO; this script is how the measurement is repeated.
+# Refreshes the profile for profile-guided optimisation, pgo/mcp-edge.profdata, which the
+# release builds of `make bench` and the Dockerfile use (bench/README.md, "PGO"): builds
+# mcp-edge with instrumentation, runs the bench's request mix through it (401, 429 and
+# proxied HTTP/1.1 and HTTP/2, MCP tools/call) and merges what it counted. Run it after
+# changes to the request path or a dependency update: a function whose code changed since
+# the profile was taken is compiled without profile data (no error), so a stale profile
+# loses its benefit function by function.
 #
-# usage: bench/pgo.sh            -> target/pgo/release/mcp-edge (prints its path)
+# usage: bench/pgo.sh            -> pgo/mcp-edge.profdata (then `make bench` to measure)
 # env:   N (requests per training scenario, default 20000), BENCH_DIR (/tmp/mcp-edge-pgo)
 # needs: llvm-profdata of rustc's LLVM major version (Debian: llvm-22 for rustc 1.95; the
 #        script installs it when missing), nginx, h2load, curl (`make bench` installs those).
-# time:  two release builds with every dependency (the flags change them all): about
-#        20 minutes on 2 cores.
+# time:  one release build with every dependency (the flags change them all) and the
+#        training: about 12 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -27,9 +30,10 @@ for tool in nginx h2load curl; do
   command -v "$tool" >/dev/null || { say "$tool is missing (make bench installs nginx and h2load)"; exit 1; }
 done
 
-rm -rf "$work"; mkdir -p "$work/profiles" "$work/nginx-prefix/logs"
+rm -rf "$work"; mkdir -p "$work/build-profiles" "$work/profiles" "$work/nginx-prefix/logs"
 say "building instrumented (target/pgo-instrumented)"
-RUSTFLAGS="-Cprofile-generate=$work/profiles" \
+# (Build scripts are instrumented too and leave their counts in build-profiles/.)
+RUSTFLAGS="-Cprofile-generate=$work/build-profiles" \
   cargo build --release --locked --bin mcp-edge --target-dir target/pgo-instrumented >&2
 
 pids=()
@@ -47,7 +51,8 @@ render 19643 19961 6000000 1000000
 render 19644 19962 100 20
 edges=()
 for port in 19643 19644; do
-  target/pgo-instrumented/release/mcp-edge run --config "$work/edge-$port.yaml" </dev/null >"$work/edge-$port.log" 2>&1 &
+  LLVM_PROFILE_FILE="$work/profiles/edge-%p.profraw" \
+    target/pgo-instrumented/release/mcp-edge run --config "$work/edge-$port.yaml" </dev/null >"$work/edge-$port.log" 2>&1 &
   pids+=($!); edges+=($!)
 done
 for url in https://127.0.0.1:19643/items https://127.0.0.1:19644/items; do
@@ -72,9 +77,7 @@ train mcp_h1 --h1 -c 16 -d "$work/call.json" -H "authorization: Bearer $token" -
 for pid in "${edges[@]}"; do kill -TERM "$pid"; done
 for pid in "${edges[@]}"; do wait "$pid" 2>/dev/null || true; done
 ls "$work"/profiles/*.profraw >/dev/null 2>&1 || { say "no profile was written"; exit 1; }
-"$profdata" merge -o "$work/merged.profdata" "$work"/profiles/*.profraw
-
-say "building with the profile (target/pgo)"
-RUSTFLAGS="-Cprofile-use=$work/merged.profdata -Cllvm-args=-pgo-warn-missing-function=false" \
-  cargo build --release --locked --bin mcp-edge --target-dir target/pgo >&2
-echo "$root/target/pgo/release/mcp-edge"
+# Sparse: functions never run are left out (the executable's cold code), 2 MB instead of 8.
+mkdir -p pgo
+"$profdata" merge --sparse -o pgo/mcp-edge.profdata "$work"/profiles/*.profraw
+say "wrote pgo/mcp-edge.profdata ($(du -h pgo/mcp-edge.profdata | cut -f1)) from commit $(git rev-parse --short HEAD)"

@@ -52,10 +52,22 @@ cpus=$(nproc)
 sut_cpu=1; load_cpu=0
 if [ "$cpus" -lt 2 ]; then sut_cpu=0; say "only one CPU: the system under test shares it with the load"; fi
 
-say "building mcp-edge, the load generator and the token minter (release)"
-cargo build --release --locked --features bench-tools --bin mcp-edge --bin mcp-edge-loadgen --bin mcp-edge-mint >&2
-edge_bin=$root/target/release/mcp-edge
-loadgen=$root/target/release/mcp-edge-loadgen
+# The release build as the Docker image makes it: with the profile in pgo/ (PGO=0 builds
+# without it, for comparison). Its own target directory, because the flags change every
+# crate and would otherwise rebuild target/release for `cargo build --release` and back.
+if [ "${PGO:-1}" = 1 ]; then
+  say "building mcp-edge, the load generator and the token minter (release, PGO: pgo/mcp-edge.profdata)"
+  export RUSTFLAGS="-Cprofile-use=$root/pgo/mcp-edge.profdata -Cllvm-args=-no-pgo-warn-mismatch"
+  bench_target=$root/target/bench-pgo
+else
+  say "building mcp-edge, the load generator and the token minter (release, no PGO)"
+  bench_target=$root/target
+fi
+cargo build --release --locked --features bench-tools --bin mcp-edge --bin mcp-edge-loadgen --bin mcp-edge-mint \
+  --target-dir "$bench_target" >&2
+unset RUSTFLAGS
+edge_bin=$bench_target/release/mcp-edge
+loadgen=$bench_target/release/mcp-edge-loadgen
 
 # --- JWTs for the JWT scenario, minted on every core before anything runs ---------------
 # The test key of tests/fixtures/jwt (kid rsa-1 in its jwks.json). An RSA signature costs
@@ -63,7 +75,7 @@ loadgen=$root/target/release/mcp-edge-loadgen
 # token with the first character of its signature changed (still below the modulus, so the
 # edge does the whole check before refusing it).
 say "minting $jwt_tokens RS256 tokens"
-mint() { "$root/target/release/mcp-edge-mint" --key tests/fixtures/jwt/rsa.key --kid rsa-1 \
+mint() { "$bench_target/release/mcp-edge-mint" --key tests/fixtures/jwt/rsa.key --kid rsa-1 \
   --issuer https://issuer.bench.example --audience mcp-edge-bench "$@" >&2; }
 mint --count "$jwt_tokens" --prefix bench-miss --out "$work/jwt-miss.txt"
 mint --count 1 --prefix bench-hit --out "$work/jwt-hit.txt"
