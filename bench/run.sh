@@ -57,13 +57,22 @@ if [ "$cpus" -lt 2 ]; then sut_cpu=0; say "only one CPU: the system under test s
 # crate and would otherwise rebuild target/release for `cargo build --release` and back.
 if [ "${PGO:-1}" = 1 ]; then
   say "building mcp-edge, the load generator and the token minter (release, PGO: pgo/mcp-edge.profdata)"
-  export RUSTFLAGS="-Cprofile-use=$root/pgo/mcp-edge.profdata -Cllvm-args=-no-pgo-warn-mismatch"
   bench_target=$root/target/bench-pgo
+  # Named by its digest: cargo does not look into a file the flags name, so a refreshed
+  # profile has to change the flags to rebuild anything.
+  profile=$bench_target/mcp-edge-$(sha256sum pgo/mcp-edge.profdata | cut -c1-16).profdata
+  mkdir -p "$bench_target"; cp pgo/mcp-edge.profdata "$profile"
+  export RUSTFLAGS="-Cprofile-use=$profile -Cllvm-args=-no-pgo-warn-mismatch"
 else
   say "building mcp-edge, the load generator and the token minter (release, no PGO)"
   bench_target=$root/target
 fi
-cargo build --release --locked --features bench-tools --bin mcp-edge --bin mcp-edge-loadgen --bin mcp-edge-mint \
+# mcp-edge without the `bench-tools` feature, as the Dockerfile builds it and as the profile
+# was trained: features are part of a crate's symbol names, and a profile whose names do not
+# match is silently unused (built with the feature, the PGO gain fell by two thirds). The
+# tools then need their own build of the library (the dependencies are shared).
+cargo build --release --locked --bin mcp-edge --target-dir "$bench_target" >&2
+cargo build --release --locked --features bench-tools --bin mcp-edge-loadgen --bin mcp-edge-mint \
   --target-dir "$bench_target" >&2
 unset RUSTFLAGS
 edge_bin=$bench_target/release/mcp-edge
