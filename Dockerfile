@@ -15,9 +15,9 @@ WORKDIR /src
 # change, not on every source edit.
 COPY Cargo.toml Cargo.lock build.rs ./
 COPY .cargo ./.cargo
-# Profile-guided optimisation with the profile in pgo/ (bench/pgo.sh refreshes it; 1.7-1.9x
-# the requests per second of a build without it, bench/README.md "PGO"). Every crate is
-# built with it, so it comes before the dependency layer.
+# Profile-guided optimisation with the profile in pgo/ (bench/pgo.sh refreshes it; about
+# half the user CPU per request, bench/README.md "PGO"). Every crate is built with it, so
+# it comes before the dependency layer; mcp-edge is built without features, as trained.
 COPY pgo ./pgo
 ENV RUSTFLAGS="-Cprofile-use=/src/pgo/mcp-edge.profdata -Cllvm-args=-no-pgo-warn-mismatch"
 RUN mkdir src \
