@@ -8,8 +8,10 @@ pub fn new_request_id() -> String {
 /// `bits` as 32 lowercase hex digits, digit by digit: `format!("{bits:032x}")` goes through
 /// the formatting machinery (padding, a trait object), about a thousand instructions.
 fn hex(bits: u128) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    (0..32).rev().map(|digit| char::from(DIGITS[((bits >> (digit * 4)) & 0xf) as usize])).collect()
+    let mut text = Vec::with_capacity(32);
+    crate::telemetry::text::push_hex(&mut text, bits, 32);
+    // Only hex digits went in.
+    String::from_utf8(text).unwrap_or_default()
 }
 
 /// An incoming id from a trusted proxy is reused only if it is 1 to 128 of `A-Za-z0-9._-`,

@@ -1,5 +1,5 @@
 //! Numbers and addresses as text without `core::fmt`, for the per-request lines and headers
-//! (audit events, `X-Forwarded-For`): formatting an IPv4 address through `Display` costs
+//! (audit events, `X-Forwarded-For`, request and trace ids): formatting an IPv4 address through `Display` costs
 //! about a thousand instructions, writing its four octets with `itoa` a tenth of that.
 
 use std::io::Write;
@@ -22,11 +22,12 @@ pub fn push_ip(out: &mut Vec<u8>, ip: &IpAddr) {
     }
 }
 
-/// Appends `value` as 16 lower-case hex digits.
-pub fn push_hex16(out: &mut Vec<u8>, value: u64) {
+/// Appends the low `digits` hex digits of `value`, lower case, most significant first, zero
+/// padded (`format!("{value:0digits$x}")` for a value that fits).
+pub fn push_hex(out: &mut Vec<u8>, value: u128, digits: u32) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for shift in (0..16).rev() {
-        out.push(DIGITS[((value >> (shift * 4)) & 0xf) as usize]);
+    for digit in (0..digits).rev() {
+        out.push(DIGITS[((value >> (digit * 4)) & 0xf) as usize]);
     }
 }
 
@@ -53,11 +54,19 @@ mod tests {
     }
 
     #[test]
-    fn hex_is_sixteen_digits_zero_padded() {
-        for value in [0, 1, 0xdead_beef, u64::MAX] {
+    fn hex_is_the_digits_asked_for_zero_padded() {
+        for value in [0, 1, 0xdead_beef, u128::from(u64::MAX)] {
             let mut out = Vec::new();
-            push_hex16(&mut out, value);
+            push_hex(&mut out, value, 16);
             assert_eq!(String::from_utf8(out).expect("utf-8"), format!("{value:016x}"));
         }
+        for value in [0, 0x0123_4567_89ab_cdef_fedc_ba98_7654_3210_u128, u128::MAX] {
+            let mut out = Vec::new();
+            push_hex(&mut out, value, 32);
+            assert_eq!(String::from_utf8(out).expect("utf-8"), format!("{value:032x}"));
+        }
+        let mut out = Vec::new();
+        push_hex(&mut out, 0x1, 2);
+        assert_eq!(out, b"01");
     }
 }

@@ -39,10 +39,9 @@ impl TraceContext {
         text.extend_from_slice(b"00-");
         text.extend_from_slice(self.trace_id.as_bytes());
         text.push(b'-');
-        super::text::push_hex16(&mut text, nonzero_random(rand::random::<u64>));
+        super::text::push_hex(&mut text, u128::from(nonzero_random(rand::random::<u64>)), 16);
         text.push(b'-');
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        text.extend_from_slice(&[DIGITS[usize::from(self.flags >> 4)], DIGITS[usize::from(self.flags & 0xf)]]);
+        super::text::push_hex(&mut text, u128::from(self.flags), 2);
         // Only ASCII went in (the trace id was checked to be hex).
         String::from_utf8(text).unwrap_or_default()
     }
