@@ -23,7 +23,7 @@ ENV RUSTFLAGS="-Cprofile-use=/src/pgo/mcp-edge.profdata -Cllvm-args=-no-pgo-warn
 RUN mkdir src \
     && echo 'fn main() {}' > src/main.rs \
     && touch src/lib.rs \
-    && cargo build --release --locked \
+    && cargo build --release --locked --bin mcp-edge \
     && rm -rf src
 
 COPY src ./src

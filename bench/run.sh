@@ -67,12 +67,11 @@ else
   say "building mcp-edge, the load generator and the token minter (release, no PGO)"
   bench_target=$root/target
 fi
-# mcp-edge without the `bench-tools` feature, as the Dockerfile builds it and as the profile
-# was trained: features are part of a crate's symbol names, and a profile whose names do not
-# match is silently unused (built with the feature, the PGO gain fell by two thirds). The
-# tools then need their own build of the library (the dependencies are shared).
-cargo build --release --locked --bin mcp-edge --target-dir "$bench_target" >&2
-cargo build --release --locked --features bench-tools --bin mcp-edge-loadgen --bin mcp-edge-mint \
+# One build of the library for the edge and the tools, with no features, as the Dockerfile
+# builds it and as the profile was trained: features are part of a crate's symbol names, and
+# a profile whose names do not match is silently unused (built with a feature, the PGO gain
+# fell by two thirds).
+cargo build --release --locked --bin mcp-edge --bin mcp-edge-loadgen --bin mcp-edge-mint \
   --target-dir "$bench_target" >&2
 unset RUSTFLAGS
 edge_bin=$bench_target/release/mcp-edge
