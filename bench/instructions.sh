@@ -5,7 +5,8 @@
 # share (send, recv) and cache effects are not in it; `make bench` remains the judge.
 #
 # usage: bench/instructions.sh [BINARY...]   (default: target/release/mcp-edge)
-# env:   N (requests measured per scenario, default 1000), BENCH_DIR (/tmp/mcp-edge-instructions)
+# env:   N (requests measured per scenario, default 1000), BENCH_DIR (/tmp/mcp-edge-instructions),
+#        KEEP (set: keep each profile as BENCH_DIR/BINARY.SCENARIO.callgrind for callgrind_annotate)
 # needs: valgrind, nginx, h2load, curl (the first run installs valgrind when it is missing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,22 +19,21 @@ command -v valgrind >/dev/null || { say "installing valgrind"; apt-get install -
 for tool in nginx h2load curl callgrind_control; do
   command -v "$tool" >/dev/null || { say "$tool is missing (make bench installs nginx and h2load)"; exit 1; }
 done
-mkdir -p "$work/nginx-prefix/logs"
+mkdir -p "$work"
+source bench/lib.sh
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
-body=$(python3 -c 'import json; print(json.dumps({"jsonrpc":"2.0","id":1,"result":{"items":[{"id":i,"name":"item-%04d"%i,"tags":["a","b"]} for i in range(22)]}}, separators=(",",":")))')
-sed -e "s#__WORK__#$work#g" -e "s#__ROOT__#$root#g" -e "s#__BODY__#${body//\"/\\\"}#g" bench/nginx-upstream.conf > "$work/upstream.conf"
-nginx -p "$work/nginx-prefix" -c "$work/upstream.conf" </dev/null >/dev/null 2>&1 & pids+=($!)
-sed -e "s#__WORK__#$work#g" -e "s#__ROOT__#$root#g" -e "s#__PORT__#19543#g" -e "s#__ADMIN__#19951#g" \
-    -e "s#__RPM__#6000000#g" -e "s#__BURST__#1000000#g" -e "s#__SCOPE__#local#g" -e "s#__STORE__#{backend: memory}#g" bench/mcp-edge.yaml > "$work/edge.yaml"
-token=BENCHTOKEN-0123456789
+bench_start_stand_in; pids+=($!)
+bench_render_edge bench/mcp-edge.yaml 19543 19951
+token=$bench_token
 url=https://127.0.0.1:19543/items
+printf '%s' "$bench_call" > "$work/call.json"
 
 for binary in "${binaries[@]}"; do
   valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.%p" --dump-instr=no \
-    "$binary" run --config "$work/edge.yaml" </dev/null >"$work/edge.log" 2>&1 & pid=$!
+    "$binary" run --config "$work/edge-19543.yaml" </dev/null >"$work/edge.log" 2>&1 & pid=$!
   pids+=("$pid")
   for _ in $(seq 300); do curl -sk -o /dev/null "$url" && break; sleep 0.2; done
   measure() { # scenario h2load-arguments...
@@ -46,10 +46,13 @@ for binary in "${binaries[@]}"; do
     local done_count; done_count=$(awk '/^requests:/ {print $6}' "$work/h2load.out")
     [ "$done_count" = "$n" ] || { say "$1: only $done_count of $n requests completed"; exit 1; }
     printf '%-40s %-10s %8d instructions/request\n' "$(basename "$binary")" "$1" $((total / n))
+    if [ -n "${KEEP:-}" ]; then mv "$profile" "$work/$(basename "$binary").$1.callgrind"; fi
     rm -f "$work"/callgrind."$pid"*
   }
   measure 401_h1 --h1 -c 4 -H "authorization: Bearer wrong" "$url"
   measure 200_h1 --h1 -c 4 -H "authorization: Bearer $token" "$url"
   measure 200_h2 -c 4 -m 10 -H "authorization: Bearer $token" "$url"
+  # MCP tools/call (2026-07-28, stateless) of get_item: the REST call to the stand-in included.
+  measure mcp_call --h1 -c 4 -d "$work/call.json" -H "authorization: Bearer $token" "${bench_call_headers[@]}" "${url%/items}/mcp"
   kill "$pid"; wait "$pid" 2>/dev/null || true
 done

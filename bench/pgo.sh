@@ -30,7 +30,8 @@ for tool in nginx h2load curl; do
   command -v "$tool" >/dev/null || { say "$tool is missing (make bench installs nginx and h2load)"; exit 1; }
 done
 
-rm -rf "$work"; mkdir -p "$work/build-profiles" "$work/profiles" "$work/nginx-prefix/logs"
+rm -rf "$work"; mkdir -p "$work/build-profiles" "$work/profiles"
+source bench/lib.sh
 say "building instrumented (target/pgo-instrumented)"
 # (Build scripts are instrumented too and leave their counts in build-profiles/.)
 RUSTFLAGS="-Cprofile-generate=$work/build-profiles" \
@@ -39,16 +40,9 @@ RUSTFLAGS="-Cprofile-generate=$work/build-profiles" \
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
 trap cleanup EXIT
-body=$(python3 -c 'import json; print(json.dumps({"jsonrpc":"2.0","id":1,"result":{"items":[{"id":i,"name":"item-%04d"%i,"tags":["a","b"]} for i in range(22)]}}, separators=(",",":")))')
-sed -e "s#__WORK__#$work#g" -e "s#__ROOT__#$root#g" -e "s#__BODY__#${body//\"/\\\"}#g" bench/nginx-upstream.conf > "$work/upstream.conf"
-nginx -p "$work/nginx-prefix" -c "$work/upstream.conf" </dev/null >/dev/null 2>&1 & pids+=($!)
-render() { # port admin rpm burst
-  sed -e "s#__WORK__#$work#g" -e "s#__ROOT__#$root#g" -e "s#__PORT__#$1#g" -e "s#__ADMIN__#$2#g" \
-      -e "s#__RPM__#$3#g" -e "s#__BURST__#$4#g" -e "s#__SCOPE__#local#g" -e "s#__STORE__#{backend: memory}#g" \
-      bench/mcp-edge.yaml > "$work/edge-$1.yaml"
-}
-render 19643 19961 6000000 1000000
-render 19644 19962 100 20
+bench_start_stand_in; pids+=($!)
+bench_render_edge bench/mcp-edge.yaml 19643 19961
+bench_render_edge bench/mcp-edge.yaml 19644 19962 100 20
 edges=()
 for port in 19643 19644; do
   LLVM_PROFILE_FILE="$work/profiles/edge-%p.profraw" \
@@ -59,10 +53,9 @@ for url in https://127.0.0.1:19643/items https://127.0.0.1:19644/items; do
   for _ in $(seq 300); do curl -sk -o /dev/null "$url" && break; sleep 0.2; done
 done
 
-token=BENCHTOKEN-0123456789
+token=$bench_token
 fast=https://127.0.0.1:19643
-call='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_item","arguments":{"id":"1"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}'
-printf '%s' "$call" > "$work/call.json"
+printf '%s' "$bench_call" > "$work/call.json"
 train() { # name h2load-arguments...
   h2load "${@:2}" -n "$n" >"$work/h2load-$1.out" 2>&1 || { say "$1 failed: $(tail -3 "$work/h2load-$1.out")"; exit 1; }
   say "trained $1: $(awk '/^requests:/ {print $6, "done"}' "$work/h2load-$1.out")"
@@ -71,8 +64,7 @@ train 401_h1 --h1 -c 16 -H "authorization: Bearer wrong" "$fast/items"
 train 200_h1 --h1 -c 16 -H "authorization: Bearer $token" "$fast/items"
 train 200_h2 -c 16 -m 10 -H "authorization: Bearer $token" "$fast/items"
 train 429_h1 --h1 -c 16 -H "authorization: Bearer $token" https://127.0.0.1:19644/items
-train mcp_h1 --h1 -c 16 -d "$work/call.json" -H "authorization: Bearer $token" -H "content-type: application/json" \
-  -H "mcp-protocol-version: 2026-07-28" -H "mcp-method: tools/call" -H "mcp-name: get_item" "$fast/mcp"
+train mcp_h1 --h1 -c 16 -d "$work/call.json" -H "authorization: Bearer $token" "${bench_call_headers[@]}" "$fast/mcp"
 # A clean exit writes the profile (SIGTERM: graceful shutdown, then exit handlers).
 for pid in "${edges[@]}"; do kill -TERM "$pid"; done
 for pid in "${edges[@]}"; do wait "$pid" 2>/dev/null || true; done

