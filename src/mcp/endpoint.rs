@@ -25,6 +25,7 @@ use super::observe::{self, Operation};
 use super::param_headers;
 use super::progress::{self, Streamed};
 use super::session_keys::SessionError;
+use super::tool_result::{self, StructuredText};
 use crate::request::reply::EventStream;
 use crate::request::{Caller, Downstream, EdgeError, Records, Reply, RpcError, RpcErrorKind, ToolOutcome, ToolRecord};
 
@@ -180,7 +181,10 @@ async fn post(
     }
     match answer {
         Ok(Answer { stream: Some(stream), headers, .. }) => Ok(Reply::stream(stream).with_headers(headers)),
-        Ok(Answer { result, headers, .. }) => Ok(Reply::json(200, &jsonrpc::result(id, result)).with_headers(headers)),
+        Ok(Answer { result, headers, structured, .. }) => {
+            let body = jsonrpc::result_json(id, |out| tool_result::write_result(out, &result, structured));
+            Ok(Reply::serialized(200, body).with_headers(headers))
+        }
         Err(EdgeError::Rpc(error)) => Err(EdgeError::Rpc(RpcError { id, ..error })),
         Err(other) => Err(other),
     }
@@ -189,27 +193,29 @@ async fn post(
 /// A JSON-RPC result and the headers it goes with, or the event stream that will carry it.
 struct Answer {
     result: Value,
+    /// How a tool result's `structuredContent` can be written (`tool_result::write_result`).
+    structured: Option<StructuredText>,
     headers: Vec<(HeaderName, HeaderValue)>,
     stream: Option<EventStream>,
 }
 
 impl From<Value> for Answer {
     fn from(result: Value) -> Self {
-        Self { result, headers: Vec::new(), stream: None }
+        Self { result, structured: None, headers: Vec::new(), stream: None }
     }
 }
 
 /// What `tools/call` answers: its result now, or a stream with progress and then the result.
 enum Called {
-    Result(Value),
+    Result(Value, Option<StructuredText>),
     Stream(EventStream),
 }
 
 impl From<Called> for Answer {
     fn from(called: Called) -> Self {
         match called {
-            Called::Result(result) => result.into(),
-            Called::Stream(stream) => Self { result: Value::Null, headers: Vec::new(), stream: Some(stream) },
+            Called::Result(result, structured) => Self { structured, ..result.into() },
+            Called::Stream(stream) => Self { stream: Some(stream), ..Value::Null.into() },
         }
     }
 }
@@ -253,7 +259,7 @@ fn initialize(gateway: &Gateway, caller: &Caller<'_>, params: &Map<String, Value
             "serverInfo": server_info(gateway),
         }),
         headers: headers.into_iter().collect(),
-        stream: None,
+        ..Answer::from(Value::Null)
     }
 }
 
@@ -376,9 +382,9 @@ impl McpRequest<'_> {
             "tools/call" => {
                 self.check_param_headers()?;
                 match self.tools_call(records, true).await? {
-                    Called::Result(mut result) => {
+                    Called::Result(mut result, structured) => {
                         result["resultType"] = json!("complete");
-                        Ok(result.into())
+                        Ok(Called::Result(result, structured).into())
                     }
                     stream => Ok(stream.into()),
                 }
@@ -465,13 +471,13 @@ impl McpRequest<'_> {
                 Prepared::UnknownSession => return Err(EdgeError::UnknownSession),
             };
             records.tool = Some(result.record(name, &Value::Object(arguments)));
-            return Ok(Called::Result(result.result));
+            return Ok(Called::Result(result.result, result.structured));
         }
         let result = call::invoke(self.gateway, self.caller, tool, &arguments, session_id)
             .await
             .ok_or(EdgeError::UnknownSession)?;
         records.tool = Some(result.record(name, &Value::Object(arguments)));
-        Ok(Called::Result(result.result))
+        Ok(Called::Result(result.result, result.structured))
     }
 }
 

@@ -72,11 +72,52 @@ fn valid_id(id: &Value) -> bool {
 /// Wraps `result`, moved rather than copied (`json!` would copy it, and a tool result can
 /// hold a whole upstream reply).
 pub fn result(id: Value, result: Value) -> Value {
+    Value::Object(envelope(id, result))
+}
+
+fn envelope(id: Value, result: Value) -> Map<String, Value> {
     let mut envelope = Map::with_capacity(3);
     envelope.insert("jsonrpc".to_string(), Value::from("2.0"));
     envelope.insert("id".to_string(), id);
     envelope.insert("result".to_string(), result);
-    Value::Object(envelope)
+    envelope
+}
+
+/// The bytes `serde_json::to_vec(&result(id, …))` gives, with the result written by
+/// `write_result` (which must write what serde_json would).
+pub fn result_json(
+    id: Value,
+    write_result: impl FnOnce(&mut Vec<u8>) -> serde_json::Result<()>,
+) -> serde_json::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(512);
+    let mut write_result = Some(write_result);
+    write_object(&mut out, &envelope(id, Value::Null), |out, key| match write_result.take_if(|_| key == "result") {
+        Some(write) => write(out).map(|()| true),
+        None => Ok(false),
+    })?;
+    Ok(out)
+}
+
+/// Writes `members` as `serde_json::to_writer` writes an object (compact, in the map's
+/// order), except the values `special` writes itself (it returns whether it did).
+pub fn write_object(
+    out: &mut Vec<u8>,
+    members: &Map<String, Value>,
+    mut special: impl FnMut(&mut Vec<u8>, &str) -> serde_json::Result<bool>,
+) -> serde_json::Result<()> {
+    out.push(b'{');
+    for (index, (key, value)) in members.iter().enumerate() {
+        if index > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut *out, key)?;
+        out.push(b':');
+        if !special(out, key)? {
+            serde_json::to_writer(&mut *out, value)?;
+        }
+    }
+    out.push(b'}');
+    Ok(())
 }
 
 #[cfg(test)]

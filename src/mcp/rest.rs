@@ -66,5 +66,5 @@ pub async fn call(
     let result = call::invoke(gateway, caller, tool, &arguments, session_id).await.ok_or(EdgeError::UnknownSession)?;
     records.tool = Some(result.record(&tool.config.name, &Value::Object(arguments)));
     let retry_after = result.retry_after_seconds.map(|seconds| (http::header::RETRY_AFTER, HeaderValue::from(seconds)));
-    Ok(Reply::json(result.rest_status, &result.result).with_headers(retry_after))
+    Ok(Reply::serialized(result.rest_status, result.to_json()).with_headers(retry_after))
 }

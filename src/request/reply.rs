@@ -80,7 +80,12 @@ impl Reply {
     /// handler builds) becomes a 500 rather than a half-written response.
     pub fn json(status: u16, body: &(impl serde::Serialize + ?Sized)) -> Self {
         // `to_vec` writes straight into the buffer; `Display` would go through `fmt` per token.
-        let (status, body) = match serde_json::to_vec(body) {
+        Self::serialized(status, serde_json::to_vec(body))
+    }
+
+    /// A JSON reply from bytes already serialised, or a 500 like [`Reply::json`]'s.
+    pub fn serialized(status: u16, body: serde_json::Result<Vec<u8>>) -> Self {
+        let (status, body) = match body {
             Ok(body) => (status, body),
             Err(_) => (500, br#"{"error":"internal error"}"#.to_vec()),
         };

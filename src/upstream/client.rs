@@ -89,9 +89,10 @@ pub struct UpstreamClient {
 
 impl UpstreamClient {
     pub fn new(upstream: &Upstream) -> Result<Self, String> {
+        // No reqwest `timeout`: `send_observed` bounds each try, reading the body included,
+        // with its own timer, and a second one per call cost a boxed sleep and a wrapped body.
         let client = reqwest::Client::builder()
             .connect_timeout(upstream.connect_timeout)
-            .timeout(upstream.try_timeout.min(upstream.timeout))
             .pool_max_idle_per_host(upstream.max_idle_connections as usize)
             .pool_idle_timeout(Duration::from_secs(90))
             .redirect(reqwest::redirect::Policy::none())
