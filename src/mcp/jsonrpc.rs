@@ -87,13 +87,14 @@ fn envelope(id: Value, result: Value) -> Map<String, Value> {
 /// `write_result` (which must write what serde_json would).
 pub fn result_json(
     id: Value,
-    write_result: impl FnOnce(&mut Vec<u8>) -> serde_json::Result<()>,
+    write_result: impl Fn(&mut Vec<u8>) -> serde_json::Result<()>,
 ) -> serde_json::Result<Vec<u8>> {
     let mut out = Vec::with_capacity(512);
-    let mut write_result = Some(write_result);
-    write_object(&mut out, &envelope(id, Value::Null), |out, key| match write_result.take_if(|_| key == "result") {
-        Some(write) => write(out).map(|()| true),
-        None => Ok(false),
+    write_object(&mut out, &envelope(id, Value::Null), |out, key| {
+        if key != "result" {
+            return Ok(false);
+        }
+        write_result(out).map(|()| true)
     })?;
     Ok(out)
 }
