@@ -7,12 +7,14 @@
 //! only, neither reads Swagger 2.0, and both refuse whole documents over one field they
 //! model differently, where a walker can skip what it does not need and name every problem
 //! it meets by JSON pointer. `document` loads and parses; `refs` resolves local `$ref`s and
-//! turns each schema into a self-contained JSON Schema 2020-12; `translate` makes one
+//! turns each schema into a self-contained JSON Schema 2020-12; `schema` reads what one part of
+//! the document says; `translate` makes one
 //! [`Tool`](super::Tool) per operation, the same runtime type a hand-written `tools:` entry
 //! becomes, so everything after loading treats both alike.
 
 pub mod document;
 pub mod refs;
+mod schema;
 pub mod translate;
 
 use std::fmt;
